@@ -1,0 +1,116 @@
+"""Random perturbations g(x) for the self-supervised remedy, applied to whole batches.
+
+They run on standardised batches on the training device, so nothing per-sample runs
+in Python and nothing crosses to the host. Randomness comes from torch's global
+generator, which :class:`~sklearn_supreme.SupremeClusterer` seeds in ``fit``.
+"""
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["ImagePerturbation", "VectorPerturbation", "resolve_augment"]
+
+
+class ImagePerturbation:
+    """Random rescale, translation and horizontal flip of an image batch.
+
+    One affine warp per image through ``affine_grid``/``grid_sample``: the batch
+    equivalent of the rescale + crop + flip transforms DTC and the paper use.
+
+    Parameters
+    ----------
+    scale : tuple of float, default=(0.8, 1.2)
+        Range of the zoom factor.
+    translate : float, default=0.125
+        Largest shift, as a fraction of the image side.
+    flip : bool, default=True
+        Whether to flip half of the images horizontally.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.randn(4, 3, 8, 8)
+    >>> ImagePerturbation()(x).shape
+    torch.Size([4, 3, 8, 8])
+    """
+
+    def __init__(self, scale=(0.8, 1.2), translate=0.125, flip=True):
+        self.scale = scale
+        self.translate = translate
+        self.flip = flip
+
+    def __call__(self, x):
+        n = x.shape[0]
+        device = x.device
+        low, high = self.scale
+        # grid_sample maps output to input coordinates, so zooming in by s samples 1/s.
+        zoom = 1.0 / torch.empty(n, device=device).uniform_(low, high)
+        sign = torch.ones(n, device=device)
+        if self.flip:
+            sign = torch.where(torch.rand(n, device=device) < 0.5, -1.0, 1.0)
+        shift = torch.empty(n, 2, device=device).uniform_(-2 * self.translate, 2 * self.translate)
+        theta = torch.zeros(n, 2, 3, device=device)
+        theta[:, 0, 0] = zoom * sign
+        theta[:, 1, 1] = zoom
+        theta[:, :, 2] = shift
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        out = F.grid_sample(x.float(), grid.to(x.dtype if x.is_floating_point() else torch.float32),
+                            mode="bilinear", padding_mode="reflection", align_corners=False)
+        return out.contiguous(memory_format=torch.channels_last)
+
+    def __repr__(self):
+        return f"ImagePerturbation(scale={self.scale}, translate={self.translate}, flip={self.flip})"
+
+
+class VectorPerturbation:
+    """Gaussian noise and random feature dropout on standardised feature vectors.
+
+    Parameters
+    ----------
+    noise : float, default=0.2
+        Standard deviation of the added noise, in units of each feature's std.
+    dropout : float, default=0.1
+        Fraction of features set to zero (the mean, after standardisation).
+
+    Examples
+    --------
+    >>> import torch
+    >>> VectorPerturbation(noise=0.0, dropout=0.0)(torch.ones(2, 3))
+    tensor([[1., 1., 1.],
+            [1., 1., 1.]])
+    """
+
+    def __init__(self, noise=0.2, dropout=0.1):
+        self.noise = noise
+        self.dropout = dropout
+
+    def __call__(self, x):
+        out = x
+        if self.dropout > 0:
+            keep = torch.rand_like(x) >= self.dropout
+            out = out * keep
+        if self.noise > 0:
+            out = out + self.noise * torch.randn_like(x)
+        return out
+
+    def __repr__(self):
+        return f"VectorPerturbation(noise={self.noise}, dropout={self.dropout})"
+
+
+def resolve_augment(augment, is_image):
+    """The perturbation for ``augment``: ``"auto"`` picks by input kind, a callable is kept.
+
+    Parameters
+    ----------
+    augment : "auto" or callable
+        A callable takes a standardised float batch tensor and returns one of the
+        same shape.
+    is_image : bool
+
+    Returns
+    -------
+    callable
+    """
+    if augment == "auto":
+        return ImagePerturbation() if is_image else VectorPerturbation()
+    return augment

@@ -1,0 +1,207 @@
+"""skorch nets that train a :class:`~sklearn_supreme._networks.SupremeNetwork`.
+
+Two :class:`skorch.NeuralNet` subclasses override only ``train_step_single`` (as
+skorch's customisation guide recommends): :class:`SourcePretrainNet` for the
+supervised source phase and :class:`SupremeNet` for the clustering phase. Both read
+mini-batches from tensors that already live on the training device through
+:class:`DeviceBatchIterator`, so no batch crosses from the host during training.
+"""
+
+import contextlib
+
+import torch
+from skorch import NeuralNet
+
+from ._objective import source_cross_entropy, supreme_loss
+
+__all__ = ["DeviceBatchIterator", "SourcePretrainNet", "SupremeNet", "LOSS_TERMS"]
+
+LOSS_TERMS = ("self", "pair", "balance", "factor", "source")
+
+
+class DeviceBatchIterator:
+    """Mini-batches of ``(X, y)`` sliced from tensors on the training device.
+
+    Replaces torch's ``DataLoader`` (skorch's ``iterator_train``): a DataLoader
+    indexes and collates sample by sample in Python, which is the bottleneck once
+    the network runs on a GPU.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        Holds the tensors ``X`` and ``y`` (``y`` may be None).
+    batch_size : int
+    shuffle : bool, default=False
+        Draw a new permutation every epoch (from torch's global generator).
+    drop_last : bool, default=False
+        Skip the last incomplete batch, unless it is the only one: a batch of one
+        sample cannot be normalised by batch norm.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skorch.dataset import Dataset
+    >>> batches = DeviceBatchIterator(Dataset(torch.arange(5), None), batch_size=2)
+    >>> [x.tolist() for x, _ in batches]
+    [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False):
+        self.X = dataset.X
+        self.y = dataset.y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+
+    def _n_batches(self):
+        n = len(self.X)
+        full, rest = divmod(n, self.batch_size)
+        if self.drop_last and full > 0:
+            return full
+        return full + bool(rest)
+
+    def __len__(self):
+        return self._n_batches()
+
+    def __iter__(self):
+        n = len(self.X)
+        order = torch.randperm(n, device=self.X.device) if self.shuffle else None
+        for b in range(self._n_batches()):
+            sl = slice(b * self.batch_size, min((b + 1) * self.batch_size, n))
+            idx = order[sl] if order is not None else sl
+            yield self.X[idx], (self.y[idx] if self.y is not None else None)
+
+
+class _DeviceNet(NeuralNet):
+    """Shared set-up of both phases: device batches, no internal validation split,
+    bf16 autocast on CUDA, and pickles that load with any module class."""
+
+    def __init__(self, module, *args, augment=None, amp=True, **kwargs):
+        self.augment = augment
+        self.amp = amp
+        kwargs.setdefault("criterion", torch.nn.Identity)  # the loss is computed in the step
+        kwargs.setdefault("optimizer", torch.optim.Adam)
+        kwargs.setdefault("iterator_train", DeviceBatchIterator)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        kwargs.setdefault("iterator_train__drop_last", True)
+        kwargs.setdefault("iterator_valid", DeviceBatchIterator)
+        kwargs.setdefault("train_split", None)
+        # The module is one of our own classes, not a tensor: torch's weights-only
+        # loader would refuse it, so pickles are loaded like any other pickle.
+        kwargs.setdefault("torch_load_kwargs", {"weights_only": False})
+        super().__init__(module, *args, **kwargs)
+
+    def autocast(self):
+        """bf16 autocast on CUDA, nothing elsewhere."""
+        if self.amp and str(self.device).startswith("cuda"):
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def perturb(self, x):
+        return self.augment(x) if self.augment is not None else x
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        # skorch records each batch's loss; a non-finite one stops training here, with
+        # the epoch named, rather than leaving NaN weights behind.
+        losses = self.history[-1, "batches", :, "train_loss"]
+        if not all(map(_isfinite, losses)):
+            raise FloatingPointError(
+                f"{self.phase} loss became non-finite at epoch {len(self.history)}. "
+                "Lower lr, or check the input for extreme values."
+            )
+
+
+class SourcePretrainNet(_DeviceNet):
+    """Supervised pretraining of backbone, factor space and source head (Eq. 8).
+
+    ``fit(X_source, y_source)`` with both as tensors on ``device``.
+    """
+
+    phase = "Source pretraining"
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        xb, yb = batch
+        net = self.module_
+        with self.autocast():
+            x = self.perturb(net.adapter(xb))
+            logits = net.source_head(net.factors(net.features(x)))
+        loss = source_cross_entropy(logits, yb)
+        loss.backward()
+        return {"loss": loss, "y_pred": logits}
+
+
+class SupremeNet(_DeviceNet):
+    """The SUPREME clustering phase: one step is a target batch, its perturbation and
+    a source batch through one backbone pass, then :func:`supreme_loss`.
+
+    ``fit(X_target, p_init)``: the initial assignments travel as the "targets" of
+    the batches, both as tensors on ``device``.
+
+    Parameters
+    ----------
+    module : SupremeNetwork
+    source_X, source_y : torch.Tensor or None
+        Source data on the device; source batches are drawn from it at random.
+    loss_params : dict
+        Keyword arguments of :func:`supreme_loss` (``tau``, the weights,
+        ``pair_weighting``).
+    **kwargs
+        Passed to :class:`skorch.NeuralNet`.
+    """
+
+    phase = "Clustering (SUPREME)"
+
+    def __init__(self, module, *args, source_X=None, source_y=None, loss_params=None, **kwargs):
+        self.source_X = source_X
+        self.source_y = source_y
+        self.loss_params = loss_params
+        super().__init__(module, *args, **kwargs)
+
+    def on_epoch_begin(self, net, **kwargs):
+        super().on_epoch_begin(net, **kwargs)
+        self._epoch_terms = []
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        xb, p_init = batch
+        net = self.module_
+        n = xb.shape[0]
+        use_source = self.source_X is not None and (self.loss_params or {}).get("source_weight", 1.0) > 0
+        with self.autocast():
+            x = net.adapter(xb)
+            # Target and source go through the backbone in separate passes, so batch
+            # norm normalises each domain with its own statistics.
+            a = net.factors(net.features(torch.cat([x, self.perturb(x)])))
+            target_logits = net.target_head(a)
+            if use_source:
+                idx = torch.randint(len(self.source_X), (n,), device=self.source_X.device)
+                a_source = net.factors(net.features(net.adapter(self.source_X[idx])))
+                source_logits = net.source_head(a_source)
+                a = torch.cat([a, a_source])
+            else:
+                source_logits = None
+        p, p_perturbed = torch.softmax(target_logits.float(), dim=1).split(n)
+        loss, terms = supreme_loss(
+            p, p_perturbed, p_init, a.float(),
+            source_logits=source_logits,
+            y_source=self.source_y[idx] if use_source else None,
+            **(self.loss_params or {}),
+        )
+        loss.backward()
+        # Kept on the device and averaged once per epoch: no host sync per term and step.
+        self._epoch_terms.append(torch.stack([terms[name] for name in LOSS_TERMS]))
+        return {"loss": loss, "y_pred": target_logits}
+
+    def on_epoch_end(self, net, **kwargs):
+        if self._epoch_terms:
+            means = torch.stack(self._epoch_terms).float().mean(dim=0).tolist()
+            for name, value in zip(LOSS_TERMS, means):
+                self.history.record(f"{name}_loss", value)
+            self._epoch_terms = []
+        super().on_epoch_end(net, **kwargs)
+
+
+def _isfinite(value):
+    return value == value and abs(value) != float("inf")

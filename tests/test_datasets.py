@@ -1,0 +1,458 @@
+"""Tests of the image-collection loaders and of split_source_target."""
+
+import os
+import tarfile
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_supreme import datasets
+from sklearn_supreme.datasets import (
+    CIFAR10_CLASSES,
+    load_cifar10,
+    load_image_folder,
+    split_source_target,
+)
+
+Image = pytest.importorskip("PIL.Image")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CIFAR10_TAR = REPO_ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+# Class folder names deliberately not in alphabetical order of their intended labels.
+CLASSES = ["zebra", "ant", "moth"]
+SPLIT_SIZES = {"train": 3, "test": 2}
+HEIGHT, WIDTH = 6, 5
+
+
+def _pixels(split, class_index, i):
+    """A distinct image per (split, class, index), so round trips can be checked exactly."""
+    base = 100 * (split == "test") + 30 * class_index + 7 * i
+    values = (base + np.arange(HEIGHT * WIDTH * 3)) % 256
+    return values.reshape(HEIGHT, WIDTH, 3).astype(np.uint8)
+
+
+def _make_folder(root, ext="png", splits=SPLIT_SIZES, classes=CLASSES):
+    """Write ``root/<split>/<class>/<i>.<ext>`` and return the expected arrays per split."""
+    expected = {}
+    for split, n_per_class in splits.items():
+        for c, name in enumerate(classes):
+            folder = Path(root, split, name)
+            folder.mkdir(parents=True)
+            for i in range(n_per_class):
+                pixels = _pixels(split, c, i)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.{ext}")
+                expected.setdefault(split, {})[f"{split}/{name}/{i:04d}.{ext}"] = pixels
+    # Non-image and hidden files must be ignored (decoding them would raise).
+    Path(root, "README.txt").write_text("not an image")
+    Path(root, split, classes[0], ".hidden.png").write_bytes(b"junk")
+    return expected
+
+
+def _make_tar(folder, archive, mode="w:gz", prefix=None):
+    with tarfile.open(archive, mode) as tar:
+        tar.add(folder, arcname=prefix or ".")
+    return archive
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    root = tmp_path / "images"
+    expected = _make_folder(root)
+    return root, expected
+
+
+def _relative(bunch, root):
+    return [Path(f).relative_to(root).as_posix() for f in bunch.filenames]
+
+
+def test_folder_round_trip_is_exact(image_folder):
+    root, expected = image_folder
+    data = load_image_folder(root, "train", cache=False)
+
+    assert data.images.dtype == np.uint8
+    assert data.images.shape == (9, HEIGHT, WIDTH, 3)
+    assert data.target.dtype == np.int64
+    assert data.target_names == sorted(CLASSES)
+    # Ordered by label, then by file name.
+    assert data.target.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    names = _relative(data, root)
+    assert names == sorted(names, key=lambda n: (sorted(CLASSES).index(n.split("/")[1]), n))
+    for image, name, label in zip(data.images, names, data.target):
+        np.testing.assert_array_equal(image, expected["train"][name])
+        assert name.split("/")[1] == data.target_names[label]
+
+
+@pytest.mark.parametrize(
+    "mode, suffix, prefix",
+    [("w", ".tar", None), ("w:gz", ".tar.gz", None), ("w:gz", ".tgz", "cifar-like")],
+)
+def test_archive_matches_folder(image_folder, tmp_path, mode, suffix, prefix):
+    root, _ = image_folder
+    archive = _make_tar(root, tmp_path / f"images{suffix}", mode, prefix)
+    from_folder = load_image_folder(root, "test", CLASSES, cache=False)
+    from_archive = load_image_folder(archive, "test", CLASSES, cache=False)
+
+    np.testing.assert_array_equal(from_archive.images, from_folder.images)
+    np.testing.assert_array_equal(from_archive.target, from_folder.target)
+    assert from_archive.target_names == from_folder.target_names
+    expected_names = _relative(from_folder, root)
+    if prefix is not None:
+        expected_names = [f"{prefix}/{name}" for name in expected_names]
+    assert from_archive.filenames == expected_names
+
+
+def test_classes_order_defines_labels(image_folder):
+    root, expected = image_folder
+    data = load_image_folder(root, "train", classes=CLASSES, cache=False)
+
+    assert data.target_names == CLASSES
+    assert data.target.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    for image, name, label in zip(data.images, _relative(data, root), data.target):
+        assert name.split("/")[1] == CLASSES[label]
+        np.testing.assert_array_equal(image, expected["train"][name])
+
+
+def test_classes_subset(image_folder):
+    root, _ = image_folder
+    data = load_image_folder(root, "train", classes=["moth", "zebra"], cache=False)
+
+    assert data.target_names == ["moth", "zebra"]
+    assert np.bincount(data.target).tolist() == [3, 3]
+    assert all("/ant/" not in name for name in data.filenames)
+
+
+def test_split_selection(image_folder):
+    root, expected = image_folder
+    train = load_image_folder(root, "train", cache=False)
+    test = load_image_folder(root, "test", cache=False)
+
+    assert len(train.target) == 3 * SPLIT_SIZES["train"]
+    assert len(test.target) == 3 * SPLIT_SIZES["test"]
+    assert all(name.startswith("test/") for name in _relative(test, root))
+    for image, name in zip(test.images, _relative(test, root)):
+        np.testing.assert_array_equal(image, expected["test"][name])
+
+
+def test_split_none_reads_class_folders(tmp_path):
+    root = tmp_path / "flat"
+    _make_folder(root, splits={"only": 2})
+    data = load_image_folder(root / "only", cache=False)
+
+    assert data.target_names == sorted(CLASSES)
+    assert data.images.shape == (6, HEIGHT, WIDTH, 3)
+
+
+def test_split_none_pools_splits(image_folder):
+    root, _ = image_folder
+    data = load_image_folder(root, cache=False)
+
+    assert len(data.target) == 3 * sum(SPLIT_SIZES.values())
+    assert np.bincount(data.target).tolist() == [sum(SPLIT_SIZES.values())] * 3
+
+
+def test_jpeg_round_trip_is_close(tmp_path):
+    root = tmp_path / "jpeg"
+    expected = _make_folder(root, ext="jpg")
+    archive = _make_tar(root, tmp_path / "jpeg.tar.gz")
+    data = load_image_folder(archive, "train", cache=False)
+
+    assert data.images.shape == (9, HEIGHT, WIDTH, 3)
+    for image, name in zip(data.images, data.filenames):
+        error = np.abs(image.astype(int) - expected["train"][name].astype(int))
+        # JPEG is lossy; the check only guards against wrong files or channel orders.
+        assert error.mean() < 40
+
+
+def test_grayscale_kept_or_converted(tmp_path):
+    gray = np.arange(HEIGHT * WIDTH, dtype=np.uint8).reshape(HEIGHT, WIDTH)
+    for name in ["a", "b"]:
+        (tmp_path / "gray" / name).mkdir(parents=True)
+        Image.fromarray(gray).save(tmp_path / "gray" / name / "0.png")
+    only_gray = load_image_folder(tmp_path / "gray", cache=False)
+    assert only_gray.images.shape == (2, HEIGHT, WIDTH, 1)
+    np.testing.assert_array_equal(only_gray.images[..., 0], np.stack([gray, gray]))
+
+    # Mixed modes: the grayscale image comes first, so already-decoded data must be widened.
+    colour = _pixels("train", 0, 0)
+    Image.fromarray(colour).save(tmp_path / "gray" / "b" / "0.png")
+    mixed = load_image_folder(tmp_path / "gray", cache=False)
+    assert mixed.images.shape == (2, HEIGHT, WIDTH, 3)
+    np.testing.assert_array_equal(mixed.images[0], np.repeat(gray[..., None], 3, axis=2))
+    np.testing.assert_array_equal(mixed.images[1], colour)
+
+
+def test_alpha_channel_is_dropped(tmp_path):
+    rgba = np.zeros((HEIGHT, WIDTH, 4), dtype=np.uint8)
+    rgba[..., :3] = _pixels("train", 1, 1)
+    rgba[..., 3] = 128
+    (tmp_path / "rgba" / "a").mkdir(parents=True)
+    Image.fromarray(rgba).save(tmp_path / "rgba" / "a" / "0.png")
+    data = load_image_folder(tmp_path / "rgba", cache=False)
+
+    np.testing.assert_array_equal(data.images[0], rgba[..., :3])
+
+
+def test_cache_hit_skips_decoding(image_folder, tmp_path, monkeypatch):
+    root, _ = image_folder
+    archive = _make_tar(root, tmp_path / "images.tar.gz")
+    cache_dir = tmp_path / "cache"
+    first = load_image_folder(archive, "train", CLASSES, cache_dir=cache_dir)
+    cache_files = list(cache_dir.glob("*.npz"))
+    assert len(cache_files) == 1
+    assert not list(cache_dir.glob("*.tmp"))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached images were decoded again")
+
+    monkeypatch.setattr(datasets, "_decode_images", fail)
+    second = load_image_folder(archive, "train", CLASSES, cache_dir=cache_dir)
+
+    np.testing.assert_array_equal(second.images, first.images)
+    np.testing.assert_array_equal(second.target, first.target)
+    assert second.target.dtype == np.int64
+    assert second.target_names == first.target_names == CLASSES
+    assert second.filenames == first.filenames
+    # A different split or class list is a different cache entry, so it must decode.
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_image_folder(archive, "test", CLASSES, cache_dir=cache_dir)
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_image_folder(archive, "train", CLASSES[:2], cache_dir=cache_dir)
+
+
+def test_cache_invalidated_when_archive_changes(tmp_path):
+    root = tmp_path / "v1"
+    _make_folder(root)
+    archive = _make_tar(root, tmp_path / "images.tar")
+    cache_dir = tmp_path / "cache"
+    old = load_image_folder(archive, "train", cache_dir=cache_dir)
+
+    # Rewrite the archive with other pixels (and force a new mtime on coarse-clock systems).
+    mtime_ns = archive.stat().st_mtime_ns
+    new_pixels = np.full((HEIGHT, WIDTH, 3), 3, dtype=np.uint8)
+    Image.fromarray(new_pixels).save(root / "train" / CLASSES[0] / "0000.png")
+    _make_tar(root, archive, mode="w")
+    os.utime(archive, ns=(mtime_ns + 10**9, mtime_ns + 10**9))
+    new = load_image_folder(archive, "train", cache_dir=cache_dir)
+
+    assert len(list(cache_dir.glob("*.npz"))) == 2
+    changed = new.filenames.index(f"train/{CLASSES[0]}/0000.png")
+    np.testing.assert_array_equal(new.images[changed], new_pixels)
+    assert not np.array_equal(old.images[changed], new_pixels)
+
+
+def test_cache_invalidated_when_folder_changes(image_folder, tmp_path):
+    root, _ = image_folder
+    cache_dir = tmp_path / "cache"
+    load_image_folder(root, "train", cache_dir=cache_dir)
+    Image.fromarray(np.zeros((HEIGHT, WIDTH, 3), np.uint8)).save(root / "train" / "ant" / "9.png")
+    data = load_image_folder(root, "train", cache_dir=cache_dir)
+
+    assert len(data.target) == 10
+    assert len(list(cache_dir.glob("*.npz"))) == 2
+
+
+def test_cache_false_writes_nothing(image_folder, tmp_path, monkeypatch):
+    root, _ = image_folder
+    monkeypatch.setenv("SKLEARN_SUPREME_DATA", str(tmp_path / "env-cache"))
+    load_image_folder(root, "train", cache=False, cache_dir=tmp_path / "cache")
+
+    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "env-cache").exists()
+
+
+def test_default_cache_dir_from_environment(image_folder, tmp_path, monkeypatch):
+    root, _ = image_folder
+    monkeypatch.setenv("SKLEARN_SUPREME_DATA", str(tmp_path / "env-cache"))
+    load_image_folder(root, "train")
+
+    assert len(list((tmp_path / "env-cache").glob("*.npz"))) == 1
+
+
+def test_unreadable_cache_is_rebuilt(image_folder, tmp_path):
+    root, _ = image_folder
+    cache_dir = tmp_path / "cache"
+    expected = load_image_folder(root, "train", cache_dir=cache_dir)
+    (cache_file,) = cache_dir.glob("*.npz")
+    cache_file.write_bytes(b"truncated")
+
+    with pytest.warns(UserWarning, match="unreadable cache file"):
+        data = load_image_folder(root, "train", cache_dir=cache_dir)
+    np.testing.assert_array_equal(data.images, expected.images)
+    # The broken file was replaced, so the next load is a silent cache hit.
+    np.testing.assert_array_equal(
+        load_image_folder(root, "train", cache_dir=cache_dir).images, expected.images
+    )
+
+
+def test_verbose_reports_progress(image_folder, tmp_path, capsys):
+    root, _ = image_folder
+    archive = _make_tar(root, tmp_path / "images.tar.gz")
+    load_image_folder(archive, "train", cache_dir=tmp_path / "cache", verbose=True)
+    err = capsys.readouterr().err
+    assert "decoded 9/9 images" in err
+    assert "wrote cache" in err
+
+    load_image_folder(archive, "train", cache_dir=tmp_path / "cache", verbose=True)
+    assert "from cache" in capsys.readouterr().err
+
+
+def test_parallel_decoding_matches_sequential(image_folder, monkeypatch):
+    root, _ = image_folder
+    # Lower the threshold so that a handful of images goes through the chunked path.
+    monkeypatch.setattr(datasets, "_MIN_IMAGES_PER_JOB", 1)
+    sequential = load_image_folder(root, "train", cache=False, n_jobs=1)
+    # Threads test the same chunking without paying seconds of worker start-up imports.
+    with joblib.parallel_config(backend="threading"):
+        parallel = load_image_folder(root, "train", cache=False, n_jobs=2)
+
+    np.testing.assert_array_equal(parallel.images, sequential.images)
+    np.testing.assert_array_equal(parallel.target, sequential.target)
+
+
+def test_missing_class_raises(image_folder):
+    root, _ = image_folder
+    with pytest.raises(ValueError, match=r"Classes \['horse'\] not found.*available classes"):
+        load_image_folder(root, "train", classes=["ant", "horse"], cache=False)
+
+
+def test_unknown_split_raises(image_folder, tmp_path):
+    root, _ = image_folder
+    archive = _make_tar(root, tmp_path / "images.tar.gz")
+    for path in [root, archive]:
+        with pytest.raises(ValueError, match=r"'valid' not found.*\['test', 'train'\]"):
+            load_image_folder(path, "valid", cache=False)
+
+
+def test_mixed_sizes_raise(image_folder):
+    root, _ = image_folder
+    odd = root / "train" / "moth" / "0001.png"
+    Image.fromarray(np.zeros((7, 9, 3), np.uint8)).save(odd)
+    with pytest.raises(ValueError, match=r"same size.*moth/0001\.png' is 9x7"):
+        load_image_folder(root, "train", cache=False)
+
+
+@pytest.mark.parametrize("make", ["folder", "tar"])
+def test_empty_collection_raises(tmp_path, make):
+    empty = tmp_path / "empty"
+    (empty / "train" / "cat").mkdir(parents=True)
+    (empty / "train" / "cat" / "notes.txt").write_text("no images here")
+    path = empty if make == "folder" else _make_tar(empty, tmp_path / "empty.tar")
+    with pytest.raises(ValueError, match="No image files"):
+        load_image_folder(path, "train", cache=False)
+
+
+def test_bad_paths_and_arguments_raise(image_folder, tmp_path):
+    root, _ = image_folder
+    with pytest.raises(FileNotFoundError, match="No such directory or archive"):
+        load_image_folder(tmp_path / "missing", cache=False)
+    not_tar = tmp_path / "file.tar.gz"
+    not_tar.write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="neither a directory nor a tar archive"):
+        load_image_folder(not_tar, cache=False)
+    with pytest.raises(TypeError, match="list of class names"):
+        load_image_folder(root, "train", classes="ant", cache=False)
+    with pytest.raises(ValueError, match=r"unique.*\['ant'\]"):
+        load_image_folder(root, "train", classes=["ant", "ant"], cache=False)
+
+
+def test_undecodable_image_raises(image_folder):
+    root, _ = image_folder
+    (root / "train" / "ant" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"Cannot decode image .*broken\.png"):
+        load_image_folder(root, "train", cache=False)
+
+
+def test_missing_pillow_message(image_folder, monkeypatch):
+    root, _ = image_folder
+    # A None entry in sys.modules makes the import fail as if Pillow were not installed.
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
+    with pytest.raises(ImportError, match="pip install pillow"):
+        load_image_folder(root, "train", cache=False)
+
+
+def test_load_cifar10_uses_standard_order(tmp_path):
+    root = tmp_path / "cifar"
+    # Reverse creation order so that directory listing order cannot explain the labels.
+    for name in reversed(CIFAR10_CLASSES):
+        (root / "test" / name).mkdir(parents=True)
+        pixels = np.full((4, 4, 3), CIFAR10_CLASSES.index(name), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "test" / name / "0000.png")
+    data = load_cifar10(root, "test", cache=False)
+
+    assert data.target_names == list(CIFAR10_CLASSES)
+    assert data.target.tolist() == list(range(10))
+    assert data.images[:, 0, 0, 0].tolist() == list(range(10))
+    with pytest.raises(TypeError, match="load_image_folder"):
+        load_cifar10(root, "test", classes=["cat"], cache=False)
+
+
+@pytest.mark.skipif(not CIFAR10_TAR.exists(), reason=f"{CIFAR10_TAR} not available")
+def test_real_cifar10_subset(tmp_path):
+    data = load_image_folder(CIFAR10_TAR, "test", classes=["cat", "dog"], cache_dir=tmp_path)
+
+    assert data.images.shape == (2000, 32, 32, 3)
+    assert data.images.dtype == np.uint8
+    assert data.target_names == ["cat", "dog"]
+    assert np.bincount(data.target).tolist() == [1000, 1000]
+    assert data.filenames[0] == "test/cat/0000.jpg"
+
+
+# split_source_target
+
+
+def test_split_source_target_defaults_to_complement():
+    X = np.arange(20).reshape(10, 2)
+    y = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3])
+    X_source, y_source, X_target, y_target = split_source_target(X, y, [1, 3])
+
+    np.testing.assert_array_equal(y_source, [3, 1, 1, 3])
+    np.testing.assert_array_equal(X_source, X[[0, 1, 3, 9]])
+    np.testing.assert_array_equal(y_target, [4, 5, 9, 2, 6, 5])
+    np.testing.assert_array_equal(X_target, X[[2, 4, 5, 6, 7, 8]])
+    assert len(y_source) + len(y_target) == len(y)
+    assert not set(y_source) & set(y_target)
+
+
+def test_split_source_target_explicit_target_drops_others():
+    X = np.arange(6)[:, None]
+    y = np.array(["a", "b", "c", "a", "b", "c"])
+    X_source, y_source, X_target, y_target = split_source_target(X, y, ["a"], ["c"])
+
+    assert y_source.tolist() == ["a", "a"]
+    assert y_target.tolist() == ["c", "c"]
+    np.testing.assert_array_equal(X_source.ravel(), [0, 3])
+    np.testing.assert_array_equal(X_target.ravel(), [2, 5])
+
+
+def test_split_source_target_images_and_sparse():
+    images = np.arange(4 * 2 * 2 * 3).reshape(4, 2, 2, 3)
+    y = [0, 1, 0, 1]
+    X_source, _, X_target, _ = split_source_target(images, y, [0])
+    assert X_source.shape == X_target.shape == (2, 2, 2, 3)
+    np.testing.assert_array_equal(X_target, images[[1, 3]])
+
+    X_sparse = sp.csr_matrix(np.eye(4))
+    X_source, _, X_target, _ = split_source_target(X_sparse, y, [1])
+    assert sp.issparse(X_source)
+    np.testing.assert_array_equal(X_source.toarray(), np.eye(4)[[1, 3]])
+
+
+def test_split_source_target_errors():
+    X = np.zeros((6, 2))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=r"overlap: \[1\]"):
+        split_source_target(X, y, [0, 1], [1, 2])
+    with pytest.raises(ValueError, match=r"source_classes \[7\] are not present in y"):
+        split_source_target(X, y, [0, 7])
+    with pytest.raises(ValueError, match=r"target_classes \[8, 9\] are not present in y"):
+        split_source_target(X, y, [0], [8, 9])
+    with pytest.raises(ValueError, match="leaving no target class"):
+        split_source_target(X, y, [0, 1, 2])
+    with pytest.raises(ValueError, match="non-empty"):
+        split_source_target(X, y, [])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        split_source_target(X[:4], y, [0])

@@ -1,0 +1,310 @@
+"""Behaviour of SupremeClusterer: fitted attributes, determinism, inputs, round trips."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from sklearn_supreme import SupremeClusterer
+from sklearn_supreme._training import LOSS_TERMS
+
+
+@pytest.fixture(scope="module")
+def fitted(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(n_clusters=5, pretrain_epochs=2, max_epochs=3, batch_size=64, random_state=0)
+    return model.fit(Xt, source=(Xs, ys))
+
+
+def test_fitted_attributes(fitted, digits_split):
+    _, _, Xt, _ = digits_split
+    n = len(Xt)
+    assert fitted.labels_.shape == (n,) and fitted.labels_.dtype == np.int64
+    assert fitted.labels_.min() >= 0 and fitted.labels_.max() < 5
+    assert fitted.initial_labels_.shape == (n,)
+    assert fitted.initial_proba_.shape == (n, 5)
+    np.testing.assert_allclose(fitted.initial_proba_.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(fitted.initial_proba_.argmax(axis=1), fitted.initial_labels_)
+    assert fitted.n_features_in_ == 64 and fitted.input_shape_ == (64,)
+    assert fitted.device_ == "cpu"
+    assert fitted.n_iter_ == 3
+    assert list(fitted.source_classes_) == [0, 1, 2, 3, 4]
+    assert set(fitted.history_) == {"loss", *LOSS_TERMS, "dur"}
+    assert all(len(values) == 3 for values in fitted.history_.values())
+    assert len(fitted.pretrain_history_["loss"]) == 2
+    # the training data is not kept inside the fitted net
+    assert fitted.net_.source_X is None
+
+
+def test_history_loss_is_weighted_sum_of_terms(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    weights = dict(self_weight=0.5, pair_weight=2.0, balance_weight=3.0, factor_weight=0.2, source_weight=0.7)
+    model = SupremeClusterer(
+        n_clusters=5, pretrain_epochs=1, max_epochs=2, batch_size=len(Xt), random_state=0, **weights
+    ).fit(Xt, source=(Xs, ys))
+    h = model.history_
+    # one batch per epoch, so the epoch means are the step values
+    for epoch in range(2):
+        expected = sum(weights[f"{t}_weight"] * h[t][epoch] for t in LOSS_TERMS)
+        assert h["loss"][epoch] == pytest.approx(expected, rel=1e-4)
+
+
+def test_predict_matches_labels_and_proba(fitted, digits_split):
+    _, _, Xt, _ = digits_split
+    np.testing.assert_array_equal(fitted.predict(Xt), fitted.labels_)
+    proba = fitted.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(axis=1), fitted.labels_)
+
+
+def test_transform_is_factor_space(fitted, digits_split):
+    _, _, Xt, _ = digits_split
+    codes = fitted.transform(Xt)
+    assert codes.shape == (len(Xt), fitted.n_factors) and codes.dtype == np.float32
+    assert codes.min() >= 0.0 and codes.max() <= 1.0
+    names = fitted.get_feature_names_out()
+    assert len(names) == fitted.n_factors and names[0] == "supremeclusterer0"
+
+
+def test_predict_is_batched_and_order_independent(fitted, digits_split):
+    _, _, Xt, _ = digits_split
+    big = np.concatenate([Xt] * 6)  # more rows than one inference batch (1024)
+    np.testing.assert_array_equal(fitted.predict(big), np.tile(fitted.labels_, 6))
+    order = np.random.RandomState(0).permutation(len(Xt))
+    np.testing.assert_array_equal(fitted.predict(Xt[order]), fitted.labels_[order])
+
+
+def test_same_seed_same_labels(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    a = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    b = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.history_["loss"], b.history_["loss"])
+
+
+def test_fit_leaves_global_torch_rng_alone(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_fit_without_source(digits_split, fast_params):
+    _, _, Xt, _ = digits_split
+    model = SupremeClusterer(**fast_params).fit(Xt)
+    assert model.source_classes_ is None
+    assert model.pretrain_history_["loss"] == []
+    assert all(v == 0.0 for v in model.history_["source"])
+    assert model.labels_.shape == (len(Xt),)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        lambda y: np.array(["zero", "one", "two", "three", "four"])[y],
+        lambda y: y * 10 + 3,
+    ],
+    ids=["strings", "non-contiguous"],
+)
+def test_source_labels_any_hashable(digits_split, fast_params, labels):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, labels(ys)))
+    assert len(model.source_classes_) == 5
+    assert model.net_.module_.source_head.out_features == 5
+
+
+def test_fit_predict_passes_source(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    labels = SupremeClusterer(**fast_params).fit_predict(Xt, source=(Xs, ys))
+    expected = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys)).labels_
+    np.testing.assert_array_equal(labels, expected)
+
+
+def _images(n, rng, uint8=True):
+    if uint8:
+        return rng.randint(0, 256, size=(n, 8, 8, 3)).astype(np.uint8)
+    return rng.randn(n, 3, 8, 8).astype(np.float32)
+
+
+@pytest.mark.parametrize("uint8", [True, False], ids=["uint8-NHWC", "float-NCHW"])
+def test_images_with_cnn(uint8):
+    rng = np.random.RandomState(0)
+    Xt, Xs = _images(40, rng, uint8), _images(30, rng, uint8)
+    ys = np.repeat([0, 1, 2], 10)
+    model = SupremeClusterer(
+        n_clusters=3, backbone="cnn", backbone_params={"width": 4}, pretrain_epochs=1, max_epochs=1,
+        batch_size=16, random_state=0,
+    ).fit(Xt, source=(Xs, ys))
+    assert model.input_shape_ == Xt.shape[1:]
+    assert model.predict(Xt).shape == (40,)
+    assert model.transform(Xt[:5]).shape == (5, model.n_factors)
+    # same shape, other layout: float (N, C, H, W) where uint8 (N, H, W, C) was fitted
+    with pytest.raises(ValueError, match="fitted on samples of shape"):
+        model.predict(Xt.astype(np.float32 if uint8 else np.uint8))
+
+
+class _TinyBackbone(nn.Module):
+    def __init__(self, n_in=64, width=16):
+        super().__init__()
+        self.layer = nn.Sequential(nn.Linear(n_in, width), nn.ReLU())
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+def test_backbone_class_and_instance(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(backbone=_TinyBackbone, backbone_params={"width": 8}, **fast_params)
+    model.fit(Xt, source=(Xs, ys))
+    assert model.net_.module_.factor.in_features == 8
+
+    instance = _TinyBackbone()
+    before = {k: v.clone() for k, v in instance.state_dict().items()}
+    model = SupremeClusterer(backbone=instance, **fast_params).fit(Xt, source=(Xs, ys))
+    # the user's module is copied, never trained in place
+    assert all(torch.equal(before[k], v) for k, v in instance.state_dict().items())
+    assert model.net_.module_.backbone is not instance
+
+
+def test_pretrained_backbone_skips_pretraining(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    params = {**fast_params, "pretrain_epochs": 0}
+    model = SupremeClusterer(backbone=_TinyBackbone(), **params).fit(Xt, source=(Xs, ys))
+    assert model.pretrain_history_["loss"] == []
+    assert len(model.history_["loss"]) == fast_params["max_epochs"]
+
+
+def test_pickle_and_joblib_round_trip(fitted, digits_split, tmp_path):
+    _, _, Xt, _ = digits_split
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(Xt), fitted.labels_)
+    np.testing.assert_allclose(restored.transform(Xt), fitted.transform(Xt))
+    joblib.dump(fitted, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_allclose(loaded.predict_proba(Xt), fitted.predict_proba(Xt))
+
+
+def test_clone_and_params():
+    model = SupremeClusterer(n_clusters=3, tau=0.2, backbone="mlp", random_state=1)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    copy.set_params(tau=0.7, max_epochs=4)
+    assert copy.tau == 0.7 and copy.max_epochs == 4 and model.tau == 0.2
+    with pytest.raises(NotFittedError):
+        copy.predict(np.zeros((2, 4)))
+
+
+# ------------------------------------------------------------------ bad input
+def _fit_error(digits_split, **overrides):
+    Xs, ys, Xt, _ = digits_split
+    args = dict(X=Xt, source=(Xs, ys))
+    args.update(overrides)
+    model = SupremeClusterer(n_clusters=5, pretrain_epochs=1, max_epochs=1, random_state=0)
+    return model, lambda: model.fit(args["X"], source=args["source"])
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda Xs, ys, Xt: dict(source=(Xs[:, :10], ys)), ValueError, "same feature shape"),
+        (lambda Xs, ys, Xt: dict(source=(Xs, ys[:-3])), ValueError, "y_source has 297 labels"),
+        (lambda Xs, ys, Xt: dict(source=(Xs, np.zeros_like(ys))), ValueError, "at least 2 classes"),
+        (lambda Xs, ys, Xt: dict(X=Xt[:3]), ValueError, "n_samples=3 should be >= n_clusters=5"),
+        (lambda Xs, ys, Xt: dict(X=np.where(np.arange(64) == 3, np.nan, Xt)), ValueError, "NaN"),
+        (lambda Xs, ys, Xt: dict(X=np.where(np.arange(64) == 3, np.inf, Xt)), ValueError, "infinity"),
+        (lambda Xs, ys, Xt: dict(source=(np.where(np.arange(64) == 3, np.nan, Xs), ys)), ValueError, "X_source"),
+        (lambda Xs, ys, Xt: dict(X=Xt[:0]), ValueError, "0 sample"),
+        (lambda Xs, ys, Xt: dict(source=(Xs[:0], ys[:0])), ValueError, "0 sample"),
+        (lambda Xs, ys, Xt: dict(source=Xs), TypeError, "source must be a pair"),
+        (lambda Xs, ys, Xt: dict(source=(Xs, ys, ys)), TypeError, "source must be a pair"),
+        (lambda Xs, ys, Xt: dict(X=Xt.reshape(len(Xt), 8, 8)), ValueError, "2-D feature rows or 4-D images"),
+    ],
+    ids=[
+        "shape-mismatch", "y-length", "one-class", "too-few-samples", "nan", "inf", "nan-source",
+        "empty", "empty-source", "not-a-pair", "triple", "3-d",
+    ],
+)
+def test_bad_input_raises_clear_error(digits_split, make, error, match):
+    Xs, ys, Xt, _ = digits_split
+    model, fit = _fit_error(digits_split, **make(Xs, ys, Xt))
+    with pytest.raises(error, match=match):
+        fit()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+def test_image_backbone_on_vectors_and_mlp_on_images(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    with pytest.raises(ValueError, match="image backbone and expects 4-D"):
+        SupremeClusterer(n_clusters=5, backbone="cnn").fit(Xt, source=(Xs, ys))
+    images = np.zeros((20, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="expects 2-D feature arrays"):
+        SupremeClusterer(n_clusters=2, backbone="mlp").fit(images)
+
+
+def test_backbone_with_wrong_output_shape(digits_split):
+    class Flat(nn.Module):
+        def forward(self, x):
+            return x.unsqueeze(1)  # (N, 1, D): not one vector per sample
+
+    Xs, ys, Xt, _ = digits_split
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
+        SupremeClusterer(n_clusters=5, backbone=Flat()).fit(Xt, source=(Xs, ys))
+
+
+def test_nan_loss_names_epoch_and_keeps_previous_fit(fitted, digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = clone(fitted).set_params(pretrain_epochs=0, augment=lambda x: x * float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite at epoch 1"):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+    # a fitted estimator that fails a refit keeps its previous, complete state
+    refit = pickle.loads(pickle.dumps(fitted))
+    labels = refit.labels_.copy()
+    refit.set_params(pretrain_epochs=0, augment=lambda x: x * float("nan"))
+    with pytest.raises(FloatingPointError):
+        refit.fit(Xt, source=(Xs, ys))
+    np.testing.assert_array_equal(refit.labels_, labels)
+    np.testing.assert_array_equal(refit.predict(Xt), labels)
+
+
+def test_invalid_parameters_are_rejected(digits_split):
+    _, _, Xt, _ = digits_split
+    with pytest.raises(ValueError, match="tau"):
+        SupremeClusterer(tau=0).fit(Xt)
+    with pytest.raises(ValueError, match="pair_weighting"):
+        SupremeClusterer(pair_weighting="diagonal").fit(Xt)
+    with pytest.raises(TypeError, match="backbone must be"):
+        SupremeClusterer(n_clusters=5, backbone=len).fit(Xt)
+    with pytest.raises(ValueError, match="not a torch device"):
+        SupremeClusterer(n_clusters=5, device="gpu0").fit(Xt)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a CPU-only machine")
+def test_cuda_requested_without_cuda(digits_split):
+    _, _, Xt, _ = digits_split
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        SupremeClusterer(n_clusters=5, device="cuda").fit(Xt)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_predicts_on_cpu_after_pickle(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(device="cuda", **fast_params).fit(Xt, source=(Xs, ys))
+    assert model.device_.startswith("cuda")
+    state = pickle.dumps(model)
+    restored = pickle.loads(state)
+    restored.net_.set_params(device="cpu")
+    restored.net_.module_.cpu()
+    np.testing.assert_array_equal(restored.predict(Xt), model.labels_)
