@@ -1,8 +1,12 @@
 """SupremeClusterer: the scikit-learn face of SUPREME transfer clustering."""
 
 import contextlib
+import copy
+import os
 from numbers import Integral, Real
+from pathlib import Path
 
+import joblib
 import numpy as np
 import torch
 from scipy.special import softmax
@@ -27,9 +31,10 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from ._augment import resolve_augment
+from ._checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, load_checkpoint, restore
 from ._initial import initial_assignment
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
-from ._training import LOSS_TERMS, SourcePretrainNet, SupremeNet
+from ._training import LOSS_TERMS, SourcePretrainNet, SupremeNet, TrainingInterrupted
 
 __all__ = ["SupremeClusterer"]
 
@@ -63,8 +68,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of target clusters K.
+    n_clusters : int or "auto", default=8
+        Number of target clusters K. ``"auto"`` estimates it from the source with
+        probe classes (:func:`~sklearn_supreme.model_selection.estimate_n_clusters`
+        with its defaults; needs ``source`` with at least 3 classes); the value used
+        is ``n_clusters_``.
     tau : float, default=0.5
         Temperature of the pair confidences (Eq. 4): small values put the weight of
         the transferred pairs on the most confident ones.
@@ -123,6 +131,21 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         for vectors, per channel for images). uint8 images are always scaled to [0, 1].
     device : str, default="auto"
         Torch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
+    checkpoint_dir : str or path-like, default=None
+        Directory where the whole training state (network, optimiser, epoch, initial
+        assignments, random generator states) is written every ``checkpoint_every``
+        epochs of both phases, atomically. A later ``fit`` with the same parameters
+        and data resumes from it and reaches the same model as an uninterrupted fit
+        (on the CPU); a checkpoint of another fit there is an error.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; the end of each phase is always saved.
+    warm_start : bool, default=False
+        When fitted already, ``fit`` continues the clustering phase for
+        ``max_epochs`` more epochs on the same target, from the current network and
+        initial assignments, instead of starting over.
+    callbacks : list of skorch callbacks, default=None
+        Extra :mod:`skorch.callbacks` added to the nets of both phases (their
+        ``phase`` attribute says which is running).
     random_state : int, RandomState instance or None, default=None
         Seeds network initialisation, K-means, batches and perturbations. On the CPU
         the same seed gives the same ``labels_``.
@@ -133,6 +156,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     ----------
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample (``predict`` of the fitted model on ``X``).
+    n_clusters_ : int
+        Number of clusters fitted: ``n_clusters``, or its estimate for ``"auto"``.
     initial_labels_ : ndarray of shape (n_samples,)
         The initial K-means assignment.
     initial_proba_ : ndarray of shape (n_samples, n_clusters)
@@ -193,7 +218,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     """
 
     _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "tau": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "n_factors": [Interval(Integral, 1, None, closed="left")],
@@ -214,6 +239,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         "init_pca": ["boolean"],
         "standardize": ["boolean"],
         "device": [str, torch.device],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -241,6 +270,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         init_pca=True,
         standardize=True,
         device="auto",
+        checkpoint_dir=None,
+        checkpoint_every=1,
+        warm_start=False,
+        callbacks=None,
         random_state=None,
         verbose=0,
     ):
@@ -264,12 +297,16 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self.init_pca = init_pca
         self.standardize = standardize
         self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, source=None):
+    def fit(self, X, y=None, source=None, *, X_source=None, y_source=None):
         """Cluster the target samples ``X``, with knowledge from ``source``.
 
         Parameters
@@ -282,34 +319,67 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         source : tuple (X_source, y_source), default=None
             Labelled source samples of other classes, shaped like ``X`` per sample.
             Labels may be any hashable values; at least two classes.
+        X_source : array-like, default=None
+            The source samples as a separate argument, instead of ``source``; give
+            ``y_source`` with it. This form lets a
+            :class:`~sklearn.pipeline.Pipeline` pass the source through its fitted
+            preprocessing (see Notes).
+        y_source : array-like of shape (n_source_samples,), default=None
+            The labels of ``X_source``.
 
         Returns
         -------
         self : SupremeClusterer
             The fitted estimator.
+
+        Notes
+        -----
+        In a :class:`~sklearn.pipeline.Pipeline`, the source must go through the
+        same fitted preprocessing as the target. ``pipe.fit(X, supreme__source=...)``
+        hands it over untransformed; instead, with metadata routing on, request
+        ``X_source`` and ``y_source`` and let the pipeline transform ``X_source``::
+
+            import sklearn
+            sklearn.set_config(enable_metadata_routing=True)
+            pipe = Pipeline(
+                [("scale", StandardScaler()),
+                 ("supreme", SupremeClusterer(5).set_fit_request(X_source=True,
+                                                                  y_source=True))],
+                transform_input=["X_source"],
+            )
+            pipe.fit(X, X_source=X_source, y_source=y_source)
+
+        (``transform_input=["source"]`` would transform both members of the tuple,
+        labels included.) The preprocessing is fitted on the target ``X`` alone.
+        With :class:`~sklearn.model_selection.GridSearchCV`, pass
+        ``source=(X_source, y_source)``: it would split an ``X_source`` of the same
+        length as ``X`` along with ``X``.
         """
         # Nothing is left half-fitted: on any error (Ctrl-C included) the estimator
         # returns to exactly the state it had before this call.
         previous_state = self.__dict__.copy()
         try:
-            self._fit(X, source)
-        except BaseException:
+            self._fit(X, source, X_source, y_source)
+        except BaseException as exc:
             self.__dict__.clear()
             self.__dict__.update(previous_state)
+            if isinstance(exc, TrainingInterrupted):
+                raise KeyboardInterrupt(str(exc)) from exc
             raise
         return self
 
-    def _fit(self, X, source):
+    def _fit(self, X, source, X_source=None, y_source=None):
         X, kind = self._validate_X(X, reset=True)
-        Xs, ys, encoder = self._validate_source(source, X)
+        Xs, ys, encoder = self._validate_source(source, X, X_source, y_source)
         if X.shape[0] < 2:
             raise ValueError(
                 f"n_samples={X.shape[0]}: {type(self).__name__} needs at least 2 target samples "
                 "(pairs of samples are its training signal)."
             )
-        if X.shape[0] < self.n_clusters:
+        self.n_clusters_ = self._resolve_n_clusters(X, Xs, ys)
+        if X.shape[0] < self.n_clusters_:
             raise ValueError(
-                f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}: "
+                f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters_}: "
                 "there must be at least one target sample per cluster."
             )
         device = self._resolve_device()
@@ -330,70 +400,143 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self._n_features_out = self.n_factors
 
     def _train(self, X, kind, Xs, ys, device, seed):
-        """Both training phases; returns the fitted attributes as a dict."""
-        mean, scale = _input_statistics(X if Xs is None else (X, Xs), kind, self.standardize, seed)
-        adapter = InputAdapter(mean, scale, kind)
-        in_channels = {"vector": None, "uint8_nhwc": X.shape[-1], "float_nchw": X.shape[1]}[kind]
-        backbone = make_backbone(self.backbone, X.shape[1:], self.backbone_params, in_channels)
-        feature_dim = feature_dim_of(backbone, adapter, torch.as_tensor(X[:2]))
-        network = SupremeNetwork(
-            adapter, backbone, feature_dim, self.n_factors,
-            n_source_classes=0 if ys is None else int(ys.max()) + 1,
-            n_clusters=self.n_clusters,
-        )
+        """Both training phases (or their continuation); returns the fitted attributes."""
+        checkpoint_path, resume = self._resumable_checkpoint(X, Xs, ys)
+        X_dev = torch.as_tensor(X).to(device)
+        Xs_dev = None if Xs is None else torch.as_tensor(Xs).to(device)
+        ys_dev = None if ys is None else torch.as_tensor(ys).to(device)
         augment = resolve_augment(self.augment, kind != "vector")
         common = dict(
             augment=augment, lr=self.lr, batch_size=self.batch_size, device=str(device),
             verbose=int(self.verbose),
         )
-        X_dev = torch.as_tensor(X).to(device)
-        Xs_dev = ys_dev = None
-        pretrain_history = {"loss": [], "dur": []}
-        if Xs is not None:
-            Xs_dev = torch.as_tensor(Xs).to(device)
-            ys_dev = torch.as_tensor(ys).to(device)
-            if self.pretrain_epochs > 0:
-                pretrain = SourcePretrainNet(network, max_epochs=self.pretrain_epochs, **common)
-                pretrain.fit(Xs_dev, ys_dev)
-                pretrain_history = _history(pretrain.history, {"loss": "train_loss", "dur": "dur"})
-                network = pretrain.module_
 
-        # Pretrained features carry the source's knowledge; without any, the input does.
-        trained_backbone = (Xs is not None and self.pretrain_epochs > 0) or isinstance(
-            self.backbone, nn.Module
-        )
-        features = _embed(network, X_dev, self.batch_size, trained_backbone)
-        p_init, kmeans, _ = initial_assignment(
-            features, self.n_clusters, alpha=self.alpha, pca=self.init_pca, random_state=seed
-        )
-        network.reset_target_head()
-        net = SupremeNet(
-            network,
-            max_epochs=self.max_epochs,
-            source_X=Xs_dev,
-            source_y=ys_dev,
-            loss_params=self._loss_params(),
-            **common,
-        )
-        net.fit(X_dev, torch.as_tensor(p_init).to(device))
+        if self.warm_start and hasattr(self, "net_"):
+            if len(X) != len(self.initial_proba_):
+                raise ValueError(
+                    f"warm_start=True continues the previous fit on the same target: X has "
+                    f"{len(X)} samples, the previous fit had {len(self.initial_proba_)}."
+                )
+            # A copy: if this call fails, the previous model must stay as it was.
+            net = copy.deepcopy(self.net_)
+            net.set_params(**common)
+            p_init = self.initial_proba_
+            initial_labels = self.initial_labels_
+            pretrain_history = self.pretrain_history_
+            extra = {}
+        else:
+            network = self._build_network(X, kind, Xs, ys, seed)
+            extra = {"fingerprint": resume.get("fingerprint") if resume else None}
+            if resume and resume["phase"] == "cluster":
+                p_init = resume["p_init"].numpy()
+                initial_labels = resume["initial_labels"].numpy()
+                pretrain_history = resume["pretrain_history"]
+            else:
+                network, pretrain_history = self._pretrain(
+                    network, Xs_dev, ys_dev, common, checkpoint_path,
+                    resume if resume and resume["phase"] == "pretrain" else None, extra,
+                )
+                # Pretrained features carry the source's knowledge; without any, the input does.
+                trained_backbone = (Xs is not None and self.pretrain_epochs > 0) or isinstance(
+                    self.backbone, nn.Module
+                )
+                features = _embed(network, X_dev, self.batch_size, trained_backbone)
+                p_init, kmeans, _ = initial_assignment(
+                    features, self.n_clusters_, alpha=self.alpha, pca=self.init_pca, random_state=seed
+                )
+                initial_labels = kmeans.labels_.astype(np.int64)
+                network.reset_target_head()
+            net = SupremeNet(network, max_epochs=self.max_epochs, **common)
+            extra.update(
+                p_init=torch.as_tensor(p_init), initial_labels=torch.as_tensor(initial_labels),
+                pretrain_history=pretrain_history,
+            )
+
+        net.set_params(source_X=Xs_dev, source_y=ys_dev, loss_params=self._loss_params())
+        _set_callbacks(net, self._callbacks(checkpoint_path, "cluster", extra))
+        p_init_dev = torch.as_tensor(p_init).to(device)
+        if self.warm_start and hasattr(self, "net_"):
+            net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs)
+        elif resume and resume["phase"] == "cluster":
+            restore(net, resume)
+            net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - resume["epoch"])
+        else:
+            net.fit(X_dev, p_init_dev)
+        network = net.module_
         # Batch-norm running statistics mix the source, target and perturbed batches
         # of training; re-estimated on the target alone, predictions match what the
         # target head was trained on (AdaBN).
         update_bn(_batches(X_dev, self.batch_size), network, device)
         # The training data stays with the caller, not inside the fitted model.
-        net.source_X = net.source_y = None
+        net.set_params(source_X=None, source_y=None)
+        _set_callbacks(net, None)
+        logits, _ = _forward_batches(network, X_dev, self.batch_size, str(device))
         columns = {"loss": "train_loss", **{t: f"{t}_loss" for t in LOSS_TERMS}, "dur": "dur"}
-        fitted = {
+        return {
             "net_": net,
-            "initial_labels_": kmeans.labels_.astype(np.int64),
+            "initial_labels_": initial_labels,
             "initial_proba_": p_init,
             "history_": _history(net.history, columns),
             "pretrain_history_": pretrain_history,
             "n_iter_": len(net.history),
+            "labels_": logits.argmax(axis=1).astype(np.int64),
         }
-        logits, _ = _forward_batches(net.module_, X_dev, self.batch_size, str(device))
-        fitted["labels_"] = logits.argmax(axis=1).astype(np.int64)
-        return fitted
+
+    def _build_network(self, X, kind, Xs, ys, seed):
+        data = X if Xs is None else (X, Xs)
+        mean, scale = _input_statistics(data, kind, self.standardize, seed)
+        adapter = InputAdapter(mean, scale, kind)
+        in_channels = {"vector": None, "uint8_nhwc": X.shape[-1], "float_nchw": X.shape[1]}[kind]
+        backbone = make_backbone(self.backbone, X.shape[1:], self.backbone_params, in_channels)
+        feature_dim = feature_dim_of(backbone, adapter, torch.as_tensor(X[:2]))
+        return SupremeNetwork(
+            adapter, backbone, feature_dim, self.n_factors,
+            n_source_classes=0 if ys is None else int(ys.max()) + 1,
+            n_clusters=self.n_clusters_,
+        )
+
+    def _pretrain(self, network, Xs_dev, ys_dev, common, checkpoint_path, resume, extra):
+        """Source pretraining, or its continuation from a checkpoint."""
+        if Xs_dev is None or self.pretrain_epochs == 0:
+            return network, {"loss": [], "dur": []}
+        net = SourcePretrainNet(
+            network, max_epochs=self.pretrain_epochs,
+            callbacks=self._callbacks(checkpoint_path, "pretrain", extra), **common,
+        )
+        if resume is None:
+            net.fit(Xs_dev, ys_dev)
+        else:
+            restore(net, resume)
+            net.partial_fit(Xs_dev, ys_dev, epochs=self.pretrain_epochs - resume["epoch"])
+        return net.module_, _history(net.history, {"loss": "train_loss", "dur": "dur"})
+
+    def _callbacks(self, checkpoint_path, phase, extra):
+        callbacks = list(self.callbacks or [])
+        if checkpoint_path is not None:
+            callbacks.append(
+                ("checkpoint", TrainingCheckpoint(checkpoint_path, phase, self.checkpoint_every, extra))
+            )
+        return callbacks
+
+    def _resumable_checkpoint(self, X, Xs, ys):
+        """The checkpoint path, and the checkpoint to resume from if one matches this fit."""
+        if self.checkpoint_dir is None:
+            return None, None
+        path = Path(self.checkpoint_dir) / CHECKPOINT_NAME
+        params = {
+            k: v for k, v in self.get_params().items()
+            if k not in {"verbose", "device", "checkpoint_dir", "checkpoint_every", "callbacks", "warm_start"}
+        }
+        fingerprint = joblib.hash((params, X, Xs, ys))
+        if not path.exists() or (self.warm_start and hasattr(self, "net_")):
+            return path, {"fingerprint": fingerprint, "phase": None}
+        state = load_checkpoint(path)
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"{path} holds a checkpoint of a different fit (other parameters or data). "
+                "Point checkpoint_dir at an empty directory, or remove the file."
+            )
+        return path, state
 
     def _loss_params(self):
         return {
@@ -421,7 +564,35 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 )
         return X, kind
 
-    def _validate_source(self, source, X):
+    def _resolve_n_clusters(self, X, Xs, ys):
+        """``n_clusters``, or for ``"auto"`` the number estimated from the source."""
+        if self.n_clusters != "auto":
+            return self.n_clusters
+        if self.warm_start and hasattr(self, "net_"):
+            return self.n_clusters_  # a warm start continues the fitted clusters
+        if Xs is None:
+            raise ValueError(
+                "n_clusters='auto' estimates the number of clusters from the source classes: "
+                "pass source=(X_source, y_source), or give n_clusters as an int."
+            )
+        # Imported here: model_selection imports this module.
+        from .model_selection import estimate_n_clusters
+
+        n_clusters, _ = estimate_n_clusters(
+            X, Xs, ys, candidates=range(2, min(21, len(X))), random_state=self.random_state
+        )
+        return n_clusters
+
+    def _validate_source(self, source, X, X_source=None, y_source=None):
+        if X_source is not None or y_source is not None:
+            if source is not None:
+                raise ValueError(
+                    "Pass the source either as source=(X_source, y_source) or as X_source= "
+                    "and y_source=, not both."
+                )
+            if X_source is None or y_source is None:
+                raise ValueError("X_source and y_source must be given together.")
+            source = (X_source, y_source)
         if source is None:
             return None, None, None
         if not isinstance(source, (tuple, list)) or len(source) != 2:
@@ -534,6 +705,13 @@ def _seeded(seed, device):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def _set_callbacks(net, callbacks):
+    # skorch's set_params(callbacks=...) initialises the old list on an initialised net.
+    net.callbacks = callbacks
+    if net.initialized_:
+        net.initialize_callbacks()
 
 
 def _describe(kind):

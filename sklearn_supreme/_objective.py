@@ -145,6 +145,8 @@ def pair_confidence(p_init, tau, *, include_diagonal=False):
     1.0
     """
     n, n_clusters = p_init.shape
+    if n == 1 and not include_diagonal:
+        return torch.zeros_like(p_init[:, :1])  # no pair at all: nothing to weight
     log_p = torch.log(p_init.clamp_min(EPS))
     plogp = p_init * log_p
     # log(p_ik p_jk) = log p_ik + log p_jk, so H is two matrix products instead of an

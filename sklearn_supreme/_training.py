@@ -14,9 +14,13 @@ from skorch import NeuralNet
 
 from ._objective import source_cross_entropy, supreme_loss
 
-__all__ = ["DeviceBatchIterator", "SourcePretrainNet", "SupremeNet", "LOSS_TERMS"]
+__all__ = ["DeviceBatchIterator", "SourcePretrainNet", "SupremeNet", "TrainingInterrupted", "LOSS_TERMS"]
 
 LOSS_TERMS = ("self", "pair", "balance", "factor", "source")
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training, carried past skorch (which would swallow it)."""
 
 
 class DeviceBatchIterator:
@@ -96,6 +100,16 @@ class _DeviceNet(NeuralNet):
         if self.amp and str(self.device).startswith("cuda"):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            # skorch's partial_fit catches KeyboardInterrupt and returns a half-trained
+            # net as if training had finished; the estimator must not keep that model.
+            raise TrainingInterrupted(
+                f"{self.phase} interrupted during epoch {len(self.history)}"
+            ) from exc
 
     def perturb(self, x):
         return self.augment(x) if self.augment is not None else x

@@ -3,23 +3,53 @@
 Transfer clustering is fitted on labelled source classes and evaluated on
 target data of *other*, novel classes. Ordinary cross-validation splits
 samples, so every class would appear on both sides of a split; to select
-hyper-parameters on the source data alone, the splitters here instead hold
-out whole classes, which then play the role of the novel target classes.
+hyper-parameters on the source data alone, the tools here instead hold out
+whole classes, which then play the role of the novel target classes.
 
-:class:`NovelClassSplit` is such a class-disjoint cross-validator: each split
-holds out all samples of a few source classes as pseudo-novel test data.
+* :class:`NovelClassSplit` is such a class-disjoint cross-validator: each
+  split holds out all samples of a few source classes as pseudo-novel test
+  data.
+* :class:`SupremeClustererCV` chooses the temperature ``tau`` of a
+  :class:`~sklearn_supreme.SupremeClusterer` with it: each candidate is fitted
+  with the held-out classes as an unlabelled target and scored by
+  :func:`~sklearn_supreme.metrics.cluster_accuracy` on them.
+* :func:`estimate_n_clusters` estimates the number of novel classes in the
+  target with held-out *probe* classes mixed into it, as DTC does; it is what
+  ``SupremeClusterer(n_clusters="auto")`` runs.
+
+When target labels are available (benchmarks), plain
+:class:`~sklearn.model_selection.GridSearchCV` with
+:data:`~sklearn_supreme.metrics.cluster_accuracy_scorer` also works, with
+the source passed through ``fit`` as ``source=(X_source, y_source)``.
 """
 
 import itertools
 import math
 import numbers
+import tempfile
+import time
+from numbers import Integral
 
 import numpy as np
-from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_random_state, indexable
-from sklearn.utils.validation import check_array
+from joblib import Memory, Parallel, delayed
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.metrics import silhouette_score
+from sklearn.model_selection import BaseCrossValidator, check_cv
+from sklearn.utils import Bunch, check_random_state, indexable
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
-__all__ = ["NovelClassSplit"]
+from ._estimator import SupremeClusterer
+from .metrics import cluster_accuracy
+
+__all__ = ["NovelClassSplit", "SupremeClustererCV", "estimate_n_clusters"]
 
 # Up to this many candidate class sets (or twice n_splits, if more) are listed
 # and sampled without replacement; beyond it, listing every combination could
@@ -284,3 +314,543 @@ class NovelClassSplit(BaseCrossValidator):
         for class_set in class_sets:
             test_mask = np.isin(y_encoded, class_set)
             yield np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+
+
+# ----------------------------------------------------------------------- source
+def _source_pair(source, X_source, y_source):
+    """The source as one pair, from either ``source=(X, y)`` or ``X_source=, y_source=``."""
+    if X_source is None and y_source is None:
+        if source is None:
+            return None
+        if not isinstance(source, (tuple, list)) or len(source) != 2:
+            raise TypeError(
+                f"source must be a pair (X_source, y_source), got {type(source).__name__}."
+            )
+        return tuple(source)
+    if source is not None:
+        raise ValueError(
+            "Pass the source either as source=(X_source, y_source) or as X_source= and "
+            "y_source=, not both."
+        )
+    if X_source is None or y_source is None:
+        raise ValueError("X_source and y_source must be given together.")
+    return X_source, y_source
+
+
+# ------------------------------------------------------------ tau by source CV
+def _fit_held_out(estimator, X_source, y_source, train, test, tau):
+    """Cluster the held-out classes ``test`` with the classes ``train`` as source."""
+    estimator.set_params(tau=tau, n_clusters=len(np.unique(y_source[test])))
+    start = time.perf_counter()
+    estimator.fit(X_source[test], source=(X_source[train], y_source[train]))
+    fit_time = time.perf_counter() - start
+    return cluster_accuracy(y_source[test], estimator.labels_), fit_time
+
+
+class SupremeClustererCV(ClusterMixin, BaseEstimator):
+    """SUPREME transfer clustering with ``tau`` chosen by cross-validation on the source.
+
+    The temperature ``tau`` of the pair confidences (Eq. 4) is best at different
+    values on different datasets, and target labels are not available to choose
+    it. As the paper suggests, it is chosen on the source instead: each split of
+    ``cv`` holds out a few whole source classes, and for every candidate ``tau`` a
+    clone of ``estimator`` clusters the held-out classes' samples (unlabelled,
+    ``n_clusters`` set to the number of held-out classes) with the remaining
+    classes as its source. The score of a fit is the
+    :func:`~sklearn_supreme.metrics.cluster_accuracy` of its ``labels_`` on the
+    held-out classes; the ``tau`` with the best mean score over the splits is
+    then refitted on the real target with all the source classes.
+
+    Parameters
+    ----------
+    estimator : SupremeClusterer, default=None
+        The model to tune: every fit, cross-validation and refit alike, is a clone
+        of it with only ``tau`` (and, in cross-validation, ``n_clusters``)
+        changed. None means ``SupremeClusterer()``. Its training settings
+        (epochs, batch size, device) decide what a cross-validation fit costs.
+    taus : array-like of float, default=(0.05, 0.1, 0.25, 0.5, 1.0)
+        Candidate temperatures, all > 0. Among equally scored ones the first wins.
+    cv : int, cross-validation generator or iterable, default=5
+        How to hold out source classes. An int is the number of splits of
+        ``NovelClassSplit(cv, n_novel_classes=2, random_state=0)``: the same
+        splits on every call, as an int ``cv`` gives in scikit-learn. A splitter
+        receives ``split(X_source, y_source)``; any splitter or iterable of
+        ``(train, test)`` index arrays must hold out whole classes (checked).
+        None means 5.
+    n_jobs : int, default=None
+        Number of cross-validation fits run in parallel by :class:`joblib.Parallel`
+        (one per ``tau`` and split). None means 1 unless in a
+        :func:`joblib.parallel_backend` context; -1 means all processors.
+    refit : bool, default=True
+        Refit the best ``tau`` on the target ``X``; without it only the
+        cross-validation results are kept, and ``labels_``, ``predict``,
+        ``predict_proba`` and ``transform`` are not available.
+    verbose : int, default=0
+        Verbosity of :class:`joblib.Parallel`.
+
+    Attributes
+    ----------
+    cv_results_ : dict of ndarray
+        One entry per candidate ``tau``, in the order of ``taus``, laid out as in
+        :class:`~sklearn.model_selection.GridSearchCV` (``pandas.DataFrame``
+        reads it): ``"params"``, ``"param_tau"``, ``"split{i}_test_score"``,
+        ``"mean_test_score"``, ``"std_test_score"``, ``"rank_test_score"``,
+        ``"mean_fit_time"``, ``"std_fit_time"``.
+    best_index_ : int
+        Index of the best candidate in ``cv_results_``.
+    best_score_ : float
+        Its mean cross-validated cluster accuracy.
+    best_params_ : dict
+        ``{"tau": best_tau_}``.
+    best_tau_ : float
+        The chosen temperature.
+    held_out_classes_ : list of ndarray
+        The source classes held out in each split.
+    n_splits_ : int
+        Number of cross-validation splits.
+    best_estimator_ : SupremeClusterer
+        The estimator refitted on ``X`` with ``best_tau_``; only with
+        ``refit=True``.
+    labels_ : ndarray of shape (n_samples,)
+        ``best_estimator_.labels_``; only with ``refit=True``.
+    n_clusters_ : int
+        ``best_estimator_.n_clusters_``; only with ``refit=True``.
+    n_features_in_ : int
+        ``best_estimator_.n_features_in_``; only with ``refit=True``.
+
+    See Also
+    --------
+    NovelClassSplit : The class-disjoint splitter used by default.
+    sklearn.model_selection.GridSearchCV : Search scored with labels of the data
+        being clustered, i.e. with target labels (benchmarks only).
+
+    Notes
+    -----
+    ``GridSearchCV(SupremeClusterer(), {"tau": taus}, cv=NovelClassSplit())`` on
+    the source would not do this: it fits the training fold and scores
+    ``predict`` on the test fold, whereas here each fit *clusters* the test fold
+    and takes the training fold as its ``source``, and ``n_clusters`` must follow
+    the number of held-out classes. This class is that special search, offered
+    the way :class:`~sklearn.linear_model.LogisticRegressionCV` offers a built-in
+    search over ``C``. Use :class:`~sklearn.model_selection.GridSearchCV` when
+    target labels exist, with
+    :data:`~sklearn_supreme.metrics.cluster_accuracy_scorer` as ``scoring`` and
+    ``source=(X_source, y_source)`` passed to its ``fit``.
+
+    The search costs ``len(taus) * n_splits`` fits on the source plus the refit.
+    Every fit uses the ``random_state`` of ``estimator``, so candidates differ by
+    ``tau`` and not by their random draws.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_supreme import SupremeClusterer
+    >>> from sklearn_supreme.model_selection import NovelClassSplit, SupremeClustererCV
+    >>> X, y = load_digits(return_X_y=True)
+    >>> source, target = y < 5, y >= 5
+    >>> search = SupremeClustererCV(
+    ...     SupremeClusterer(n_clusters=5, pretrain_epochs=1, max_epochs=1,
+    ...                      batch_size=64, random_state=0),
+    ...     taus=(0.1, 1.0), cv=NovelClassSplit(2, n_novel_classes=2, random_state=0),
+    ... )
+    >>> labels = search.fit_predict(X[target][:300], source=(X[source], y[source]))
+    >>> search.cv_results_["mean_test_score"].shape, sorted(search.best_params_)
+    ((2,), ['tau'])
+    >>> labels.shape, search.best_estimator_.tau == search.best_tau_
+    ((300,), True)
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "get_params", "set_params"]), None],
+        "taus": ["array-like"],
+        # cv=1 is meaningful here (one held-out class set); "cv_object" starts at 2.
+        "cv": [Interval(Integral, 1, None, closed="left"), "cv_object"],
+        "n_jobs": [Integral, None],
+        "refit": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        taus=(0.05, 0.1, 0.25, 0.5, 1.0),
+        cv=5,
+        n_jobs=None,
+        refit=True,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.taus = taus
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.refit = refit
+        self.verbose = verbose
+
+    # The nested estimator's parameters are validated in its own fit.
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, source=None, *, X_source=None, y_source=None):
+        """Choose ``tau`` on the source classes, then cluster ``X`` with it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Target samples, as for :meth:`SupremeClusterer.fit`.
+        y : None
+            Ignored; present for API consistency.
+        source : tuple (X_source, y_source)
+            Labelled source samples; required, since ``tau`` is chosen on them.
+            Needs enough classes for ``cv`` (with an int ``cv``, at least 4).
+        X_source, y_source : array-like, default=None
+            The source as two arguments instead of ``source``, for
+            :class:`~sklearn.pipeline.Pipeline` routing (see
+            :meth:`SupremeClusterer.fit`).
+
+        Returns
+        -------
+        self : SupremeClustererCV
+            The fitted search.
+        """
+        pair = _source_pair(source, X_source, y_source)
+        if pair is None:
+            raise ValueError(
+                f"{type(self).__name__} chooses tau on the source classes: pass "
+                "source=(X_source, y_source)."
+            )
+        X_source = check_array(pair[0], allow_nd=True, dtype=None, input_name="X_source")
+        y_source = column_or_1d(np.asarray(pair[1]), warn=False)
+        check_consistent_length(X_source, y_source)
+        taus = self._check_taus()
+        estimator = self._check_estimator()
+        splits = self._splits(X_source, y_source)
+
+        jobs = [(tau, train, test) for tau in taus for train, test in splits]
+        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_fit_held_out)(clone(estimator), X_source, y_source, train, test, tau)
+            for tau, train, test in jobs
+        )
+        scores = np.array([score for score, _ in results]).reshape(len(taus), len(splits))
+        fit_times = np.array([t for _, t in results]).reshape(len(taus), len(splits))
+
+        mean = scores.mean(axis=1)
+        self.cv_results_ = {
+            "params": [{"tau": tau} for tau in taus],
+            "param_tau": np.asarray(taus, dtype=float),
+            **{f"split{i}_test_score": scores[:, i] for i in range(len(splits))},
+            "mean_test_score": mean,
+            "std_test_score": scores.std(axis=1),
+            "rank_test_score": rankdata(-mean, method="min").astype(np.int32),
+            "mean_fit_time": fit_times.mean(axis=1),
+            "std_fit_time": fit_times.std(axis=1),
+        }
+        # argmax takes the first of equal scores, as GridSearchCV does.
+        self.best_index_ = int(np.argmax(mean))
+        self.best_score_ = float(mean[self.best_index_])
+        self.best_tau_ = float(taus[self.best_index_])
+        self.best_params_ = {"tau": self.best_tau_}
+        self.held_out_classes_ = [np.unique(y_source[test]) for _, test in splits]
+        self.n_splits_ = len(splits)
+
+        if self.refit:
+            best = clone(estimator).set_params(tau=self.best_tau_)
+            self.best_estimator_ = best.fit(X, source=(X_source, y_source))
+            self.labels_ = best.labels_
+            self.n_clusters_ = getattr(best, "n_clusters_", best.get_params()["n_clusters"])
+            self.n_features_in_ = best.n_features_in_
+        return self
+
+    def _check_taus(self):
+        taus = np.asarray(self.taus, dtype=float)
+        if taus.ndim != 1 or taus.size == 0 or not np.all(np.isfinite(taus) & (taus > 0)):
+            raise ValueError(
+                f"taus must be a non-empty 1-D list of finite floats > 0, got {self.taus!r}."
+            )
+        return taus
+
+    def _check_estimator(self):
+        estimator = SupremeClusterer() if self.estimator is None else self.estimator
+        missing = {"tau", "n_clusters"} - set(estimator.get_params(deep=False))
+        if missing:
+            raise ValueError(
+                f"estimator must have the parameters tau and n_clusters (a "
+                f"SupremeClusterer); {type(estimator).__name__} lacks {sorted(missing)}."
+            )
+        return estimator
+
+    def _splits(self, X_source, y_source):
+        cv = 5 if self.cv is None else self.cv
+        if isinstance(cv, numbers.Integral):
+            cv = NovelClassSplit(cv, n_novel_classes=2, random_state=0)
+        splits = list(check_cv(cv).split(X_source, y_source))
+        for train, test in splits:
+            shared = np.intersect1d(y_source[train], y_source[test])
+            if shared.size:
+                raise ValueError(
+                    "cv must hold out whole classes (see NovelClassSplit), but a split has "
+                    f"the classes {shared.tolist()} on both sides."
+                )
+        return splits
+
+    def _refitted(self, method):
+        check_is_fitted(self)
+        if not hasattr(self, "best_estimator_"):
+            raise AttributeError(
+                f"This {type(self).__name__} was fitted with refit=False; {method} is "
+                "available only after refitting on the best tau."
+            )
+        return self.best_estimator_
+
+    def predict(self, X):
+        """Cluster of each sample of ``X``, by the refitted best estimator.
+
+        Parameters
+        ----------
+        X : array-like of the shape seen in ``fit``
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._refitted("predict").predict(X)
+
+    def predict_proba(self, X):
+        """Soft cluster assignment of each sample of ``X``, by the refitted best estimator.
+
+        Parameters
+        ----------
+        X : array-like of the shape seen in ``fit``
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters_)
+        """
+        return self._refitted("predict_proba").predict_proba(X)
+
+    def transform(self, X):
+        """Factor-space representation of ``X``, by the refitted best estimator.
+
+        Parameters
+        ----------
+        X : array-like of the shape seen in ``fit``
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_factors)
+        """
+        return self._refitted("transform").transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+# ------------------------------------------------------- number of novel classes
+def _features(transformer, X):
+    """Feature rows of samples: the transformer's, or the samples flattened."""
+    if transformer is None:
+        return X.reshape(len(X), -1).astype(np.float32)
+    return np.asarray(transformer(X), dtype=np.float32).reshape(len(X), -1)
+
+
+def _score_probe_draw(Z_target, Z_probe, y_probe, candidates, n_probe, clusterer):
+    """Probe accuracy and target silhouette of each candidate K, for one probe draw."""
+    Z = np.concatenate([Z_target, Z_probe])
+    n_target = len(Z_target)
+    probe_accuracy, validity = [], []
+    with tempfile.TemporaryDirectory() as cache:
+        if clusterer is None:
+            # One Ward tree per draw: each K is a cut of it, read back from the cache.
+            model = AgglomerativeClustering(
+                linkage="ward", compute_full_tree=True, memory=Memory(cache, verbose=0)
+            )
+        else:
+            model = clone(clusterer)
+        for k in candidates:
+            labels = model.set_params(n_clusters=int(k) + n_probe).fit_predict(Z)
+            probe_accuracy.append(cluster_accuracy(y_probe, labels[n_target:]))
+            target_labels = labels[:n_target]
+            n_found = len(np.unique(target_labels))
+            # The silhouette needs 2 to n - 1 clusters; fewer or more is the worst case.
+            validity.append(
+                silhouette_score(Z_target, target_labels) if 1 < n_found < n_target else -1.0
+            )
+    return probe_accuracy, validity
+
+
+@validate_params(
+    {
+        "X_target": ["array-like"],
+        "X_source": ["array-like"],
+        "y_source": ["array-like"],
+        "candidates": ["array-like", range],
+        "n_probe_classes": [Interval(Integral, 1, None, closed="left"), None],
+        "n_draws": [Interval(Integral, 1, None, closed="left")],
+        "transformer": [callable, None],
+        "clusterer": [HasMethods(["fit_predict", "set_params"]), None],
+        "max_samples": [Interval(Integral, 4, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def estimate_n_clusters(
+    X_target,
+    X_source,
+    y_source,
+    *,
+    candidates=range(2, 21),
+    n_probe_classes=None,
+    n_draws=10,
+    transformer=None,
+    clusterer=None,
+    max_samples=2000,
+    n_jobs=None,
+    random_state=None,
+):
+    """Estimate the number of novel classes in the target with probe source classes.
+
+    The procedure of DTC [1]_: a few *probe* classes are held out from the
+    labelled source and mixed into the unlabelled target; the mixture is
+    clustered into ``K + n_probe_classes`` clusters for every candidate ``K``.
+    A good ``K`` keeps each probe class whole and apart (high
+    :func:`~sklearn_supreme.metrics.cluster_accuracy` on the probe samples,
+    whose labels are known) and gives the target well-separated clusters (high
+    :func:`~sklearn.metrics.silhouette_score` of the target samples). The score
+    of ``K`` is the mean of the two, averaged over ``n_draws`` distinct draws of
+    probe classes; the best ``K`` is returned.
+
+    Parameters
+    ----------
+    X_target : array-like of shape (n_samples, n_features) or image array
+        Unlabelled target samples.
+    X_source : array-like, shaped like ``X_target`` per sample
+        Labelled source samples.
+    y_source : array-like of shape (n_source_samples,)
+        Source labels, any hashable values; at least 3 classes.
+    candidates : iterable of int, default=range(2, 21)
+        Candidate numbers of target classes. Among equally scored ones the
+        smallest wins.
+    n_probe_classes : int, default=None
+        Source classes held out as probes in each draw. None means
+        ``min(2, n_source_classes - 2)``; at least 2 classes must remain, as in
+        :class:`NovelClassSplit`.
+    n_draws : int, default=10
+        Number of distinct draws of probe classes to average over, at most the
+        number of distinct sets of ``n_probe_classes`` classes.
+    transformer : callable, default=None
+        Maps an array of samples to feature rows, e.g. the ``transform`` of a
+        fitted model or a pretrained network's embedding; it should not have
+        been trained on the probe classes' labels. None uses the samples
+        themselves, flattened (pixels for images). Clusters are compared by
+        Euclidean distance in this space, so its scale matters.
+    clusterer : estimator with an ``n_clusters`` parameter, default=None
+        Clusters the mixture through ``fit_predict``; cloned. None means Ward
+        agglomerative clustering, whose tree is computed once per draw and cut
+        at every ``K``.
+    max_samples : int, default=2000
+        The target and the source are each randomly subsampled to at most this
+        many samples (Ward clustering and the silhouette take memory quadratic
+        in it).
+    n_jobs : int, default=None
+        Number of probe draws processed in parallel by :class:`joblib.Parallel`.
+    random_state : int, RandomState instance or None, default=None
+        Controls the probe draws and the subsampling.
+
+    Returns
+    -------
+    n_clusters : int
+        The estimated number of target classes.
+    results : Bunch
+        ``candidates`` (ndarray of shape (n_candidates,)), ``score`` (its mean
+        score), ``probe_accuracy`` and ``validity`` (ndarrays of shape
+        (n_draws, n_candidates): the two terms per draw) and ``probe_classes``
+        (list of the classes held out in each draw).
+
+    See Also
+    --------
+    SupremeClusterer : With ``n_clusters="auto"`` it calls this function with the
+        defaults.
+
+    Notes
+    -----
+    Ward clustering of raw pixels suits small images such as the digits; for
+    natural images pass a ``transformer`` giving features (e.g. a network
+    pretrained without the probe classes). The estimate inherits the weakness
+    of the representation: classes that are not separated in it are counted as
+    one.
+
+    References
+    ----------
+    .. [1] K. Han, A. Vedaldi and A. Zisserman, "Learning to Discover Novel
+       Visual Categories via Deep Transfer Clustering", ICCV 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from sklearn_supreme.model_selection import estimate_n_clusters
+    >>> X, y = make_blobs(n_samples=400, centers=8, cluster_std=0.5, random_state=0)
+    >>> source, target = y < 4, y >= 4
+    >>> n_clusters, results = estimate_n_clusters(
+    ...     X[target], X[source], y[source], candidates=range(2, 9), random_state=0)
+    >>> n_clusters
+    4
+    >>> results.score.shape, results.probe_accuracy.shape
+    ((7,), (6, 7))
+    """
+    dtypes = [np.float64, np.float32, np.uint8]
+    X_target = check_array(X_target, allow_nd=True, dtype=dtypes, input_name="X_target")
+    X_source = check_array(X_source, allow_nd=True, dtype=dtypes, input_name="X_source")
+    y_source = column_or_1d(np.asarray(y_source), warn=False)
+    check_consistent_length(X_source, y_source)
+    if X_source.shape[1:] != X_target.shape[1:]:
+        raise ValueError(
+            f"X_source has samples of shape {X_source.shape[1:]} but X_target of shape "
+            f"{X_target.shape[1:]}."
+        )
+    candidates = np.unique(np.asarray(list(candidates), dtype=int))
+    if candidates.size == 0 or candidates[0] < 1:
+        raise ValueError(f"candidates must be integers >= 1, got {candidates.tolist()}.")
+    rng = check_random_state(random_state)
+
+    # Subsample before the representation: only the kept samples are embedded.
+    if len(X_target) > max_samples:
+        X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]
+    if len(X_source) > max_samples:
+        keep = np.sort(rng.choice(len(X_source), max_samples, replace=False))
+        X_source, y_source = X_source[keep], y_source[keep]
+    if candidates[-1] >= len(X_target):
+        raise ValueError(
+            f"candidates go up to {candidates[-1]}, but there are only {len(X_target)} target "
+            "samples to cluster."
+        )
+
+    n_classes = len(np.unique(y_source))
+    n_probe = min(2, n_classes - 2) if n_probe_classes is None else n_probe_classes
+    if n_probe < 1:
+        raise ValueError(
+            f"Estimating the number of clusters needs at least 3 source classes (probes "
+            f"and 2 others); y_source has {n_classes}."
+        )
+    # At least one draw, so that too many probe classes meet NovelClassSplit's own error.
+    n_splits = max(1, min(n_draws, math.comb(n_classes, n_probe)))
+    splitter = NovelClassSplit(n_splits, n_novel_classes=n_probe, random_state=rng)
+    probe_classes = splitter.get_held_out_classes(y_source)
+
+    Z_target = _features(transformer, X_target)
+    Z_source = _features(transformer, X_source)
+    per_draw = Parallel(n_jobs=n_jobs)(
+        delayed(_score_probe_draw)(
+            Z_target, Z_source[np.isin(y_source, classes)],
+            y_source[np.isin(y_source, classes)], candidates, n_probe, clusterer,
+        )
+        for classes in probe_classes
+    )
+    probe_accuracy = np.array([acc for acc, _ in per_draw])
+    validity = np.array([val for _, val in per_draw])
+    score = ((probe_accuracy + validity) / 2).mean(axis=0)
+    results = Bunch(
+        candidates=candidates, score=score, probe_accuracy=probe_accuracy,
+        validity=validity, probe_classes=probe_classes,
+    )
+    return int(candidates[np.argmax(score)]), results

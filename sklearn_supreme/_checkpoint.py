@@ -1,0 +1,110 @@
+"""Checkpoints of the whole training state, written atomically by a skorch callback.
+
+A checkpoint holds what is needed to continue a fit exactly where it stopped: the
+phase, the epochs done, the network and optimiser states, the skorch history, torch's
+random number generator states and the phase-specific extras (initial assignments).
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from skorch.callbacks import Callback
+from skorch.history import History
+
+__all__ = [
+    "TrainingCheckpoint", "save_checkpoint", "load_checkpoint", "restore", "CHECKPOINT_NAME",
+]
+
+CHECKPOINT_NAME = "supreme_checkpoint.pt"
+
+
+def save_checkpoint(path, state):
+    """Write ``state`` with :func:`torch.save`, atomically.
+
+    The file is written next to its destination and moved over it with
+    :func:`os.replace`, so an interruption leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors loaded to the CPU)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def rng_state():
+    """torch's CPU and CUDA generator states."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def restore(net, state):
+    """Put a skorch net back in the state a checkpoint recorded, ready for ``partial_fit``."""
+    net.initialize()
+    net.module_.load_state_dict(state["module"])
+    net.optimizer_.load_state_dict(state["optimizer"])
+    net.history_ = History(state["history"])
+    set_rng_state(state["rng"])
+
+
+class TrainingCheckpoint(Callback):
+    """skorch callback that saves the training state every ``every`` epochs.
+
+    Parameters
+    ----------
+    path : str or Path
+        File to write.
+    phase : str
+        ``"pretrain"`` or ``"cluster"``.
+    every : int
+        Epoch interval; the end of a phase is always saved.
+    extra : dict
+        Phase-specific state saved with every checkpoint (tensors, lists, numbers).
+    """
+
+    def __init__(self, path, phase, every=1, extra=None):
+        self.path = path
+        self.phase = phase
+        self.every = every
+        self.extra = extra
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) % self.every == 0:
+            save_checkpoint(self.path, self.state(net))
+
+    def on_train_end(self, net, **kwargs):
+        save_checkpoint(self.path, self.state(net))
+
+    def state(self, net):
+        return {
+            "phase": self.phase,
+            "epoch": len(net.history),
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            # numpy scalars in skorch's history would not pass torch's weights-only loader
+            "history": json.loads(json.dumps(net.history.to_list(), default=float)),
+            "rng": rng_state(),
+            **(self.extra or {}),
+        }

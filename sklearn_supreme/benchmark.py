@@ -1,0 +1,554 @@
+"""The CIFAR-10 transfer-clustering benchmark (the paper's Table 1), and reporting helpers.
+
+``python -m sklearn_supreme benchmark cifar10 --data PATH`` follows the protocol of DTC
+and the SUPREME paper: the train images of classes 0-4 are the labelled source, the
+train images of classes 5-9 the target (K = 5), clustered and scored transductively.
+Each seed fits one :class:`~sklearn_supreme.SupremeClusterer`, whose source-pretrained
+network gives both compared methods: K-means on its features (PCA to K dimensions,
+as DTC initialises; the estimator's ``initial_labels_``) and SUPREME (``labels_``).
+
+The helpers below the benchmark (machine description, mean and std over seeds,
+``--set`` overrides, atomic JSON files) are shared with :mod:`sklearn_supreme.demo`.
+"""
+
+import argparse
+import ast
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import sklearn
+import skorch
+import torch
+from sklearn.utils import check_random_state
+
+from . import __version__
+from ._estimator import SupremeClusterer
+from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
+from .metrics import clustering_report
+
+__all__ = ["CIFAR10_PARAMS", "SMOKE_PARAMS", "PAPER_TABLE1_CIFAR10", "run_cifar10_benchmark"]
+
+#: Settings of the full CIFAR-10 run (override any of them with ``--set key=value``).
+CIFAR10_PARAMS = dict(
+    backbone="resnet18",
+    n_clusters=5,
+    pretrain_epochs=30,
+    max_epochs=100,
+    batch_size=512,
+    lr=1e-3,
+    balance_weight=5.0,
+)
+
+#: Settings of ``--smoke``: a small CNN and one or two epochs, to prove the pipeline on a CPU.
+SMOKE_PARAMS = dict(
+    backbone="cnn",
+    backbone_params={"width": 8},
+    n_clusters=5,
+    pretrain_epochs=1,
+    max_epochs=2,
+    batch_size=64,
+    lr=1e-3,
+    balance_weight=5.0,
+)
+
+#: Images per class of source and target in ``--smoke`` unless ``--per-class`` says otherwise.
+SMOKE_PER_CLASS = 100
+
+#: Table 1 of the paper, CIFAR-10 columns (ACC, NMI; the paper reports no ARI).
+PAPER_TABLE1_CIFAR10 = {
+    "K-means": {"acc": 0.655, "nmi": 0.422},
+    "DTC": {"acc": 0.875, "nmi": 0.735},
+    "SUPREME": {"acc": 0.913, "nmi": 0.791},
+}
+
+METRICS = ("acc", "nmi", "ari")
+_METHODS = {"kmeans_pretrained": "K-means, pretrained features", "supreme": "SUPREME"}
+
+
+def run_cifar10_benchmark(
+    data,
+    seeds=(0, 1, 2),
+    *,
+    smoke=False,
+    per_class=None,
+    cache_dir=None,
+    n_threads=None,
+    out=None,
+    command=None,
+    file=None,
+    **estimator_params,
+):
+    """Run the CIFAR-10 5 -> 5 transfer-clustering benchmark and report it.
+
+    Parameters
+    ----------
+    data : str or path-like
+        CIFAR-10 as a folder or tar archive of per-image files, read by
+        :func:`~sklearn_supreme.datasets.load_cifar10` (decoded once, then cached).
+    seeds : sequence of int, default=(0, 1, 2)
+        One fit per seed, passed as ``random_state``.
+    smoke : bool, default=False
+        Start from :data:`SMOKE_PARAMS` and :data:`SMOKE_PER_CLASS` images per class
+        instead of :data:`CIFAR10_PARAMS` and all images.
+    per_class : int, default=None
+        Images per class of source and target, drawn at random per class with a fixed
+        seed (the same images for every seed); None keeps all of them (or
+        :data:`SMOKE_PER_CLASS` with ``smoke``).
+    cache_dir : str, default=None
+        Cache folder of the decoded images (see
+        :func:`~sklearn_supreme.datasets.load_image_folder`).
+    n_threads : int, default=None
+        Torch threads on the CPU during the run (restored after). None: 1 with
+        ``smoke``, whose networks are too small to gain from intra-op threads, else
+        torch's own number.
+    out : str, default=None
+        JSON file for the results; rewritten atomically after every seed, so that an
+        interrupted run keeps the seeds it finished (``"complete": false``).
+    command : str, default=None
+        The command line to record; defaults to this process's.
+    file : file-like, default=None
+        Where the report is printed; defaults to ``sys.stdout``.
+    **estimator_params : dict
+        :class:`~sklearn_supreme.SupremeClusterer` parameters that override the
+        base settings.
+
+    Returns
+    -------
+    results : dict
+        What the JSON file holds: ``protocol``, ``params`` (every parameter of the
+        estimator), ``seeds``, ``runs`` (per seed: the scores of both methods, seconds
+        of each phase, epochs, target images per second), ``results`` and ``timing``
+        (mean and std over the seeds), ``paper`` (Table 1), ``environment`` and
+        ``complete``.
+    """
+    prepared = _prepare(data, smoke, per_class, cache_dir, estimator_params)
+    with torch_threads(1 if n_threads is None and smoke else n_threads):
+        return _run(prepared, seeds, out=out, command=command, file=file)
+
+
+def _prepare(data, smoke, per_class, cache_dir, estimator_params):
+    """Check the settings, then load and split the data: every error of the user's input."""
+    params = {**(SMOKE_PARAMS if smoke else CIFAR10_PARAMS), **estimator_params}
+    if "random_state" in params:
+        raise ValueError("random_state is set by the seeds; do not pass it.")
+    # Bad settings fail here, before minutes of loading, not at the first fit.
+    probe = SupremeClusterer(**params)
+    probe._validate_params()
+    device = probe._resolve_device()
+    if per_class is None and smoke:
+        per_class = SMOKE_PER_CLASS
+
+    start = time.perf_counter()
+    cifar = load_cifar10(data, split="train", cache_dir=cache_dir)
+    X_source, y_source, X_target, y_target = split_source_target(
+        cifar.images, cifar.target, source_classes=list(range(5))
+    )
+    if per_class is not None:
+        keep = stratified_subsample(y_source, per_class, random_state=0)
+        X_source, y_source = X_source[keep], y_source[keep]
+        keep = stratified_subsample(y_target, per_class, random_state=1)
+        X_target, y_target = X_target[keep], y_target[keep]
+    protocol = {
+        "dataset": "cifar10",
+        "data": os.path.abspath(os.fspath(data)),
+        "split": "train",
+        "source_classes": [CIFAR10_CLASSES[c] for c in np.unique(y_source)],
+        "target_classes": [CIFAR10_CLASSES[c] for c in np.unique(y_target)],
+        "n_source": int(len(y_source)),
+        "n_target": int(len(y_target)),
+        "per_class": per_class,
+        "smoke": bool(smoke),
+        "load_seconds": time.perf_counter() - start,
+    }
+    return dict(
+        params=params, device=device, protocol=protocol,
+        source=(X_source, y_source), target=(X_target, y_target),
+    )
+
+
+def _run(prepared, seeds, *, out, command, file):
+    """Fit once per seed on prepared data, print as it goes and at the end, write ``out``."""
+    file = sys.stdout if file is None else file
+    seeds = [int(seed) for seed in seeds]
+    params, protocol = prepared["params"], prepared["protocol"]
+    X_source, y_source = prepared["source"]
+    X_target, y_target = prepared["target"]
+    results = {
+        "benchmark": "cifar10",
+        "complete": False,
+        "protocol": protocol,
+        "params": None,
+        "seeds": seeds,
+        "runs": [],
+        "results": None,
+        "timing": None,
+        "paper": PAPER_TABLE1_CIFAR10,
+        "environment": environment_info(prepared["device"], command),
+    }
+    print(
+        f"CIFAR-10 transfer clustering: source {protocol['n_source']} labelled images of "
+        f"{', '.join(protocol['source_classes'])}; target {protocol['n_target']} images of "
+        f"{', '.join(protocol['target_classes'])} (K={params['n_clusters']}); loaded in "
+        f"{protocol['load_seconds']:.1f} s",
+        file=file, flush=True,
+    )
+    print(f"{results['environment']['device']}; settings: {format_params(params)}",
+          file=file, flush=True)
+    if out is not None:
+        # An unwritable path fails now, not after the first fit.
+        write_json(out, results)
+
+    for seed in seeds:
+        model = SupremeClusterer(**params, random_state=seed)
+        start = time.perf_counter()
+        model.fit(X_target, source=(X_source, y_source))
+        fit_seconds = time.perf_counter() - start
+        # Every setting, defaults included (they change between versions), but the seed.
+        results["params"] = to_jsonable(model.get_params())
+        del results["params"]["random_state"]
+        pretrain_seconds = float(sum(model.pretrain_history_["dur"]))
+        clustering_seconds = float(sum(model.history_["dur"]))
+        epochs = len(model.history_["dur"])
+        run = {
+            "seed": seed,
+            "kmeans_pretrained": clustering_report(y_target, model.initial_labels_),
+            "supreme": clustering_report(y_target, model.labels_),
+            "pretrain_epochs": len(model.pretrain_history_["dur"]),
+            "clustering_epochs": epochs,
+            "pretrain_seconds": pretrain_seconds,
+            "clustering_seconds": clustering_seconds,
+            "fit_seconds": fit_seconds,
+            "target_images_per_second": len(y_target) * epochs / clustering_seconds,
+            "device": model.device_,
+        }
+        results["runs"].append(run)
+        print(
+            f"seed {seed}: "
+            + "; ".join(
+                f"{name} " + " ".join(f"{m.upper()} {run[key][m]:.3f}" for m in METRICS)
+                for key, name in _METHODS.items()
+            )
+            + f"; pretraining {pretrain_seconds:.1f} s, clustering {clustering_seconds:.1f} s"
+            f", fit {fit_seconds:.1f} s",
+            file=file, flush=True,
+        )
+        _summarize_benchmark(results)
+        if out is not None:
+            write_json(out, results)
+
+    results["complete"] = True
+    if out is not None:
+        write_json(out, results)
+    print(format_cifar10_report(results), file=file, flush=True)
+    return results
+
+
+def _summarize_benchmark(results):
+    runs = results["runs"]
+    results["results"] = {
+        key: {m: mean_std([run[key][m] for run in runs]) for m in METRICS} for key in _METHODS
+    }
+    results["timing"] = {
+        name: mean_std([run[name] for run in runs])
+        for name in (
+            "pretrain_seconds", "clustering_seconds", "fit_seconds", "target_images_per_second"
+        )
+    }
+    results["timing"]["pretrain_epochs"] = runs[-1]["pretrain_epochs"]
+    results["timing"]["clustering_epochs"] = runs[-1]["clustering_epochs"]
+
+
+def format_cifar10_report(results):
+    """The benchmark's results as a text table next to the paper's Table 1."""
+    env, protocol, timing = results["environment"], results["protocol"], results["timing"]
+    n_seeds = len(results["runs"])
+    paper_rows = {f"{name} (paper, Table 1)": ref for name, ref in PAPER_TABLE1_CIFAR10.items()}
+    our_rows = {f"{name} (ours)": results["results"][key] for key, name in _METHODS.items()}
+    width = max(map(len, [*paper_rows, *our_rows]))
+    lines = [
+        "",
+        f"CIFAR-10, {len(protocol['source_classes'])} -> {len(protocol['target_classes'])} "
+        f"classes, {protocol['n_target']} target images"
+        + (" (SMOKE: not a quality figure)" if protocol["smoke"] else "")
+        + f"; mean ± std over {n_seeds} seed{'s' * (n_seeds != 1)}",
+        f"{'Method':<{width}} {'ACC':<13}  {'NMI':<13}  ARI",
+    ]
+    for label, ref in paper_rows.items():
+        lines.append(f"{label:<{width}} {ref['acc']:<13.3f}  {ref['nmi']:<13.3f}  -")
+    for label, scores in our_rows.items():
+        lines.append(
+            f"{label:<{width}} "
+            + "  ".join(f"{format_mean_std(scores[m]):<13}" for m in METRICS).rstrip()
+        )
+    lines += [
+        "",
+        f"Pretraining {format_mean_std(timing['pretrain_seconds'], 1)} s "
+        f"({_epochs(timing['pretrain_epochs'])}); clustering "
+        f"{format_mean_std(timing['clustering_seconds'], 1)} s "
+        f"({_epochs(timing['clustering_epochs'])}, "
+        f"{format_mean_std(timing['target_images_per_second'], 0)} target images/s); "
+        f"whole fit {format_mean_std(timing['fit_seconds'], 1)} s; "
+        f"data loaded in {protocol['load_seconds']:.1f} s",
+        format_environment(env),
+        f"Command: {env['command']}",
+    ]
+    return "\n".join(lines)
+
+
+def _epochs(n):
+    return f"{n} epoch{'s' * (n != 1)}"
+
+
+def stratified_subsample(y, per_class, random_state=None):
+    """Indices of ``per_class`` random samples of each class (all of a smaller class), sorted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0, 0, 0, 1, 1, 2])
+    >>> keep = stratified_subsample(y, 2, random_state=0)
+    >>> np.bincount(y[keep]).tolist()
+    [2, 2, 1]
+    """
+    rng = check_random_state(random_state)
+    y = np.asarray(y)
+    picks = [
+        rng.choice(members, min(per_class, len(members)), replace=False)
+        for members in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    return np.sort(np.concatenate(picks))
+
+
+# ---------------------------------------------------- shared with sklearn_supreme.demo
+def device_name(device):
+    """``torch.cuda.get_device_name`` for a CUDA device, else ``"cpu (N cores)"``.
+
+    Examples
+    --------
+    >>> device_name("cpu").startswith("cpu (")
+    True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({_cpu_count()} cores)"
+
+
+def _cpu_count():
+    # The cores this process may run on, which can be fewer than the machine has.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
+
+
+def _git_commit():
+    """The package checkout's short commit, or None outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def environment_info(device, command=None):
+    """What a result depends on besides the code's settings: machine, versions, command."""
+    if command is None:
+        command = " ".join([os.path.basename(sys.executable), *sys.argv])
+    return {
+        "device": device_name(device),
+        "cpu_count": _cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "sklearn_supreme": __version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skorch": skorch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+    }
+
+
+def format_environment(env):
+    return (
+        f"Machine: {env['device']}, {env['torch_threads']} torch threads; "
+        f"sklearn-supreme {env['sklearn_supreme']} (git {env['git_commit'] or 'n/a'}), "
+        f"torch {env['torch']}, scikit-learn {env['scikit-learn']}, skorch {env['skorch']}; "
+        f"{env['date']}"
+    )
+
+
+def mean_std(values):
+    """``{"mean", "std"}`` of per-seed values; the std is the population one (0 for one seed).
+
+    Examples
+    --------
+    >>> mean_std([0.5, 0.7])
+    {'mean': 0.6, 'std': 0.1}
+    """
+    values = np.asarray(values, dtype=float)
+    return {"mean": round(float(values.mean()), 12), "std": round(float(values.std()), 12)}
+
+
+def format_mean_std(stat, digits=3):
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def format_params(params):
+    return ", ".join(f"{key}={value!r}" for key, value in params.items())
+
+
+def parse_override(text):
+    """One ``--set key=value``: a SupremeClusterer parameter and a Python literal.
+
+    A value that is not a literal is kept as a string, so ``backbone=cnn`` works
+    without quotes.
+
+    Examples
+    --------
+    >>> parse_override("tau=0.1"), parse_override("backbone=cnn")
+    (('tau', 0.1), ('backbone', 'cnn'))
+    >>> parse_override("backbone_params={'width': 8}")
+    ('backbone_params', {'width': 8})
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    if key == "random_state":
+        raise argparse.ArgumentTypeError("random_state is set by --seeds")
+    known = set(SupremeClusterer().get_params()) - {"random_state"}
+    if key not in known:
+        raise argparse.ArgumentTypeError(
+            f"{key!r} is not a SupremeClusterer parameter; choose from {', '.join(sorted(known))}"
+        )
+    try:
+        return key, ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return key, value.strip()
+
+
+def to_jsonable(value):
+    """``value`` with everything JSON cannot hold (classes, callables) as its repr."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    return repr(value)
+
+
+def write_json(path, data):
+    """Write ``data`` as JSON atomically: a reader sees the old file or the new, never half."""
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".", suffix=".json.tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(to_jsonable(data), f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp_path, path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def add_threads_argument(parser, default_help):
+    parser.add_argument(
+        "--threads", type=positive_int, metavar="N",
+        help=f"torch threads on the CPU (default: {default_help})",
+    )
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run with ``n_threads`` torch threads (None: unchanged), restoring the number after."""
+    before = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def add_override_argument(parser):
+    parser.add_argument(
+        "--set", dest="overrides", metavar="KEY=VALUE", type=parse_override, action="append",
+        default=[],
+        help="override a SupremeClusterer setting (a Python literal, e.g. tau=0.1, "
+        "backbone_params=\"{'width': 16}\"); repeatable",
+    )
+
+
+# ------------------------------------------------------------------------------ CLI
+def add_arguments(parser):
+    """The arguments of ``python -m sklearn_supreme benchmark``."""
+    parser.add_argument("dataset", choices=["cifar10"], help="the benchmark to run")
+    parser.add_argument(
+        "--data", required=True, metavar="PATH",
+        help="CIFAR-10 as a folder or tar archive laid out as <split>/<class>/<image>",
+    )
+    parser.add_argument(
+        "--seeds", type=positive_int, default=None, metavar="N",
+        help="run seeds 0..N-1 (default: 3, or 2 with --smoke)",
+    )
+    parser.add_argument("--out", metavar="PATH", help="write the results to this JSON file")
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help=f"a CPU smoke run: {SMOKE_PER_CLASS} images per class, a small CNN, 1-2 epochs",
+    )
+    parser.add_argument(
+        "--per-class", type=positive_int, metavar="N",
+        help="use N random images per class of source and target",
+    )
+    parser.add_argument(
+        "--cache-dir", metavar="DIR",
+        help="cache of the decoded images (default: $SKLEARN_SUPREME_DATA or "
+        "~/.cache/sklearn_supreme)",
+    )
+    add_threads_argument(parser, "1 with --smoke, else torch's own")
+    add_override_argument(parser)
+
+
+def run_from_args(args, parser, command):
+    """Run the benchmark the parsed ``args`` describe; returns the exit code."""
+    seeds = range(args.seeds if args.seeds is not None else (2 if args.smoke else 3))
+    try:
+        prepared = _prepare(
+            args.data, args.smoke, args.per_class, args.cache_dir, dict(args.overrides)
+        )
+    except (ValueError, TypeError, OSError) as exc:
+        # Bad data or settings; an error during the fits is a bug and keeps its traceback.
+        parser.error(str(exc))
+    with torch_threads(1 if args.threads is None and args.smoke else args.threads):
+        _run(prepared, seeds, out=args.out, command=command, file=None)
+    return 0
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -1,0 +1,312 @@
+"""The command line: ``python -m sklearn_supreme demo | benchmark`` and their functions."""
+
+import contextlib
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits
+
+from sklearn_supreme import SupremeClusterer
+from sklearn_supreme.__main__ import main
+from sklearn_supreme.benchmark import (
+    PAPER_TABLE1_CIFAR10,
+    format_mean_std,
+    mean_std,
+    parse_override,
+    stratified_subsample,
+    write_json,
+)
+from sklearn_supreme.datasets import CIFAR10_CLASSES
+from sklearn_supreme.demo import DEMO_PARAMS, METHODS, run_digits_demo
+from sklearn_supreme.metrics import clustering_report
+
+CIFAR10_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+# Settings that keep a demo fit to a second or two.
+TINY = dict(pretrain_epochs=1, max_epochs=2)
+
+
+def expected_device():
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({len(os.sched_getaffinity(0))} cores)"
+
+
+def run_main(argv):
+    """``main(argv)`` with its standard output and error captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_finite_stat(stat):
+    assert set(stat) == {"mean", "std"}
+    assert math.isfinite(stat["mean"]) and math.isfinite(stat["std"]) and stat["std"] >= 0
+
+
+# ------------------------------------------------------------------------- demo
+def test_run_digits_demo(capsys):
+    threads_before = torch.get_num_threads()
+    results = run_digits_demo(seeds=[0], **TINY)
+    printed = capsys.readouterr().out
+    # The demo runs on its own number of torch threads and restores the caller's.
+    assert torch.get_num_threads() == threads_before
+
+    X, y = load_digits(return_X_y=True)
+    Xt, yt = X[y >= 5], y[y >= 5]
+    assert results["n_target"] == len(yt) and results["n_source"] == int((y < 5).sum())
+    assert results["seeds"] == [0]
+    (run,) = results["runs"]
+    assert set(run) == {"seed", *METHODS}
+    for key in METHODS:
+        scores = run[key]
+        assert set(scores) == {"acc", "nmi", "ari", "seconds"}
+        # With K clusters and K classes the best matching gets at least 1/K of the samples.
+        assert 1 / 5 <= scores["acc"] <= 1 and 0 <= scores["nmi"] <= 1
+        assert -1 <= scores["ari"] <= 1 and scores["seconds"] > 0
+        # One seed: the summary is that seed's value.
+        for metric, value in scores.items():
+            assert results["summary"][key][metric] == {"mean": pytest.approx(value), "std": 0}
+
+    # The scores are those of the methods the demo names, on the digits 5-9.
+    kmeans = KMeans(n_clusters=5, n_init=20, random_state=0).fit(Xt)
+    expected = clustering_report(yt, kmeans.labels_)
+    assert {m: run["kmeans_pixels"][m] for m in expected} == pytest.approx(expected)
+    model = SupremeClusterer(**{**DEMO_PARAMS, **TINY}, random_state=0)
+    # Same seed and number of threads as in the demo: the same labels on the CPU.
+    torch.set_num_threads(1)
+    model.fit(Xt, source=(X[y < 5], y[y < 5]))
+    for key, labels in [("kmeans_pretrained", model.initial_labels_), ("supreme", model.labels_)]:
+        expected = clustering_report(yt, labels)
+        assert {m: run[key][m] for m in expected} == pytest.approx(expected)
+    assert results["params"] == {
+        k: v for k, v in model.get_params().items() if k != "random_state"
+    }
+
+    # The summary table names every method with its mean ± std, and the machine.
+    table = printed[printed.index("mean ± std over 1 seed"):]
+    for key, name in METHODS.items():
+        assert f"{name} " in table
+        assert format_mean_std(results["summary"][key]["acc"]) in table
+    assert expected_device() in table and results["environment"]["device"] == expected_device()
+    # The demo ran on one torch thread.
+    assert results["environment"]["torch_threads"] == 1
+    assert results["environment"]["torch"] == torch.__version__
+
+
+def test_demo_command_writes_json(tmp_path):
+    path = tmp_path / "demo.json"
+    argv = ["demo", "--seeds", "2", "--set", "pretrain_epochs=1", "--set", "max_epochs=1",
+            "--set", "tau=0.25", "--json", str(path)]
+    code, out, err = run_main(argv)
+    assert code == 0, err
+    results = json.loads(path.read_text())
+    assert results["seeds"] == [0, 1] and [run["seed"] for run in results["runs"]] == [0, 1]
+    # --set overrides DEMO_PARAMS, the rest of DEMO_PARAMS stays.
+    assert results["params"]["tau"] == 0.25 and results["params"]["max_epochs"] == 1
+    assert results["params"]["balance_weight"] == DEMO_PARAMS["balance_weight"]
+    for key in METHODS:
+        accs = [run[key]["acc"] for run in results["runs"]]
+        assert results["summary"][key]["acc"] == pytest.approx(mean_std(accs))
+    assert results["environment"]["command"] == "python -m sklearn_supreme " + " ".join(argv)
+    assert results["environment"]["torch_threads"] == 1  # the demo's default --threads
+    assert "SUPREME" in out
+    # Written through a temporary file that is renamed into place: none is left over.
+    assert os.listdir(tmp_path) == ["demo.json"]
+
+
+# ------------------------------------------------------------------ argument errors
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "required: COMMAND"),
+        (["benchmark", "svhn", "--data", "x"], "invalid choice: 'svhn'"),
+        (["benchmark", "cifar10"], "the following arguments are required: --data"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing.tar.gz"], "No such directory"),
+        (["benchmark", "cifar10", "--data", "{tmp}", "--set", "tau=-1"], "'tau' parameter"),
+        (["benchmark", "cifar10", "--data", "{tmp}", "--seeds", "0"], "at least 1"),
+        (["demo", "--set", "nope=1"], "'nope' is not a SupremeClusterer parameter"),
+        (["demo", "--set", "tau"], "expected key=value"),
+        (["demo", "--set", "random_state=3"], "random_state is set by --seeds"),
+        (["demo", "--set", "backbone=resnet"], "'backbone' parameter"),
+    ],
+)
+def test_argument_errors(argv, message, tmp_path):
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    code, out, err = run_main(argv)
+    assert code == 2
+    assert message in err and "usage:" in err
+    assert out == ""
+
+
+def test_benchmark_rejects_a_folder_without_cifar10(tmp_path):
+    code, _, err = run_main(["benchmark", "cifar10", "--data", str(tmp_path), "--smoke",
+                             "--cache-dir", str(tmp_path / "cache")])
+    assert code == 2 and "No image files" in err
+
+
+@pytest.mark.slow
+def test_python_dash_m_entry_point():
+    # The module runs as a program and hands main's exit code to the shell.
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_supreme", "benchmark", "cifar10"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "--data" in result.stderr
+
+
+# -------------------------------------------------------------------------- helpers
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("tau=0.1", ("tau", 0.1)),
+        ("max_epochs = 80", ("max_epochs", 80)),
+        ("init_pca=False", ("init_pca", False)),
+        ("backbone=cnn", ("backbone", "cnn")),
+        ("backbone='resnet18'", ("backbone", "resnet18")),
+        ("backbone_params={'width': 8}", ("backbone_params", {"width": 8})),
+        ("device=cuda:1", ("device", "cuda:1")),
+    ],
+)
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+def test_stratified_subsample():
+    y = np.repeat([3, 7, 9], [10, 4, 6])
+    keep = stratified_subsample(y, 5, random_state=0)
+    # Sorted, distinct, and min(5, class size) of each class.
+    assert np.all(np.diff(keep) > 0)
+    assert {int(c): int(n) for c, n in zip(*np.unique(y[keep], return_counts=True))} == {
+        3: 5, 7: 4, 9: 5
+    }
+    np.testing.assert_array_equal(keep, stratified_subsample(y, 5, random_state=0))
+    draws = {tuple(stratified_subsample(y, 5, random_state=seed)) for seed in range(5)}
+    assert len(draws) > 1
+
+
+def test_write_json_replaces_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "out" / "results.json"
+    write_json(path, {"a": np.float32(0.5), "b": (1, 2), "c": float("nan")})
+    assert json.loads(path.read_text()) == {"a": 0.5, "b": [1, 2], "c": "nan"}
+
+    # A write that fails half-way leaves the previous file whole and no temporary file.
+    def broken_dump(obj, f, **kwargs):
+        f.write('{"half": ')
+        raise OSError("disk full")
+
+    monkeypatch.setattr(json, "dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        write_json(path, {"a": 1})
+    assert json.loads(path.read_text())["a"] == 0.5
+    assert os.listdir(path.parent) == ["results.json"]
+
+
+# ----------------------------------------------------------------------- benchmark
+def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
+    """Every field of a finished benchmark is present, finite and agrees with the print."""
+    assert set(results) == {
+        "benchmark", "complete", "protocol", "params", "seeds", "runs", "results", "timing",
+        "paper", "environment",
+    }
+    assert results["complete"] is True and results["seeds"] == list(range(n_seeds))
+    protocol = results["protocol"]
+    assert protocol["source_classes"] == list(CIFAR10_CLASSES[:5])
+    assert protocol["target_classes"] == list(CIFAR10_CLASSES[5:])
+    assert protocol["n_target"] == n_target and protocol["n_source"] == n_target
+    assert protocol["smoke"] is True and protocol["load_seconds"] >= 0
+    assert results["params"]["backbone"] == "cnn" and "random_state" not in results["params"]
+
+    assert [run["seed"] for run in results["runs"]] == results["seeds"]
+    for run in results["runs"]:
+        for key in ("kmeans_pretrained", "supreme"):
+            assert set(run[key]) == {"acc", "nmi", "ari"}
+            assert 1 / 5 <= run[key]["acc"] <= 1
+            assert all(math.isfinite(v) for v in run[key].values())
+        assert run["pretrain_epochs"] == results["params"]["pretrain_epochs"]
+        assert run["clustering_epochs"] == results["params"]["max_epochs"]
+        for name in ("pretrain_seconds", "clustering_seconds", "fit_seconds"):
+            assert math.isfinite(run[name]) and run[name] > 0
+        assert run["fit_seconds"] > run["pretrain_seconds"] + run["clustering_seconds"]
+        assert run["target_images_per_second"] == pytest.approx(
+            n_target * run["clustering_epochs"] / run["clustering_seconds"]
+        )
+    for key in ("kmeans_pretrained", "supreme"):
+        for metric in ("acc", "nmi", "ari"):
+            stat = results["results"][key][metric]
+            assert_finite_stat(stat)
+            assert stat == pytest.approx(mean_std([run[key][metric] for run in results["runs"]]))
+    for name in ("pretrain_seconds", "clustering_seconds", "fit_seconds",
+                 "target_images_per_second"):
+        assert_finite_stat(results["timing"][name])
+    assert results["paper"] == PAPER_TABLE1_CIFAR10
+
+    env = results["environment"]
+    assert env["device"] == expected_device()
+    assert env["command"] == "python -m sklearn_supreme " + " ".join(argv)
+    assert env["sklearn_supreme"] and env["torch"] == torch.__version__ and env["date"]
+    assert "git_commit" in env
+    assert env["torch_threads"] == 1  # the default of --smoke
+
+    # The printed table shows the paper's rows and ours with the JSON's figures.
+    for name, ref in PAPER_TABLE1_CIFAR10.items():
+        assert f"{name} (paper, Table 1)" in printed and f"{ref['acc']:.3f}" in printed
+    for key, name in [("kmeans_pretrained", "K-means, pretrained features"),
+                      ("supreme", "SUPREME")]:
+        row = next(line for line in printed.splitlines() if line.startswith(f"{name} (ours)"))
+        for metric in ("acc", "nmi", "ari"):
+            assert format_mean_std(results["results"][key][metric]) in row
+    assert "target images/s" in printed and env["device"] in printed
+    assert f"Command: {env['command']}" in printed
+
+
+@pytest.fixture(scope="module")
+def fake_cifar10(tmp_path_factory):
+    """A CIFAR-10 layout of random 32x32 images, 6 per class, as a folder."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("fake_cifar10")
+    rng = np.random.default_rng(0)
+    for name in CIFAR10_CLASSES:
+        os.makedirs(root / "train" / name)
+        for i in range(6):
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / "train" / name / f"{i:04d}.png")
+    return root
+
+
+def test_benchmark_smoke_on_a_small_folder(fake_cifar10, tmp_path):
+    out = tmp_path / "results.json"
+    argv = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
+            "--seeds", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    code, printed, err = run_main(argv)
+    assert code == 0, err
+    results = json.loads(out.read_text())
+    check_benchmark_report(results, printed, n_seeds=2, n_target=20, argv=argv)
+    assert "SMOKE" in printed
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CIFAR10_ARCHIVE.is_file(), reason=f"{CIFAR10_ARCHIVE} is absent")
+def test_benchmark_smoke_on_cifar10(tmp_path):
+    out = tmp_path / "smoke.json"
+    argv = ["benchmark", "cifar10", "--data", str(CIFAR10_ARCHIVE), "--smoke",
+            "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    code, printed, err = run_main(argv)
+    assert code == 0, err
+    results = json.loads(out.read_text())
+    # --smoke defaults: 100 images per class and 2 seeds.
+    check_benchmark_report(results, printed, n_seeds=2, n_target=500, argv=argv)
+    assert results["protocol"]["per_class"] == 100
+    # The decoded images were cached in the given folder.
+    assert any(name.endswith(".npz") for name in os.listdir(tmp_path / "cache"))

@@ -1,0 +1,117 @@
+"""Checkpoints, resuming, warm start and interruption: a fit is never left half-done."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from sklearn_supreme import SupremeClusterer
+from sklearn_supreme._checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+PARAMS = dict(n_clusters=5, pretrain_epochs=3, max_epochs=4, batch_size=64, random_state=0)
+
+
+class FailAt(Callback):
+    """Raises ``error`` at the end of epoch ``epoch`` of ``phase`` (fault injection)."""
+
+    def __init__(self, phase, epoch, error=RuntimeError):
+        self.phase = phase
+        self.epoch = epoch
+        self.error = error
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.phase.lower().startswith(self.phase) and len(net.history) == self.epoch:
+            raise self.error(f"injected failure at {self.phase} epoch {self.epoch}")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    return SupremeClusterer(**PARAMS).fit(Xt, source=(Xs, ys))
+
+
+def _states_equal(a, b):
+    sa, sb = a.net_.module_.state_dict(), b.net_.module_.state_dict()
+    return all(torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6) for k in sa)
+
+
+@pytest.mark.parametrize("phase, epoch", [("clustering", 2), ("source", 2)])
+def test_resume_after_failure_matches_uninterrupted_fit(digits_split, uninterrupted, tmp_path, phase, epoch):
+    Xs, ys, Xt, _ = digits_split
+    failing = SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path, callbacks=[FailAt(phase, epoch)])
+    with pytest.raises(RuntimeError, match="injected failure"):
+        failing.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(failing)
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    # the checkpoint callback runs after the user's: the failing epoch was not saved
+    assert state["epoch"] == epoch - 1 and state["phase"] == ("cluster" if phase == "clustering" else "pretrain")
+
+    resumed = SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+    # same seed on the CPU: the resumed run continues exactly where the first stopped
+    np.testing.assert_array_equal(resumed.labels_, uninterrupted.labels_)
+    np.testing.assert_allclose(resumed.history_["loss"], uninterrupted.history_["loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed.pretrain_history_["loss"], uninterrupted.pretrain_history_["loss"], rtol=1e-5)
+    assert _states_equal(resumed, uninterrupted)
+
+
+def test_checkpoint_of_other_fit_is_refused(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+    with pytest.raises(ValueError, match="checkpoint of a different fit"):
+        SupremeClusterer(**{**PARAMS, "tau": 0.1}, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+
+
+def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninterrupted, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(
+        **PARAMS, checkpoint_dir=tmp_path, callbacks=[FailAt("clustering", 3, KeyboardInterrupt)]
+    )
+    # skorch alone would swallow Ctrl-C and return a half-trained net as fitted
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["epoch"] == 2
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_warm_start_continues_training(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**{**PARAMS, "max_epochs": 2}).fit(Xt, source=(Xs, ys))
+    first_losses = list(model.history_["loss"])
+    initial = model.initial_proba_.copy()
+    before = {k: v.clone() for k, v in model.net_.module_.state_dict().items()}
+    model.set_params(warm_start=True, max_epochs=3)
+    model.fit(Xt, source=(Xs, ys))
+    assert model.n_iter_ == 5
+    assert model.history_["loss"][:2] == first_losses
+    np.testing.assert_array_equal(model.initial_proba_, initial)
+    after = model.net_.module_.state_dict()
+    assert not torch.equal(before["target_head.weight"], after["target_head.weight"])
+    np.testing.assert_array_equal(model.predict(Xt), model.labels_)
+
+
+def test_warm_start_needs_same_target(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**{**PARAMS, "max_epochs": 1}).fit(Xt, source=(Xs, ys))
+    labels = model.labels_.copy()
+    model.set_params(warm_start=True)
+    with pytest.raises(ValueError, match="same target"):
+        model.fit(Xt[:100], source=(Xs, ys))
+    np.testing.assert_array_equal(model.labels_, labels)
+
+
+def test_warm_start_failure_keeps_previous_model(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**{**PARAMS, "max_epochs": 1}).fit(Xt, source=(Xs, ys))
+    before = {k: v.clone() for k, v in model.net_.module_.state_dict().items()}
+    model.set_params(warm_start=True, max_epochs=3, callbacks=[FailAt("clustering", 2)])
+    with pytest.raises(RuntimeError, match="injected"):
+        model.fit(Xt, source=(Xs, ys))
+    # the failed continuation trained a copy: the fitted network is untouched
+    after = model.net_.module_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert model.n_iter_ == 1
