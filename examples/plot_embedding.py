@@ -26,7 +26,9 @@ from sklearn_supreme.datasets import split_source_target
 
 X, y = load_digits(return_X_y=True)
 X = (X / 16.0).astype(np.float32)
-X_source, y_source, X_target, y_target = split_source_target(X, y, source_classes=range(5))
+X_source, y_source, X_target, y_target = split_source_target(
+    X, y, source_classes=range(5)
+)
 
 # %%
 # Pretrain a backbone on the source
@@ -95,12 +97,15 @@ views = {
 }
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), layout="constrained")
 for ax, (title, features) in zip(axes, views.items()):
-    embedding = TSNE(n_components=2, init="pca", random_state=0).fit_transform(features)
-    points = ax.scatter(*embedding.T, c=y_target, cmap="tab10", vmin=0, vmax=9, s=6)
+    tsne = TSNE(n_components=2, init="pca", random_state=0)
+    embedding = tsne.fit_transform(features)
+    points = ax.scatter(*embedding.T, c=y_target, cmap="tab10", vmin=0, vmax=9,
+                        s=6)
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-fig.legend(*points.legend_elements(), title="digit", loc="outside right center")
+fig.legend(*points.legend_elements(), title="digit",
+           loc="outside right center")
 fig.suptitle("Target digits 5-9, t-SNE of the representation")
 plt.show()
 

@@ -32,7 +32,7 @@ SIZE = 16
 
 
 def draw(kind):
-    """One 16x16 RGB image of a texture or shape, in random colours and position."""
+    """One 16x16 RGB image of a texture or shape, random colours and place."""
     background = tuple(int(v) for v in rng.integers(0, 100, 3))
     colour = tuple(int(v) for v in rng.integers(150, 256, 3))
     image = Image.new("RGB", (SIZE, SIZE), background)
@@ -49,7 +49,8 @@ def draw(kind):
     elif kind == "checker":
         for row in range(0, SIZE, period):
             for col in range((row // period % 2) * period, SIZE, 2 * period):
-                pen.rectangle([col, row, col + period - 1, row + period - 1], fill=colour)
+                corner = (col + period - 1, row + period - 1)
+                pen.rectangle([(col, row), corner], fill=colour)
     elif kind == "disc":
         pen.ellipse([x - r, y - r, x + r, y + r], fill=colour)
     elif kind == "square":
@@ -57,12 +58,16 @@ def draw(kind):
     elif kind == "cross":
         pen.line([(x - r, y), (x + r, y)], fill=colour, width=2)
         pen.line([(x, y - r), (x, y + r)], fill=colour, width=2)
-    pixels = np.asarray(image, dtype=np.int16) + rng.integers(-20, 21, (SIZE, SIZE, 3))
+    noise = rng.integers(-20, 21, (SIZE, SIZE, 3))
+    pixels = np.asarray(image, dtype=np.int16) + noise
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
 root = Path(tempfile.mkdtemp(prefix="supreme_images_"))
-classes = {"source": ["checker", "stripes_h", "stripes_v"], "target": ["cross", "disc", "square"]}
+classes = {
+    "source": ["checker", "stripes_h", "stripes_v"],
+    "target": ["cross", "disc", "square"],
+}
 for split, names in classes.items():
     for name in names:
         folder = root / split / name
@@ -107,9 +112,11 @@ model.fit(target.images, source=(source.images, source.target))
 
 pixels = target.images.reshape(len(target.images), -1).astype(np.float32)
 kmeans = KMeans(n_clusters=3, n_init=10, random_state=0).fit(pixels)
-for name, labels in [("K-means on pixels", kmeans.labels_), ("SUPREME", model.labels_)]:
+for name, labels in [("K-means on pixels", kmeans.labels_),
+                     ("SUPREME", model.labels_)]:
     report = clustering_report(target.target, labels)
-    print(f"{name:18s}" + "  ".join(f"{k.upper()} {v:.3f}" for k, v in report.items()))
+    scores = "  ".join(f"{k.upper()} {v:.3f}" for k, v in report.items())
+    print(f"{name:18s}{scores}")
 
 # %%
 # Look at the clusters
@@ -119,7 +126,8 @@ for name, labels in [("K-means on pixels", kmeans.labels_), ("SUPREME", model.la
 import matplotlib.pyplot as plt
 
 n_shown = 10
-fig, axes = plt.subplots(3, n_shown, figsize=(n_shown, 3.4), layout="constrained")
+fig, axes = plt.subplots(3, n_shown, figsize=(n_shown, 3.4),
+                         layout="constrained")
 for cluster, row in enumerate(axes):
     members = np.flatnonzero(model.labels_ == cluster)
     shown = rng.choice(members, min(n_shown, len(members)), replace=False)
@@ -127,7 +135,8 @@ for cluster, row in enumerate(axes):
         ax.axis("off")
     for ax, index in zip(row, shown):
         ax.imshow(target.images[index])
-    row[0].set_title(f"cluster {cluster} ({len(members)} images)", loc="left", fontsize=9)
+    row[0].set_title(f"cluster {cluster} ({len(members)} images)",
+                     loc="left", fontsize=9)
 fig.suptitle("Target images by SUPREME cluster")
 plt.show()
 

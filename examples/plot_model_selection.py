@@ -11,7 +11,9 @@ against labels, after matching clusters to classes.
 
 The labels given to the grid search are target labels here, used **only to evaluate**:
 ``fit`` never sees them. That is how you compare settings on a labelled check set; with
-a truly unlabelled target, hold out source classes instead (see :ref:`evaluation`).
+a truly unlabelled target, choose ``tau`` on held-out *source* classes with
+:class:`~sklearn_supreme.model_selection.SupremeClustererCV` instead (see
+:ref:`evaluation`).
 """
 
 # %%
@@ -23,7 +25,9 @@ from sklearn.datasets import load_digits
 from sklearn_supreme.datasets import split_source_target
 
 X, y = load_digits(return_X_y=True)
-X_source, y_source, X_target, y_target = split_source_target(X, y, source_classes=range(5))
+X_source, y_source, X_target, y_target = split_source_target(
+    X, y, source_classes=range(5)
+)
 
 # %%
 # A pipeline
@@ -34,6 +38,10 @@ X_source, y_source, X_target, y_target = split_source_target(X, y, source_classe
 # compresses the ink intensities; a ``StandardScaler`` fitted on the target alone would
 # put source and target on different scales (and the clusterer standardises its input
 # anyway).
+# With scikit-learn's metadata routing enabled, a pipeline can instead transform the
+# source with its fitted steps: pass it as ``X_source``/``y_source`` with
+# ``Pipeline(..., transform_input=["X_source"])`` (see
+# :meth:`SupremeClusterer.fit <sklearn_supreme.SupremeClusterer.fit>`).
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -68,7 +76,11 @@ search = GridSearchCV(
     scoring=cluster_accuracy_scorer,
     cv=KFold(n_splits=2, shuffle=True, random_state=0),
 )
-search.fit(X_target, y_target, supremeclusterer__source=(sqrt.transform(X_source), y_source))
+search.fit(
+    X_target,
+    y_target,
+    supremeclusterer__source=(sqrt.transform(X_source), y_source),
+)
 
 for tau, mean, std in zip(
     search.cv_results_["param_supremeclusterer__tau"],
@@ -88,7 +100,8 @@ import matplotlib.pyplot as plt
 from sklearn_supreme.metrics import cluster_accuracy
 
 labels = search.best_estimator_.predict(X_target)
-print(f"ACC of the refitted pipeline on the target: {cluster_accuracy(y_target, labels):.3f}")
+acc = cluster_accuracy(y_target, labels)
+print(f"ACC of the refitted pipeline on the target: {acc:.3f}")
 
 fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
 taus = [str(t) for t in search.cv_results_["param_supremeclusterer__tau"]]

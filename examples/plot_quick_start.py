@@ -21,9 +21,11 @@ from sklearn.datasets import load_digits
 from sklearn_supreme.datasets import split_source_target
 
 X, y = load_digits(return_X_y=True)
-X_source, y_source, X_target, y_target = split_source_target(X, y, source_classes=range(5))
-print(f"source: {X_source.shape[0]} samples of the digits {np.unique(y_source).tolist()}")
-print(f"target: {X_target.shape[0]} samples of the digits {np.unique(y_target).tolist()}")
+X_source, y_source, X_target, y_target = split_source_target(
+    X, y, source_classes=range(5)
+)
+print(f"source: {len(X_source)} digits {np.unique(y_source).tolist()}")
+print(f"target: {len(X_target)} digits {np.unique(y_target).tolist()}")
 
 # %%
 # Plain K-means
@@ -67,11 +69,13 @@ from sklearn_supreme.metrics import clustering_report
 
 reports = {
     "K-means\n(pixels)": clustering_report(y_target, kmeans.labels_),
-    "K-means\n(pretrained features)": clustering_report(y_target, model.initial_labels_),
+    "K-means\n(pretrained features)": clustering_report(
+        y_target, model.initial_labels_
+    ),
     "SUPREME": clustering_report(y_target, model.labels_),
 }
 for name, report in reports.items():
-    scores = "  ".join(f"{metric.upper()} {value:.3f}" for metric, value in report.items())
+    scores = "  ".join(f"{m.upper()} {v:.3f}" for m, v in report.items())
     print(f"{name.replace(chr(10), ' '):32s} {scores}")
 
 fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
@@ -79,7 +83,8 @@ width = 0.25
 positions = np.arange(len(reports))
 for offset, metric in enumerate(["acc", "nmi", "ari"]):
     values = [report[metric] for report in reports.values()]
-    bars = ax.bar(positions + (offset - 1) * width, values, width, label=metric.upper())
+    bars = ax.bar(positions + (offset - 1) * width, values, width,
+                  label=metric.upper())
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
 ax.set_xticks(positions, list(reports))
 ax.set_ylim(0, 1.1)

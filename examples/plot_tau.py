@@ -28,7 +28,9 @@ from sklearn_supreme.datasets import split_source_target
 from sklearn_supreme.metrics import cluster_accuracy
 
 X, y = load_digits(return_X_y=True)
-X_source, y_source, X_target, y_target = split_source_target(X, y, source_classes=range(5))
+X_source, y_source, X_target, y_target = split_source_target(
+    X, y, source_classes=range(5)
+)
 settings = dict(
     n_clusters=5,
     pretrain_epochs=10,
@@ -59,7 +61,7 @@ initial_proba = model.initial_proba_  # the same for every tau
 # Eq. 4 on one batch of 64 initial assignments, for each ``tau``: the share of the total
 # weight that goes to the most confident pairs.
 def pair_weights(p_init, tau):
-    """Normalised confidences w_ij of the off-diagonal pairs of a batch (Eq. 4)."""
+    """Normalised confidences w_ij of a batch's off-diagonal pairs (Eq. 4)."""
     n, n_clusters = p_init.shape
     joint = p_init[:, None, :] * p_init[None, :, :]
     entropy = -(joint * np.log(np.clip(joint, 1e-12, None))).sum(axis=2)
@@ -73,7 +75,8 @@ def pair_weights(p_init, tau):
 import matplotlib.pyplot as plt
 
 batch = np.random.default_rng(0).choice(len(initial_proba), 64, replace=False)
-fig, (ax_weights, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+fig, (ax_weights, ax_acc) = plt.subplots(1, 2, figsize=(10, 4),
+                                         layout="constrained")
 for tau in taus:
     weights = np.sort(pair_weights(initial_proba[batch], tau))[::-1]
     fraction = np.arange(1, len(weights) + 1) / len(weights)
@@ -85,8 +88,9 @@ ax_weights.set_title("Concentration of the pair weights")
 ax_weights.legend()
 
 ax_acc.plot(taus, accuracies, marker="o")
-ax_acc.axhline(cluster_accuracy(y_target, model.initial_labels_), color="tab:gray",
-               linestyle="--", label="K-means on the pretrained features")
+ax_acc.axhline(cluster_accuracy(y_target, model.initial_labels_),
+               color="tab:gray", linestyle="--",
+               label="K-means on the pretrained features")
 ax_acc.set_xscale("log")
 ax_acc.set_xlabel("tau")
 ax_acc.set_ylabel("clustering accuracy (ACC)")

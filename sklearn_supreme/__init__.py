@@ -8,11 +8,13 @@ is ambiguous.
 
 from ._augment import ImagePerturbation, VectorPerturbation
 from ._estimator import SupremeClusterer
+from .model_selection import SupremeClustererCV
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SupremeClusterer",
+    "SupremeClustererCV",
     "ImagePerturbation",
     "VectorPerturbation",
     "__version__",

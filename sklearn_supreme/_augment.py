@@ -25,6 +25,10 @@ class ImagePerturbation:
         Largest shift, as a fraction of the image side.
     flip : bool, default=True
         Whether to flip half of the images horizontally.
+    image_shape : tuple of int, default=None
+        ``(C, H, W)`` of images that arrive flattened as feature rows (such as
+        scikit-learn's digits as 64 pixels): rows are warped as images and flattened
+        back, so an MLP on pixel vectors gets geometric perturbations.
 
     Examples
     --------
@@ -32,14 +36,22 @@ class ImagePerturbation:
     >>> x = torch.randn(4, 3, 8, 8)
     >>> ImagePerturbation()(x).shape
     torch.Size([4, 3, 8, 8])
+    >>> ImagePerturbation(flip=False, image_shape=(1, 8, 8))(torch.randn(4, 64)).shape
+    torch.Size([4, 64])
     """
 
-    def __init__(self, scale=(0.8, 1.2), translate=0.125, flip=True):
+    def __init__(self, scale=(0.8, 1.2), translate=0.125, flip=True, image_shape=None):
         self.scale = scale
         self.translate = translate
         self.flip = flip
+        self.image_shape = image_shape
 
     def __call__(self, x):
+        if self.image_shape is not None:
+            return self._warp(x.reshape(-1, *self.image_shape)).reshape(x.shape)
+        return self._warp(x)
+
+    def _warp(self, x):
         n = x.shape[0]
         device = x.device
         low, high = self.scale
@@ -59,7 +71,11 @@ class ImagePerturbation:
         return out.contiguous(memory_format=torch.channels_last)
 
     def __repr__(self):
-        return f"ImagePerturbation(scale={self.scale}, translate={self.translate}, flip={self.flip})"
+        shape = f", image_shape={self.image_shape}" if self.image_shape is not None else ""
+        return (
+            f"ImagePerturbation(scale={self.scale}, translate={self.translate}, "
+            f"flip={self.flip}{shape})"
+        )
 
 
 class VectorPerturbation:

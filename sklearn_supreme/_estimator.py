@@ -73,7 +73,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         probe classes (:func:`~sklearn_supreme.model_selection.estimate_n_clusters`
         with its defaults; needs ``source`` with at least 3 classes); the value used
         is ``n_clusters_``.
-    tau : float, default=0.5
+    tau : float, default=0.1
         Temperature of the pair confidences (Eq. 4): small values put the weight of
         the transferred pairs on the most confident ones.
     alpha : float, default=1.0
@@ -84,8 +84,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Weight of the self-supervised term (each sample with its own perturbation).
     pair_weight : float, default=1.0
         Weight of the transferred pair term (Eq. 5 over the pairs i != j).
-    balance_weight : float, default=1.0
-        Weight of the balance regulariser on cluster sizes (Eq. 6).
+    balance_weight : float, default=3.0
+        Weight of the balance regulariser on cluster sizes (Eq. 6). The pair and
+        self-supervised terms are both smallest when every sample falls in one
+        cluster; with weight 1 fits collapsed on blobs and digits, 3-5 did not.
     factor_weight : float, default=0.1
         Weight of the binary regulariser of the factor space (Eq. 7).
     source_weight : float, default=1.0
@@ -109,9 +111,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Keyword arguments of the backbone's constructor.
     pretrain_epochs : int, default=20
         Epochs of supervised source pretraining; 0 skips it.
-    max_epochs : int, default=50
+    max_epochs : int, default=100
         Epochs of the clustering phase.
-    batch_size : int, default=256
+    batch_size : int, default=64
         Target samples per step; each step also uses as many perturbed copies and
         source samples.
     lr : float, default=1e-3
@@ -127,8 +129,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Project the features to ``n_clusters`` dimensions with PCA before the
         initial K-means, as DTC does.
     standardize : bool, default=True
-        Standardise the input with the mean and std of the fitting data (per feature
-        for vectors, per channel for images). uint8 images are always scaled to [0, 1].
+        Centre and scale the input with statistics of the fitting data: for feature
+        vectors, the mean of each feature and one common scale (the root mean square
+        of the feature stds, so distances keep their geometry); for images, the mean
+        and std of each channel. uint8 images are always scaled to [0, 1] first.
     device : str, default="auto"
         Torch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
     checkpoint_dir : str or path-like, default=None
@@ -214,7 +218,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     ...                          random_state=0)
     >>> labels = model.fit_predict(X[target], source=(X[source], y[source]))
     >>> labels.shape, model.predict_proba(X[target][:3]).shape
-    ((901,), (3, 5))
+    ((896,), (3, 5))
     """
 
     _parameter_constraints = {
@@ -251,20 +255,20 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self,
         n_clusters=8,
         *,
-        tau=0.5,
+        tau=0.1,
         alpha=1.0,
         n_factors=64,
         self_weight=1.0,
         pair_weight=1.0,
-        balance_weight=1.0,
+        balance_weight=3.0,
         factor_weight=0.1,
         source_weight=1.0,
         pair_weighting="separate",
         backbone="auto",
         backbone_params=None,
         pretrain_epochs=20,
-        max_epochs=50,
-        batch_size=256,
+        max_epochs=100,
+        batch_size=64,
         lr=1e-3,
         augment="auto",
         init_pca=True,
@@ -349,8 +353,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             )
             pipe.fit(X, X_source=X_source, y_source=y_source)
 
-        (``transform_input=["source"]`` would transform both members of the tuple,
-        labels included.) The preprocessing is fitted on the target ``X`` alone.
+        The preprocessing is fitted on the target ``X`` alone. Call ``pipe.fit``
+        and read ``pipe[-1].labels_``: in scikit-learn 1.9, ``Pipeline.fit_predict``
+        hands the final step its metadata untransformed. ``transform_input=["source"]``
+        would transform both members of the tuple, labels included.
         With :class:`~sklearn.model_selection.GridSearchCV`, pass
         ``source=(X_source, y_source)``: it would split an ``X_source`` of the same
         length as ``X`` along with ``X``.
@@ -756,7 +762,12 @@ def _input_statistics(data, kind, standardize, seed):
         return np.zeros(n_stats), np.ones(n_stats)
     mean = sample.mean(axis=axes)
     std = sample.std(axis=axes)
-    # Constant features keep their scale: dividing by ~0 would blow up the noise.
+    if kind == "vector":
+        # One common scale for all features: per-feature z-scores would blow up
+        # near-constant features (the border pixels of digits) and change the geometry
+        # that K-means and the noise perturbation rely on.
+        std = np.full_like(std, np.sqrt(np.mean(std**2)))
+    # Constant input keeps its scale: dividing by ~0 would blow up the noise.
     return mean, np.where(std > 1e-8, std, 1.0)
 
 

@@ -45,7 +45,6 @@ CIFAR10_PARAMS = dict(
     max_epochs=100,
     batch_size=512,
     lr=1e-3,
-    balance_weight=5.0,
 )
 
 #: Settings of ``--smoke``: a small CNN and one or two epochs, to prove the pipeline on a CPU.
@@ -57,7 +56,6 @@ SMOKE_PARAMS = dict(
     max_epochs=2,
     batch_size=64,
     lr=1e-3,
-    balance_weight=5.0,
 )
 
 #: Images per class of source and target in ``--smoke`` unless ``--per-class`` says otherwise.

@@ -37,13 +37,7 @@ from .metrics import clustering_report
 __all__ = ["DEMO_PARAMS", "run_digits_demo"]
 
 #: SupremeClusterer settings of the demo; each seed takes well under a minute on 2 CPU cores.
-DEMO_PARAMS = dict(
-    n_clusters=5,
-    balance_weight=5.0,
-    batch_size=64,
-    pretrain_epochs=20,
-    max_epochs=50,
-)
+DEMO_PARAMS = dict(n_clusters=5)
 
 #: The compared methods: key in the results, and the name printed.
 METHODS = {

@@ -447,17 +447,17 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
     >>> from sklearn_supreme import SupremeClusterer
     >>> from sklearn_supreme.model_selection import NovelClassSplit, SupremeClustererCV
     >>> X, y = load_digits(return_X_y=True)
-    >>> source, target = y < 5, y >= 5
+    >>> X_source, y_source, X_target = X[y < 5][:400], y[y < 5][:400], X[y >= 5][:200]
     >>> search = SupremeClustererCV(
     ...     SupremeClusterer(n_clusters=5, pretrain_epochs=1, max_epochs=1,
     ...                      batch_size=64, random_state=0),
     ...     taus=(0.1, 1.0), cv=NovelClassSplit(2, n_novel_classes=2, random_state=0),
     ... )
-    >>> labels = search.fit_predict(X[target][:300], source=(X[source], y[source]))
+    >>> labels = search.fit_predict(X_target, source=(X_source, y_source))
     >>> search.cv_results_["mean_test_score"].shape, sorted(search.best_params_)
     ((2,), ['tau'])
     >>> labels.shape, search.best_estimator_.tau == search.best_tau_
-    ((300,), True)
+    ((200,), True)
     """
 
     _parameter_constraints = {

@@ -1,0 +1,139 @@
+"""The documentation: gallery examples, API reference coverage, docstring examples.
+
+The fast tests here run with every test run. The full build, which runs every example,
+takes minutes and runs only with ``SKLEARN_SUPREME_BUILD_DOCS=1`` (CI builds the docs
+with the same command as the one documented in docs/index.rst).
+"""
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+EXAMPLES = ROOT / "examples"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("plot_*.py"))
+
+# Modules whose __all__ is the public API documented in docs/api.rst.
+PUBLIC_MODULES = [
+    "sklearn_supreme",
+    "sklearn_supreme.metrics",
+    "sklearn_supreme.model_selection",
+    "sklearn_supreme.datasets",
+    "sklearn_supreme.demo",
+    "sklearn_supreme.benchmark",
+]
+
+BUILD_COMMAND = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html"]
+
+
+def _public_objects():
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            if name.startswith("__"):
+                continue
+            yield module_name, name, getattr(module, name)
+
+
+def test_gallery_has_examples_and_an_index():
+    assert (EXAMPLES / "README.rst").is_file() or (EXAMPLES / "README.txt").is_file()
+    assert len(EXAMPLE_FILES) >= 7
+
+
+def test_every_python_file_of_the_gallery_is_executed():
+    # sphinx-gallery renders files that do not match filename_pattern without running
+    # them, so a broken example named otherwise would land unnoticed.
+    strays = [p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("plot_")]
+    assert strays == []
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_example_has_a_title_and_cells_and_compiles(path):
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    docstring = ast.get_docstring(tree, clean=False)
+    assert docstring, f"{path.name} must start with a docstring (the page title)"
+    lines = [line for line in docstring.strip("\n").splitlines()]
+    # An RST title: a line of "=", the title, the same line of "=", as sphinx-gallery reads.
+    assert re.fullmatch(r"=+", lines[0]) and re.fullmatch(r"=+", lines[2]), path.name
+    assert lines[1].strip() and len(lines[0]) >= len(lines[1].rstrip()), path.name
+    assert source.count("\n# %%") >= 2, f"{path.name} should be split into # %% cells"
+    compile(source, str(path), "exec")
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_example_is_linked_from_the_user_guide(path):
+    guide = (DOCS / "user_guide.rst").read_text(encoding="utf-8")
+    assert f"sphx_glr_auto_examples_{path.name}" in guide
+
+
+def test_gallery_order_names_every_example():
+    # The gallery lists examples in docs/_ext/gallery_order.py's order, others last.
+    spec = importlib.util.spec_from_file_location("gallery_order", DOCS / "_ext" / "gallery_order.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert sorted(module.EXAMPLE_ORDER) == [path.name for path in EXAMPLE_FILES]
+
+
+def test_api_reference_lists_every_public_name():
+    api = (DOCS / "api.rst").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^   ([\w.]+)$", api, flags=re.MULTILINE))
+    # Entries are listed under their module's currentmodule, or as "module.name".
+    missing = [
+        f"{module}.{name}"
+        for module, name, _ in _public_objects()
+        if name not in listed and f"{module.rsplit('.', 1)[-1]}.{name}" not in listed
+    ]
+    assert missing == []
+
+
+PUBLIC_CALLABLES = [
+    item for item in _public_objects() if inspect.isclass(item[2]) or inspect.isfunction(item[2])
+]
+
+
+@pytest.mark.parametrize(
+    "module, name, obj", PUBLIC_CALLABLES, ids=[f"{m}.{n}" for m, n, _ in PUBLIC_CALLABLES]
+)
+def test_public_docstring_has_a_doctest_example(module, name, obj):
+    # pytest runs these sections as doctests (--doctest-modules in pyproject.toml).
+    doc = inspect.getdoc(obj) or ""
+    match = re.search(r"^Examples\n-{8,}\n(.*?)(?=^\w[\w ]*\n-{3,}\n|\Z)", doc,
+                      flags=re.MULTILINE | re.DOTALL)
+    assert match, f"{module}.{name} has no numpydoc Examples section"
+    assert ">>> " in match.group(1), f"{module}.{name}: Examples has no doctest"
+
+
+@pytest.mark.docs
+@pytest.mark.skipif(
+    os.environ.get("SKLEARN_SUPREME_BUILD_DOCS") != "1",
+    reason="builds the whole site and runs every example; set SKLEARN_SUPREME_BUILD_DOCS=1",
+)
+def test_docs_build_without_warnings_and_offline(tmp_path):
+    out = tmp_path / "html"
+    # run_stale_examples: run every example even if an earlier build left its output.
+    result = subprocess.run(
+        [*BUILD_COMMAND, "-D", "sphinx_gallery_conf.run_stale_examples=True",
+         str(DOCS), str(out)],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    for path in EXAMPLE_FILES:
+        page = (out / "auto_examples" / f"{path.stem}.html").read_text(encoding="utf-8")
+        assert "sphx-glr-single-img" in page or "sphx-glr-multi-img" in page, path.name
+    guide = (out / "user_guide.html").read_text(encoding="utf-8")
+    assert 'src="_static/mathjax/tex-chtml.js"' in guide
+    assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    # Nothing that a reader offline could not load.
+    for page in out.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", text), page.name

@@ -1,0 +1,385 @@
+"""Tests for tau cross-validation (SupremeClustererCV), estimate_n_clusters,
+n_clusters="auto" and GridSearchCV in benchmark mode (issue 4)."""
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
+
+from sklearn_supreme import SupremeClusterer
+from sklearn_supreme.metrics import cluster_accuracy, cluster_accuracy_scorer
+from sklearn_supreme.model_selection import (
+    NovelClassSplit,
+    SupremeClustererCV,
+    estimate_n_clusters,
+)
+
+TINY = dict(pretrain_epochs=1, max_epochs=2, batch_size=64, random_state=0)
+
+
+class TauDependentClusterer(ClusterMixin, BaseEstimator):
+    """A fast stand-in for SupremeClusterer: K-means when tau is ``good_tau``, else
+    one cluster. It records what each fit received, to check the CV protocol."""
+
+    calls = []
+
+    def __init__(self, n_clusters=2, tau=0.5, good_tau=0.25):
+        self.n_clusters = n_clusters
+        self.tau = tau
+        self.good_tau = good_tau
+
+    def fit(self, X, y=None, source=None):
+        X_source, y_source = source
+        type(self).calls.append(
+            {"tau": self.tau, "n_clusters": self.n_clusters, "X": X,
+             "X_source": X_source, "y_source": y_source}
+        )
+        if self.tau == self.good_tau:
+            self.labels_ = KMeans(self.n_clusters, n_init=5, random_state=0).fit_predict(X)
+        else:
+            self.labels_ = np.zeros(len(X), dtype=int)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+
+@pytest.fixture
+def blob_source():
+    # Six well-separated classes; every split of the CV holds out two of them.
+    centers = [[12.0 * i, 12.0 * (i % 2)] for i in range(6)]
+    X, y = make_blobs(n_samples=180, centers=centers, cluster_std=1.0, random_state=0)
+    return X, y
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls():
+    TauDependentClusterer.calls = []
+
+
+# ------------------------------------------------------------ SupremeClustererCV
+def test_cv_protocol_each_fit_clusters_the_held_out_classes(blob_source):
+    X, y = blob_source
+    cv = NovelClassSplit(3, n_novel_classes=2, random_state=0)
+    search = SupremeClustererCV(
+        TauDependentClusterer(), taus=(0.1, 0.25, 1.0), cv=cv, refit=False
+    ).fit(X[:5], source=(X, y))
+
+    held_out = cv.get_held_out_classes(y)
+    assert len(TauDependentClusterer.calls) == 3 * 3
+    for i, call in enumerate(TauDependentClusterer.calls):
+        classes = held_out[i % 3]  # taus are the outer loop, splits the inner one
+        # The target is exactly the held-out classes' samples, unlabelled ...
+        np.testing.assert_array_equal(call["X"], X[np.isin(y, classes)])
+        # ... n_clusters follows their number, and the source is all the others.
+        assert call["n_clusters"] == len(classes)
+        assert set(np.unique(call["y_source"])) == set(np.unique(y)) - set(classes)
+        assert len(call["X_source"]) == np.sum(~np.isin(y, classes))
+    for got, expected in zip(search.held_out_classes_, held_out):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_cv_picks_the_tau_that_clusters_held_out_classes_best(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(
+        TauDependentClusterer(good_tau=0.25), taus=(0.1, 0.25, 1.0),
+        cv=NovelClassSplit(3, random_state=0),
+    ).fit(X[:40], source=(X, y))
+    assert search.best_tau_ == 0.25 and search.best_params_ == {"tau": 0.25}
+    assert search.best_index_ == 1
+    results = search.cv_results_
+    # Well-separated blobs: K-means is perfect; one cluster of two classes scores 1/2.
+    np.testing.assert_allclose(results["mean_test_score"], [0.5, 1.0, 0.5])
+    np.testing.assert_array_equal(results["rank_test_score"], [2, 1, 2])
+    assert search.best_score_ == 1.0
+
+
+def test_cv_results_layout_like_grid_search(blob_source):
+    X, y = blob_source
+    taus = (0.1, 0.25, 1.0)
+    search = SupremeClustererCV(
+        TauDependentClusterer(), taus=taus, cv=NovelClassSplit(4, random_state=1)
+    ).fit(X[:40], source=(X, y))
+    results = search.cv_results_
+    assert results["params"] == [{"tau": t} for t in taus]
+    np.testing.assert_array_equal(results["param_tau"], taus)
+    splits = np.column_stack([results[f"split{i}_test_score"] for i in range(4)])
+    assert "split4_test_score" not in results and search.n_splits_ == 4
+    np.testing.assert_allclose(results["mean_test_score"], splits.mean(axis=1))
+    np.testing.assert_allclose(results["std_test_score"], splits.std(axis=1))
+    for key in ("mean_fit_time", "std_fit_time"):
+        assert results[key].shape == (3,) and np.all(results[key] >= 0)
+
+
+def test_cv_ties_go_to_the_first_tau(blob_source):
+    X, y = blob_source
+    # No tau is the good one: all candidates score the same.
+    search = SupremeClustererCV(
+        TauDependentClusterer(good_tau=-1), taus=(1.0, 0.1), cv=2, refit=False
+    ).fit(X[:5], source=(X, y))
+    assert search.best_tau_ == 1.0
+    np.testing.assert_array_equal(search.cv_results_["rank_test_score"], [1, 1])
+
+
+def test_int_cv_is_a_fixed_novel_class_split(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=3, refit=False)
+    search.fit(X[:5], source=(X, y))
+    expected = NovelClassSplit(3, n_novel_classes=2, random_state=0).get_held_out_classes(y)
+    for got, want in zip(search.held_out_classes_, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_refit_delegates_to_best_estimator(blob_source):
+    X, y = blob_source
+    X_target = X[y < 3] + 100.0
+    search = SupremeClustererCV(
+        TauDependentClusterer(n_clusters=3), taus=(0.1, 0.25), cv=2
+    ).fit(X_target, source=(X, y))
+    best = search.best_estimator_
+    assert best.tau == search.best_tau_ == 0.25
+    assert best.n_clusters == 3  # the template's, not a CV split's
+    # The refit saw the real target and every source class.
+    refit_call = TauDependentClusterer.calls[-1]
+    np.testing.assert_array_equal(refit_call["X"], X_target)
+    np.testing.assert_array_equal(refit_call["y_source"], y)
+    np.testing.assert_array_equal(search.labels_, best.labels_)
+    assert search.n_clusters_ == 3 and search.n_features_in_ == 2
+
+
+def test_refit_false_keeps_only_the_search(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2, refit=False)
+    search.fit(X[:5], source=(X, y))
+    assert not hasattr(search, "best_estimator_") and not hasattr(search, "labels_")
+    assert len(TauDependentClusterer.calls) == 2  # two CV fits, no refit
+    with pytest.raises(AttributeError, match="refit=False"):
+        search.predict(X[:5])
+
+
+def test_supreme_cv_end_to_end(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    template = SupremeClusterer(n_clusters=5, **TINY)
+    cv = NovelClassSplit(1, n_novel_classes=2, random_state=0)
+    search = SupremeClustererCV(template, taus=(0.1, 1.0), cv=cv)
+    labels = search.fit_predict(Xt, source=(Xs, ys))
+    # The template itself is left unfitted.
+    with pytest.raises(NotFittedError):
+        template.predict(Xt)
+    best = search.best_estimator_
+    assert search.best_tau_ in (0.1, 1.0) and best.tau == search.best_tau_
+    np.testing.assert_array_equal(labels, best.labels_)
+    np.testing.assert_array_equal(search.predict(Xt), best.predict(Xt))
+    np.testing.assert_allclose(search.predict_proba(Xt[:7]), best.predict_proba(Xt[:7]))
+    np.testing.assert_allclose(search.transform(Xt[:7]), best.transform(Xt[:7]))
+    assert search.predict_proba(Xt[:7]).shape == (7, 5) and search.n_clusters_ == 5
+    scores = search.cv_results_["split0_test_score"]
+    assert np.all((scores > 0) & (scores <= 1))
+    # The same CV fit by hand gives the same score (tau=0.1 on the one split).
+    train, test = next(cv.split(Xs, ys))
+    by_hand = clone(template).set_params(tau=0.1, n_clusters=2)
+    by_hand.fit(Xs[test], source=(Xs[train], ys[train]))
+    assert scores[0] == cluster_accuracy(ys[test], by_hand.labels_)
+
+
+def test_cv_runs_fits_in_parallel(blob_source):
+    X, y = blob_source
+    kwargs = dict(taus=(0.1, 0.25), cv=NovelClassSplit(3, random_state=0), refit=False)
+    serial = SupremeClustererCV(TauDependentClusterer(), **kwargs).fit(X[:5], source=(X, y))
+    parallel = SupremeClustererCV(TauDependentClusterer(), n_jobs=2, **kwargs)
+    parallel.fit(X[:5], source=(X, y))
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
+        np.testing.assert_array_equal(parallel.cv_results_[key], serial.cv_results_[key])
+
+
+def test_cv_accepts_the_two_argument_source(blob_source):
+    X, y = blob_source
+    a = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2).fit(X[:9], source=(X, y))
+    b = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2).fit(
+        X[:9], X_source=X, y_source=y
+    )
+    for key in ("split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(a.cv_results_[key], b.cv_results_[key])
+
+
+@pytest.mark.parametrize(
+    "params, fit_kwargs, error, match",
+    [
+        ({}, {}, ValueError, "chooses tau on the source"),
+        ({"taus": ()}, None, ValueError, "taus must be a non-empty"),
+        ({"taus": (0.1, -1.0)}, None, ValueError, "taus must be a non-empty"),
+        ({"estimator": KMeans()}, None, ValueError, "lacks \\['tau'\\]"),
+        ({"cv": KFold(3)}, None, ValueError, "must hold out whole classes"),
+        ({"cv": 0}, None, ValueError, "'cv' parameter"),
+    ],
+)
+def test_cv_invalid_input(blob_source, params, fit_kwargs, error, match):
+    X, y = blob_source
+    params = {"estimator": TauDependentClusterer(), **params}
+    fit_kwargs = {"source": (X, y)} if fit_kwargs is None else fit_kwargs
+    with pytest.raises(error, match=match):
+        SupremeClustererCV(**params).fit(X[:5], **fit_kwargs)
+
+
+def test_cv_source_given_twice(blob_source):
+    X, y = blob_source
+    with pytest.raises(ValueError, match="not both"):
+        SupremeClustererCV(TauDependentClusterer()).fit(
+            X[:5], source=(X, y), X_source=X, y_source=y
+        )
+
+
+# ---------------------------------------------------------- estimate_n_clusters
+def _blob_classes(n_source, n_target, random_state=0):
+    centers = np.random.RandomState(random_state).uniform(-40, 40, (n_source + n_target, 8))
+    X, y = make_blobs(
+        n_samples=60 * (n_source + n_target), centers=centers, cluster_std=1.0,
+        random_state=random_state,
+    )
+    source = y < n_source
+    return X[~source], X[source], y[source], y[~source]
+
+
+@pytest.mark.parametrize("n_target", [2, 3, 6])
+def test_estimate_n_clusters_finds_separated_classes(n_target):
+    X_target, X_source, y_source, _ = _blob_classes(4, n_target)
+    n_clusters, results = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=range(2, 10), random_state=0
+    )
+    assert n_clusters == n_target
+    assert results.score.argmax() == n_target - 2
+    # The score of a candidate is the mean of its two terms over the draws.
+    np.testing.assert_allclose(
+        results.score, ((results.probe_accuracy + results.validity) / 2).mean(axis=0)
+    )
+
+
+def test_estimate_n_clusters_probe_draws():
+    X_target, X_source, y_source, _ = _blob_classes(5, 3)
+    _, results = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[2, 3, 4], n_probe_classes=2, n_draws=4,
+        random_state=0,
+    )
+    np.testing.assert_array_equal(results.candidates, [2, 3, 4])
+    assert results.probe_accuracy.shape == results.validity.shape == (4, 3)
+    assert len({tuple(c) for c in results.probe_classes}) == 4
+    assert all(len(c) == 2 for c in results.probe_classes)
+    # n_draws is capped at the number of distinct probe sets, C(5, 1) = 5.
+    _, results = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[3], n_probe_classes=1, n_draws=50
+    )
+    assert sorted(int(c[0]) for c in results.probe_classes) == [0, 1, 2, 3, 4]
+
+
+def test_estimate_n_clusters_uses_the_transformer():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    seen = []
+
+    def noise(X):
+        seen.append(X.shape)
+        return np.random.RandomState(len(X)).normal(size=(len(X), 2))
+
+    _, plain = estimate_n_clusters(X_target, X_source, y_source, candidates=[3])
+    _, noisy = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[3], transformer=noise
+    )
+    assert seen == [X_target.shape, X_source.shape]
+    # Separated blobs keep every probe class whole; features without structure do not.
+    assert np.all(plain.probe_accuracy == 1.0)
+    assert noisy.probe_accuracy.mean() < 0.9
+
+
+def test_estimate_n_clusters_with_another_clusterer_and_images():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    # Images are flattened for the default representation.
+    shift = lambda X: np.clip(X + 60, 0, 255).astype(np.uint8).reshape(-1, 2, 2, 2)  # noqa: E731
+    n_clusters, _ = estimate_n_clusters(
+        shift(X_target), shift(X_source), y_source, candidates=range(2, 7),
+        clusterer=KMeans(n_init=5, random_state=0), random_state=0,
+    )
+    assert n_clusters == 3
+
+
+def test_estimate_n_clusters_subsamples():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    seen = []
+    _, results = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[3], max_samples=50,
+        transformer=lambda X: seen.append(len(X)) or X, random_state=0,
+    )
+    assert seen == [50, 50]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"candidates": []}, "candidates must be integers >= 1"),
+        ({"candidates": [0, 2]}, "candidates must be integers >= 1"),
+        ({"candidates": [500]}, "only 180 target samples"),
+        ({"n_probe_classes": 3}, "leaving 1 to train on"),
+    ],
+)
+def test_estimate_n_clusters_invalid(kwargs, match):
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    with pytest.raises(ValueError, match=match):
+        estimate_n_clusters(X_target, X_source, y_source, **kwargs)
+
+
+def test_estimate_n_clusters_needs_three_source_classes():
+    X_target, X_source, y_source, _ = _blob_classes(2, 3)
+    with pytest.raises(ValueError, match="at least 3 source classes"):
+        estimate_n_clusters(X_target, X_source, y_source)
+
+
+# ------------------------------------------------------------- n_clusters="auto"
+def test_auto_n_clusters_is_estimated_and_used():
+    X_target, X_source, y_source, y_target = _blob_classes(4, 3)
+    model = SupremeClusterer("auto", **TINY).fit(X_target, source=(X_source, y_source))
+    expected, _ = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=range(2, 21), random_state=0
+    )
+    assert model.n_clusters_ == expected == 3
+    assert model.n_clusters == "auto"  # the parameter is left as given
+    assert model.predict_proba(X_target[:4]).shape == (4, 3)
+    assert model.initial_proba_.shape == (len(X_target), 3)
+
+
+def test_int_n_clusters_is_n_clusters_(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(n_clusters=4, **TINY).fit(Xt, source=(Xs, ys))
+    assert model.n_clusters_ == 4
+
+
+def test_auto_n_clusters_needs_source():
+    X_target, *_ = _blob_classes(4, 3)
+    model = SupremeClusterer("auto", **TINY)
+    with pytest.raises(ValueError, match="n_clusters='auto' estimates"):
+        model.fit(X_target)
+    assert not hasattr(model, "n_clusters_")  # nothing left half-fitted
+
+
+def test_n_clusters_rejects_other_strings():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    with pytest.raises(ValueError, match="n_clusters"):
+        SupremeClusterer("many", **TINY).fit(X_target, source=(X_source, y_source))
+
+
+# ----------------------------------------------- GridSearchCV in benchmark mode
+def test_grid_search_with_target_labels_and_parallel_jobs(digits_split):
+    Xs, ys, Xt, yt = digits_split
+    search = GridSearchCV(
+        SupremeClusterer(n_clusters=5, **TINY),
+        {"tau": [0.1, 1.0]},
+        scoring=cluster_accuracy_scorer,
+        cv=KFold(2, shuffle=True, random_state=0),
+        n_jobs=2,
+        error_score="raise",  # a fit failing in a worker must fail the test
+    )
+    search.fit(Xt, yt, source=(Xs, ys))
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (2,) and np.all((scores > 0) & (scores <= 1.0))
+    best = search.best_estimator_
+    # The refit saw the source: its classes, and the scorer's value, are the real ones.
+    np.testing.assert_array_equal(best.source_classes_, np.unique(ys))
+    assert search.score(Xt, yt) == cluster_accuracy(yt, best.predict(Xt))
