@@ -476,7 +476,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         # The training data stays with the caller, not inside the fitted model.
         net.set_params(source_X=None, source_y=None)
         _set_callbacks(net, None)
-        logits, _ = _forward_batches(network, X_dev, self.batch_size, str(device))
+        logits = _forward_batches(network, X_dev, self.batch_size, str(device))
         columns = {"loss": "train_loss", **{t: f"{t}_loss" for t in LOSS_TERMS}, "dur": "dur"}
         return {
             "net_": net,
@@ -646,10 +646,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         return device
 
     # --------------------------------------------------------------- prediction
-    def _forward(self, X):
+    def _forward(self, X, output="logits"):
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        return _forward_batches(self.net_.module_, X, self.batch_size, self.net_.device)
+        return _forward_batches(self.net_.module_, X, self.batch_size, self.net_.device, output)
 
     def predict(self, X):
         """Cluster of each sample of ``X``.
@@ -662,8 +662,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         -------
         labels : ndarray of shape (n_samples,)
         """
-        logits, _ = self._forward(X)
-        return logits.argmax(axis=1).astype(np.int64)
+        return self._forward(X).argmax(axis=1).astype(np.int64)
 
     def predict_proba(self, X):
         """Soft cluster assignment of each sample of ``X`` (the target head's softmax).
@@ -677,8 +676,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         proba : ndarray of shape (n_samples, n_clusters)
             Rows sum to one.
         """
-        logits, _ = self._forward(X)
-        return softmax(logits, axis=1)
+        return softmax(self._forward(X), axis=1)
 
     def transform(self, X):
         """Factor-space representation ``x^a`` of each sample (Eq. 7).
@@ -692,8 +690,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         X_new : ndarray of shape (n_samples, n_factors), float32
             Codes in [0, 1].
         """
-        _, factors = self._forward(X)
-        return factors
+        return self._forward(X, output="factors")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -772,20 +769,24 @@ def _input_statistics(data, kind, standardize, seed):
 
 
 @torch.no_grad()
-def _forward_batches(network, X, batch_size, device):
-    """Target logits and factor codes of ``X`` (array or device tensor), batch by batch."""
+def _forward_batches(network, X, batch_size, device, output="logits"):
+    """Target logits or factor codes of ``X`` (array or device tensor), batch by batch.
+
+    Only the requested output is kept, written into one preallocated array, so memory
+    is the input plus that output whatever the number of rows.
+    """
     network.eval()
     on_cuda = str(device).startswith("cuda")
-    logits, factors = [], []
+    width = network.target_head.out_features if output == "logits" else network.factor.out_features
+    out = np.empty((len(X), width), dtype=np.float32)
     # Inference batches can be larger than training ones: no gradients are kept.
     step = max(batch_size, 1024)
     for start in range(0, len(X), step):
         xb = torch.as_tensor(X[start:start + step]).to(device, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext():
-            lg, a = network(xb)
-        logits.append(lg.float().cpu().numpy())
-        factors.append(a.float().cpu().numpy())
-    return np.concatenate(logits), np.concatenate(factors)
+            logits, factors = network(xb)
+        out[start:start + step] = (logits if output == "logits" else factors).float().cpu().numpy()
+    return out
 
 
 def _batches(X, batch_size):

@@ -127,6 +127,25 @@ def run_cifar10_benchmark(
         of each phase, epochs, target images per second), ``results`` and ``timing``
         (mean and std over the seeds), ``paper`` (Table 1), ``environment`` and
         ``complete``.
+
+    Examples
+    --------
+    >>> import io, os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from sklearn_supreme.benchmark import run_cifar10_benchmark
+    >>> from sklearn_supreme.datasets import CIFAR10_CLASSES
+    >>> rng = np.random.default_rng(0)
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     for name in CIFAR10_CLASSES:
+    ...         os.makedirs(os.path.join(root, "train", name))
+    ...         for i in range(8):
+    ...             pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    ...             Image.fromarray(pixels).save(os.path.join(root, "train", name, f"{i}.png"))
+    ...     results = run_cifar10_benchmark(root, seeds=[0], smoke=True, per_class=8,
+    ...                                     cache_dir=root, file=io.StringIO())
+    >>> sorted(results["results"]), results["complete"]
+    (['kmeans_pretrained', 'supreme'], True)
     """
     prepared = _prepare(data, smoke, per_class, cache_dir, estimator_params)
     with torch_threads(1 if n_threads is None and smoke else n_threads):

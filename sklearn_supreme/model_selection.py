@@ -622,7 +622,7 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_clusters_)
+        proba : ndarray of shape (n_samples, n_clusters)
         """
         return self._refitted("predict_proba").predict_proba(X)
 

@@ -78,7 +78,8 @@ def test_example_is_linked_from_the_user_guide(path):
 
 def test_gallery_order_names_every_example():
     # The gallery lists examples in docs/_ext/gallery_order.py's order, others last.
-    spec = importlib.util.spec_from_file_location("gallery_order", DOCS / "_ext" / "gallery_order.py")
+    path = DOCS / "_ext" / "gallery_order.py"
+    spec = importlib.util.spec_from_file_location("gallery_order", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert sorted(module.EXAMPLE_ORDER) == [path.name for path in EXAMPLE_FILES]

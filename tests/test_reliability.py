@@ -115,3 +115,13 @@ def test_warm_start_failure_keeps_previous_model(digits_split):
     after = model.net_.module_.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert model.n_iter_ == 1
+
+
+def test_out_of_memory_names_batch_size(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    # stands in for a CUDA allocation failure during the clustering phase
+    model = SupremeClusterer(**PARAMS, callbacks=[FailAt("clustering", 1, torch.OutOfMemoryError)])
+    with pytest.raises(MemoryError, match="lower batch_size"):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
