@@ -73,9 +73,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         probe classes (:func:`~sklearn_supreme.model_selection.estimate_n_clusters`
         with its defaults; needs ``source`` with at least 3 classes); the value used
         is ``n_clusters_``.
-    tau : float, default=0.1
+    tau : float, default=1.0
         Temperature of the pair confidences (Eq. 4): small values put the weight of
-        the transferred pairs on the most confident ones.
+        the transferred pairs on the most confident ones. On digits (6 seeds) 1.0
+        and 0.5 gave ACC 0.884 and 0.880, 0.1 gave 0.874; the paper's best values
+        differ between datasets, so choose it with :class:`~sklearn_supreme.SupremeClustererCV`.
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel of the initial assignment (Eq. 1).
     n_factors : int, default=64
@@ -255,7 +257,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self,
         n_clusters=8,
         *,
-        tau=0.1,
+        tau=1.0,
         alpha=1.0,
         n_factors=64,
         self_weight=1.0,

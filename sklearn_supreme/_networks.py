@@ -61,11 +61,13 @@ class MLPBackbone(nn.Module):
     ----------
     n_features : int
         Input dimension.
-    hidden_layer_sizes : tuple of int, default=(512, 256)
-        Width of each hidden layer; the last one is the feature dimension.
+    hidden_layer_sizes : tuple of int, default=(512,)
+        Width of each hidden layer; the last one is the feature dimension. One layer
+        by default: on digits, K-means on the features of a second layer pretrained on
+        the source scored ACC 0.50-0.60 on novel classes, on the first layer 0.79-0.83.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes=(512, 256)):
+    def __init__(self, n_features, hidden_layer_sizes=(512,)):
         super().__init__()
         layers = []
         width = n_features

@@ -114,7 +114,7 @@ def test_demo_command_writes_json(tmp_path):
     assert results["seeds"] == [0, 1] and [run["seed"] for run in results["runs"]] == [0, 1]
     # --set overrides DEMO_PARAMS, the rest of DEMO_PARAMS stays.
     assert results["params"]["tau"] == 0.25 and results["params"]["max_epochs"] == 1
-    assert results["params"]["balance_weight"] == DEMO_PARAMS["balance_weight"]
+    assert all(results["params"][key] == value for key, value in DEMO_PARAMS.items())
     for key in METHODS:
         accs = [run[key]["acc"] for run in results["runs"]]
         assert results["summary"][key]["acc"] == pytest.approx(mean_std(accs))
