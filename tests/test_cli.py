@@ -26,6 +26,7 @@ from sklearn_supreme.benchmark import (
     write_json,
 )
 from sklearn_supreme.datasets import CIFAR10_CLASSES
+from sklearn_supreme.benchmark import to_jsonable
 from sklearn_supreme.demo import DEMO_PARAMS, METHODS, run_digits_demo
 from sklearn_supreme.metrics import clustering_report
 
@@ -90,7 +91,7 @@ def test_run_digits_demo(capsys):
         expected = clustering_report(yt, labels)
         assert {m: run[key][m] for m in expected} == pytest.approx(expected)
     assert results["params"] == {
-        k: v for k, v in model.get_params().items() if k != "random_state"
+        k: to_jsonable(v) for k, v in model.get_params().items() if k != "random_state"
     }
 
     # The summary table names every method with its mean ± std, and the machine.
@@ -114,7 +115,7 @@ def test_demo_command_writes_json(tmp_path):
     assert results["seeds"] == [0, 1] and [run["seed"] for run in results["runs"]] == [0, 1]
     # --set overrides DEMO_PARAMS, the rest of DEMO_PARAMS stays.
     assert results["params"]["tau"] == 0.25 and results["params"]["max_epochs"] == 1
-    assert all(results["params"][key] == value for key, value in DEMO_PARAMS.items())
+    assert all(results["params"][key] == to_jsonable(value) for key, value in DEMO_PARAMS.items())
     for key in METHODS:
         accs = [run[key]["acc"] for run in results["runs"]]
         assert results["summary"][key]["acc"] == pytest.approx(mean_std(accs))
