@@ -95,6 +95,14 @@ class _DeviceNet(NeuralNet):
         kwargs.setdefault("torch_load_kwargs", {"weights_only": False})
         super().__init__(module, *args, **kwargs)
 
+    def initialize_module(self):
+        super().initialize_module()
+        # On a GPU, convolutions over channels-last weights and inputs run on tensor
+        # cores without layout conversions; the adapter already emits channels-last images.
+        if str(self.device).startswith("cuda") and self.module_.adapter.kind != "vector":
+            self.module_.to(memory_format=torch.channels_last)
+        return self
+
     def autocast(self):
         """bf16 autocast on CUDA, nothing elsewhere."""
         if self.amp and str(self.device).startswith("cuda"):
