@@ -43,10 +43,16 @@ kmeans = KMeans(n_clusters=5, n_init=10, random_state=0).fit(X_target)
 # on the confident pairs of that initial clustering and on the agreement of every target
 # sample with a perturbed copy of itself. The settings are small so that the example
 # runs in seconds on a CPU.
-from sklearn_supreme import SupremeClusterer
+#
+# Each digit is a row of 64 pixels, but really an 8x8 image: telling SUPREME so makes
+# its perturbed copies shifted and rescaled digits (not flipped: a flipped digit is
+# another symbol) instead of noisy vectors, the single setting that matters most on
+# digits (see the user guide, "How the defaults were chosen").
+from sklearn_supreme import ImagePerturbation, SupremeClusterer
 
 model = SupremeClusterer(
     n_clusters=5,
+    augment=ImagePerturbation(flip=False, image_shape=(1, 8, 8)),
     pretrain_epochs=10,
     max_epochs=20,
     batch_size=64,
