@@ -22,7 +22,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
-    check_consistent_length,
     check_is_fitted,
     column_or_1d,
     validate_data,
@@ -378,7 +377,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
     def _fit(self, X, source, X_source=None, y_source=None):
         X, kind = self._validate_X(X, reset=True)
-        Xs, ys, encoder = self._validate_source(source, X, X_source, y_source)
+        Xs, ys, encoder = self._validate_source(source, X, kind, X_source, y_source)
         if X.shape[0] < 2:
             raise ValueError(
                 f"n_samples={X.shape[0]}: {type(self).__name__} needs at least 2 target samples "
@@ -591,23 +590,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         )
         return n_clusters
 
-    def _validate_source(self, source, X, X_source=None, y_source=None):
-        if X_source is not None or y_source is not None:
-            if source is not None:
-                raise ValueError(
-                    "Pass the source either as source=(X_source, y_source) or as X_source= "
-                    "and y_source=, not both."
-                )
-            if X_source is None or y_source is None:
-                raise ValueError("X_source and y_source must be given together.")
-            source = (X_source, y_source)
+    def _validate_source(self, source, X, target_kind, X_source=None, y_source=None):
+        source = _source_pair(source, X_source, y_source)
         if source is None:
             return None, None, None
-        if not isinstance(source, (tuple, list)) or len(source) != 2:
-            raise TypeError(
-                "source must be a pair (X_source, y_source), got "
-                f"{type(source).__name__}" + (f" of length {len(source)}" if hasattr(source, "__len__") else "")
-            )
         X_source, y_source = source
         X_source = check_array(
             X_source, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
@@ -619,8 +605,6 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             raise ValueError(
                 f"y_source has {len(y_source)} labels but X_source has {len(X_source)} samples."
             )
-        check_consistent_length(X_source, y_source)
-        target_kind = "vector" if X.ndim == 2 else ("uint8_nhwc" if X.dtype == np.uint8 else "float_nchw")
         if X_source.shape[1:] != X.shape[1:] or kind != target_kind:
             raise ValueError(
                 f"X_source has samples of shape {X_source.shape[1:]} ({_describe(kind)}) but X has "
@@ -712,6 +696,27 @@ def _seeded(seed, device):
         yield
 
 
+def _source_pair(source, X_source, y_source):
+    """The source as one pair, from either ``source=(X, y)`` or ``X_source=, y_source=``."""
+    if X_source is None and y_source is None:
+        if source is None:
+            return None
+        if not isinstance(source, (tuple, list)) or len(source) != 2:
+            length = f" of length {len(source)}" if hasattr(source, "__len__") else ""
+            raise TypeError(
+                f"source must be a pair (X_source, y_source), got {type(source).__name__}{length}."
+            )
+        return tuple(source)
+    if source is not None:
+        raise ValueError(
+            "Pass the source either as source=(X_source, y_source) or as X_source= and "
+            "y_source=, not both."
+        )
+    if X_source is None or y_source is None:
+        raise ValueError("X_source and y_source must be given together.")
+    return X_source, y_source
+
+
 def _set_callbacks(net, callbacks):
     # skorch's set_params(callbacks=...) initialises the old list on an initialised net.
     net.callbacks = callbacks
@@ -800,8 +805,8 @@ def _embed(network, X, batch_size, use_backbone):
     """Features for the initial K-means: the backbone's, or the standardised input."""
     network.eval()
     out = []
-    for start in range(0, len(X), max(batch_size, 1024)):
-        x = network.adapter(X[start:start + max(batch_size, 1024)])
+    for xb in _batches(X, max(batch_size, 1024)):
+        x = network.adapter(xb)
         out.append((network.features(x) if use_backbone else x.flatten(1)).float().cpu().numpy())
     return np.concatenate(out)
 

@@ -46,7 +46,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ._estimator import SupremeClusterer
+from ._estimator import SupremeClusterer, _source_pair
 from .metrics import cluster_accuracy
 
 __all__ = ["NovelClassSplit", "SupremeClustererCV", "estimate_n_clusters"]
@@ -317,26 +317,6 @@ class NovelClassSplit(BaseCrossValidator):
 
 
 # ----------------------------------------------------------------------- source
-def _source_pair(source, X_source, y_source):
-    """The source as one pair, from either ``source=(X, y)`` or ``X_source=, y_source=``."""
-    if X_source is None and y_source is None:
-        if source is None:
-            return None
-        if not isinstance(source, (tuple, list)) or len(source) != 2:
-            raise TypeError(
-                f"source must be a pair (X_source, y_source), got {type(source).__name__}."
-            )
-        return tuple(source)
-    if source is not None:
-        raise ValueError(
-            "Pass the source either as source=(X_source, y_source) or as X_source= and "
-            "y_source=, not both."
-        )
-    if X_source is None or y_source is None:
-        raise ValueError("X_source and y_source must be given together.")
-    return X_source, y_source
-
-
 # ------------------------------------------------------------ tau by source CV
 def _fit_held_out(estimator, X_source, y_source, train, test, tau):
     """Cluster the held-out classes ``test`` with the classes ``train`` as source."""
