@@ -136,6 +136,15 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         and std of each channel. uint8 images are always scaled to [0, 1] first.
     device : str, default="auto"
         Torch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
+        On CUDA, training runs under bf16 autocast with cuDNN autotuning, and image
+        networks in channels-last layout.
+    compile : bool or dict, default=False
+        Compile the training forward pass (backbone and factor space) with
+        :func:`torch.compile`; a dict gives its keyword arguments (default
+        ``{"dynamic": False}``: one static graph per batch shape, of which a fit
+        has three). Compiling takes tens of seconds at the start of each phase, so it
+        pays only on long fits on a GPU; ``python -m sklearn_supreme benchmark``
+        measures it. Prediction is not compiled.
     checkpoint_dir : str or path-like, default=None
         Directory where the whole training state (network, optimiser, epoch, initial
         assignments, random generator states) is written every ``checkpoint_every``
@@ -244,6 +253,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         "init_pca": ["boolean"],
         "standardize": ["boolean"],
         "device": [str, torch.device],
+        "compile": ["boolean", dict],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
@@ -275,6 +285,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         init_pca=True,
         standardize=True,
         device="auto",
+        compile=False,
         checkpoint_dir=None,
         checkpoint_every=1,
         warm_start=False,
@@ -302,6 +313,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self.init_pca = init_pca
         self.standardize = standardize
         self.device = device
+        self.compile = compile
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.warm_start = warm_start
@@ -392,7 +404,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         device = self._resolve_device()
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         try:
-            with _seeded(seed, device):
+            with _seeded(seed, device), _cudnn_autotune(device):
                 fitted = self._train(X, kind, Xs, ys, device, seed)
         except torch.OutOfMemoryError as exc:
             raise MemoryError(
@@ -412,11 +424,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         X_dev = torch.as_tensor(X).to(device)
         Xs_dev = None if Xs is None else torch.as_tensor(Xs).to(device)
         ys_dev = None if ys is None else torch.as_tensor(ys).to(device)
-        augment = resolve_augment(self.augment, kind != "vector")
-        common = dict(
-            augment=augment, lr=self.lr, batch_size=self.batch_size, device=str(device),
-            verbose=int(self.verbose),
-        )
+        common = self._net_params(kind, device)
 
         if self.warm_start and hasattr(self, "net_"):
             if len(X) != len(self.initial_proba_):
@@ -427,12 +435,15 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             # A copy: if this call fails, the previous model must stay as it was.
             net = copy.deepcopy(self.net_)
             net.set_params(**common)
+            self._maybe_compile(net.module_)  # copies drop compiled code
             p_init = self.initial_proba_
             initial_labels = self.initial_labels_
             pretrain_history = self.pretrain_history_
             extra = {}
         else:
-            network = self._build_network(X, kind, Xs, ys, seed)
+            network = self._maybe_compile(
+                self._build_network(X, kind, Xs, ys, seed, self.n_clusters_)
+            )
             extra = {"fingerprint": resume.get("fingerprint") if resume else None}
             if resume and resume["phase"] == "cluster":
                 p_init = resume["p_init"].numpy()
@@ -470,6 +481,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         else:
             net.fit(X_dev, p_init_dev)
         network = net.module_
+        network.__dict__.pop("_compiled_encode", None)  # training is over; free its graphs
         # Batch-norm running statistics mix the source, target and perturbed batches
         # of training; re-estimated on the target alone, predictions match what the
         # target head was trained on (AdaBN).
@@ -489,7 +501,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             "labels_": logits.argmax(axis=1).astype(np.int64),
         }
 
-    def _build_network(self, X, kind, Xs, ys, seed):
+    def _net_params(self, kind, device):
+        """Settings shared by the skorch nets of both phases."""
+        return dict(
+            augment=resolve_augment(self.augment, kind != "vector"), lr=self.lr,
+            batch_size=self.batch_size, device=str(device), verbose=int(self.verbose),
+        )
+
+    def _build_network(self, X, kind, Xs, ys, seed, n_clusters):
         data = X if Xs is None else (X, Xs)
         mean, scale = _input_statistics(data, kind, self.standardize, seed)
         adapter = InputAdapter(mean, scale, kind)
@@ -499,8 +518,39 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         return SupremeNetwork(
             adapter, backbone, feature_dim, self.n_factors,
             n_source_classes=0 if ys is None else int(ys.max()) + 1,
-            n_clusters=self.n_clusters_,
+            n_clusters=n_clusters,
         )
+
+    def _pretrained_features(self, X_source, y_source, arrays, random_state=None):
+        """Features of each of ``arrays`` from this estimator's backbone, pretrained on
+        ``(X_source, y_source)`` alone; the estimator itself is left unchanged.
+
+        What :func:`~sklearn_supreme.model_selection.estimate_n_clusters` embeds
+        each probe draw with: a network that never saw the probe classes' labels.
+        The input statistics come from the first array and the source, as in ``fit``.
+        """
+        Xs, kind = _as_network_input(X_source, "X_source")
+        ys = LabelEncoder().fit_transform(y_source).astype(np.int64)
+        arrays = [_as_network_input(a, "X")[0] for a in arrays]
+        device = self._resolve_device()
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        with _seeded(seed, device), _cudnn_autotune(device):
+            network = self._build_network(arrays[0], kind, Xs, ys, seed, n_clusters=1)
+            network, _ = self._pretrain(
+                self._maybe_compile(network), torch.as_tensor(Xs).to(device),
+                torch.as_tensor(ys).to(device), self._net_params(kind, device), None, None, {},
+            )
+            trained = self.pretrain_epochs > 0 or isinstance(self.backbone, nn.Module)
+            return [
+                _embed(network, torch.as_tensor(a).to(device), self.batch_size, trained)
+                for a in arrays
+            ]
+
+    def _maybe_compile(self, network):
+        if isinstance(self.compile, dict) or self.compile:
+            kwargs = {"dynamic": False, **(self.compile if isinstance(self.compile, dict) else {})}
+            network.compile_encoder(**kwargs)
+        return network
 
     def _pretrain(self, network, Xs_dev, ys_dev, common, checkpoint_path, resume, extra):
         """Source pretraining, or its continuation from a checkpoint."""
@@ -532,7 +582,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         path = Path(self.checkpoint_dir) / CHECKPOINT_NAME
         params = {
             k: v for k, v in self.get_params().items()
-            if k not in {"verbose", "device", "checkpoint_dir", "checkpoint_every", "callbacks", "warm_start"}
+            if k not in {"verbose", "device", "compile", "checkpoint_dir", "checkpoint_every", "callbacks", "warm_start"}
         }
         fingerprint = joblib.hash((params, X, Xs, ys))
         if not path.exists() or (self.warm_start and hasattr(self, "net_")):
@@ -694,6 +744,20 @@ def _seeded(seed, device):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def _cudnn_autotune(device):
+    """cuDNN picks the fastest kernels for the fit's fixed batch shapes (CUDA only).
+
+    The global flag is restored after ``fit``.
+    """
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _source_pair(source, X_source, y_source):

@@ -249,9 +249,38 @@ class SupremeNetwork(nn.Module):
         """Factor-space codes ``x^a = sigmoid(f_omega(x^v))`` (Eq. 7)."""
         return torch.sigmoid(self.factor(features))
 
+    def encode(self, x):
+        """Factor codes ``x^a`` of adapted inputs: backbone, then factor space.
+
+        The training steps call this; after :meth:`compile_encoder` it runs the
+        compiled version. Prediction (``forward``) stays eager, so that inference
+        batches of other sizes and eval-mode batch norm trigger no recompilation.
+        """
+        compiled = self.__dict__.get("_compiled_encode")
+        return compiled(x) if compiled is not None else self._encode(x)
+
+    def _encode(self, x):
+        return self.factors(self.features(x))
+
+    def compile_encoder(self, **compile_kwargs):
+        """Compile :meth:`encode` with :func:`torch.compile` for training.
+
+        A compiled function, not the module, is what is compiled: the parameters and
+        their state-dict keys stay as they are, a backbone of any class (built-in
+        ``nn.Sequential`` included) is traced, and pickles and copies drop the
+        compiled code (see ``__getstate__``); call again after loading to compile.
+        """
+        self._compiled_encode = torch.compile(self._encode, **compile_kwargs)
+        return self
+
+    def __getstate__(self):
+        state = self.__dict__.copy()  # nn.Module pickles its __dict__
+        state.pop("_compiled_encode", None)  # compiled code is neither picklable nor portable
+        return state
+
     def forward(self, x):
         """Target cluster logits and factor codes of raw inputs."""
-        a = self.factors(self.features(self.adapter(x)))
+        a = self._encode(self.adapter(x))
         return self.target_head(a), a
 
     def reset_target_head(self):

@@ -148,7 +148,7 @@ class SourcePretrainNet(_DeviceNet):
         net = self.module_
         with self.autocast():
             x = self.perturb(net.adapter(xb))
-            logits = net.source_head(net.factors(net.features(x)))
+            logits = net.source_head(net.encode(x))
         loss = source_cross_entropy(logits, yb)
         loss.backward()
         return {"loss": loss, "y_pred": logits}
@@ -195,11 +195,11 @@ class SupremeNet(_DeviceNet):
             x = net.adapter(xb)
             # Target and source go through the backbone in separate passes, so batch
             # norm normalises each domain with its own statistics.
-            a = net.factors(net.features(torch.cat([x, self.perturb(x)])))
+            a = net.encode(torch.cat([x, self.perturb(x)]))
             target_logits = net.target_head(a)
             if use_source:
                 idx = torch.randint(len(self.source_X), (n,), device=self.source_X.device)
-                a_source = net.factors(net.features(net.adapter(self.source_X[idx])))
+                a_source = net.encode(net.adapter(self.source_X[idx]))
                 source_logits = net.source_head(a_source)
                 a = torch.cat([a, a_source])
             else:

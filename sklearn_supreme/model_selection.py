@@ -658,6 +658,18 @@ def _score_probe_draw(Z_target, Z_probe, y_probe, candidates, n_probe, clusterer
     return probe_accuracy, validity
 
 
+def _pretrain_and_score_probe_draw(
+    estimator, X_target, X_source, y_source, is_probe, seed, candidates, n_probe, clusterer
+):
+    """One probe draw embedded by a network pretrained without its probe classes."""
+    Z_target, Z_probe = estimator._pretrained_features(
+        X_source[~is_probe], y_source[~is_probe], [X_target, X_source[is_probe]], seed
+    )
+    return _score_probe_draw(
+        Z_target, Z_probe, y_source[is_probe], candidates, n_probe, clusterer
+    )
+
+
 @validate_params(
     {
         "X_target": ["array-like"],
@@ -667,6 +679,7 @@ def _score_probe_draw(Z_target, Z_probe, y_probe, candidates, n_probe, clusterer
         "n_probe_classes": [Interval(Integral, 1, None, closed="left"), None],
         "n_draws": [Interval(Integral, 1, None, closed="left")],
         "transformer": [callable, None],
+        "estimator": [SupremeClusterer, None],
         "clusterer": [HasMethods(["fit_predict", "set_params"]), None],
         "max_samples": [Interval(Integral, 4, None, closed="left")],
         "n_jobs": [Integral, None],
@@ -683,6 +696,7 @@ def estimate_n_clusters(
     n_probe_classes=None,
     n_draws=10,
     transformer=None,
+    estimator=None,
     clusterer=None,
     max_samples=2000,
     n_jobs=None,
@@ -722,8 +736,15 @@ def estimate_n_clusters(
         Maps an array of samples to feature rows, e.g. the ``transform`` of a
         fitted model or a pretrained network's embedding; it should not have
         been trained on the probe classes' labels. None uses the samples
-        themselves, flattened (pixels for images). Clusters are compared by
-        Euclidean distance in this space, so its scale matters.
+        themselves, flattened (pixels for images), unless ``estimator`` is given.
+        Clusters are compared by Euclidean distance in this space, so its scale
+        matters.
+    estimator : SupremeClusterer, default=None
+        Embed each draw with this estimator's backbone, pretrained (its
+        ``pretrain_epochs``, ``backbone``, ``lr``, ``augment``, ``device``...) on
+        the source classes other than that draw's probes, as DTC does: the probes
+        stay unseen, like real novel classes. Costs one pretraining per draw; the
+        estimator itself is not fitted. Cannot be combined with ``transformer``.
     clusterer : estimator with an ``n_clusters`` parameter, default=None
         Clusters the mixture through ``fit_predict``; cloned. None means Ward
         agglomerative clustering, whose tree is computed once per draw and cut
@@ -817,15 +838,27 @@ def estimate_n_clusters(
     splitter = NovelClassSplit(n_splits, n_novel_classes=n_probe, random_state=rng)
     probe_classes = splitter.get_held_out_classes(y_source)
 
-    Z_target = _features(transformer, X_target)
-    Z_source = _features(transformer, X_source)
-    per_draw = Parallel(n_jobs=n_jobs)(
-        delayed(_score_probe_draw)(
-            Z_target, Z_source[np.isin(y_source, classes)],
-            y_source[np.isin(y_source, classes)], candidates, n_probe, clusterer,
+    if estimator is None:
+        Z_target = _features(transformer, X_target)
+        Z_source = _features(transformer, X_source)
+        per_draw = Parallel(n_jobs=n_jobs)(
+            delayed(_score_probe_draw)(
+                Z_target, Z_source[np.isin(y_source, classes)],
+                y_source[np.isin(y_source, classes)], candidates, n_probe, clusterer,
+            )
+            for classes in probe_classes
         )
-        for classes in probe_classes
-    )
+    else:
+        if transformer is not None:
+            raise ValueError("Give either transformer or estimator, not both.")
+        seeds = rng.randint(np.iinfo(np.int32).max, size=len(probe_classes))
+        per_draw = Parallel(n_jobs=n_jobs)(
+            delayed(_pretrain_and_score_probe_draw)(
+                clone(estimator), X_target, X_source, y_source, np.isin(y_source, classes),
+                seed, candidates, n_probe, clusterer,
+            )
+            for classes, seed in zip(probe_classes, seeds)
+        )
     probe_accuracy = np.array([acc for acc, _ in per_draw])
     validity = np.array([val for _, val in per_draw])
     score = ((probe_accuracy + validity) / 2).mean(axis=0)

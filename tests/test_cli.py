@@ -242,13 +242,15 @@ def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
         assert run["target_images_per_second"] == pytest.approx(
             n_target * run["clustering_epochs"] / run["clustering_seconds"]
         )
+        assert math.isfinite(run["steady_target_images_per_second"])
+        assert run["steady_target_images_per_second"] > 0
     for key in ("kmeans_pretrained", "supreme"):
         for metric in ("acc", "nmi", "ari"):
             stat = results["results"][key][metric]
             assert_finite_stat(stat)
             assert stat == pytest.approx(mean_std([run[key][metric] for run in results["runs"]]))
     for name in ("pretrain_seconds", "clustering_seconds", "fit_seconds",
-                 "target_images_per_second"):
+                 "target_images_per_second", "steady_target_images_per_second"):
         assert_finite_stat(results["timing"][name])
     assert results["paper"] == PAPER_TABLE1_CIFAR10
 
@@ -311,3 +313,54 @@ def test_benchmark_smoke_on_cifar10(tmp_path):
     assert results["protocol"]["per_class"] == 100
     # The decoded images were cached in the given folder.
     assert any(name.endswith(".npz") for name in os.listdir(tmp_path / "cache"))
+
+
+def _load_script(name):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_session_falls_back_to_eager_when_compiling_fails(fake_cifar10, tmp_path, monkeypatch):
+    # The device session's script, rehearsed on the CPU: the eager probe, then the
+    # benchmark compiled; compiling fails here, so the benchmark reruns eager and both
+    # the failure and the results are on disk.
+    from sklearn_supreme._networks import SupremeNetwork
+
+    def broken_compile(self, **kwargs):
+        raise RuntimeError("inductor is broken here")
+
+    monkeypatch.setattr(SupremeNetwork, "compile_encoder", broken_compile)
+    session_script = _load_script("gpu_session")
+    out = tmp_path / "out"
+    code = session_script.main([
+        "--data", str(fake_cifar10), "--out", str(out), "--smoke", "--per-class", "4",
+        "--seeds", "1", "--cache-dir", str(tmp_path / "cache"),
+    ])
+    assert code == 0
+    session = json.loads((out / "session.json").read_text())
+    probe = session["probe"]
+    assert probe["mode"] == "eager" and probe["steady_target_images_per_second"] > 0
+    assert probe["projected_fit_seconds"] == pytest.approx(
+        session_script.projected_seconds(probe, session["params"])
+    )
+    assert [failure["mode"] for failure in session["failures"]] == ["compile"]
+    assert "inductor is broken here" in session["failures"][0]["error"]
+    assert session["benchmark_mode"] == "eager"
+    results = json.loads((out / "cifar10.json").read_text())
+    assert results["complete"] is True and results["params"]["compile"] is False
+    assert results["protocol"]["n_target"] == 20
+
+
+def test_projected_seconds_by_hand():
+    session_script = _load_script("gpu_session")
+    timing = {"pretrain_first_epoch": 5.0, "pretrain_epoch": 1.0,
+              "cluster_first_epoch": 7.0, "cluster_epoch": 2.0}
+    # 5 + 29 * 1 + 7 + 99 * 2
+    assert session_script.projected_seconds(
+        timing, {"pretrain_epochs": 30, "max_epochs": 100}
+    ) == 239.0

@@ -1,6 +1,8 @@
 """Behaviour of SupremeClusterer: fitted attributes, determinism, inputs, round trips."""
 
+import copy
 import pickle
+import shutil
 
 import joblib
 import numpy as np
@@ -308,3 +310,45 @@ def test_cuda_fit_predicts_on_cpu_after_pickle(digits_split, fast_params):
     restored.net_.set_params(device="cpu")
     restored.net_.module_.cpu()
     np.testing.assert_array_equal(restored.predict(Xt), model.labels_)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("g++") is None and shutil.which("clang++") is None,
+    reason="torch.compile's inductor backend builds C++ on the CPU",
+)
+def test_compiled_training_matches_eager(digits_split, fast_params):
+    # torch.compile changes how the training step runs, not what it computes: on the
+    # CPU the compiled fit reaches the eager fit's model up to float rounding.
+    Xs, ys, Xt, _ = digits_split
+    eager = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    compiled = SupremeClusterer(compile=True, **fast_params).fit(Xt, source=(Xs, ys))
+    np.testing.assert_allclose(compiled.history_["loss"], eager.history_["loss"], rtol=1e-4)
+    np.testing.assert_array_equal(compiled.labels_, eager.labels_)
+    # The fitted model holds no compiled code, so it pickles like an eager one.
+    assert "_compiled_encode" not in compiled.net_.module_.__dict__
+    restored = pickle.loads(pickle.dumps(compiled))
+    np.testing.assert_array_equal(restored.predict(Xt), compiled.labels_)
+
+
+def test_compile_encoder_traces_any_backbone_and_is_dropped_by_copies():
+    import torch._dynamo.testing
+
+    from sklearn_supreme._networks import InputAdapter, SupremeNetwork
+
+    backbone = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU())
+    network = SupremeNetwork(
+        InputAdapter(np.zeros(4), np.ones(4), "vector"), backbone, 6, n_factors=3,
+        n_source_classes=2, n_clusters=2,
+    )
+    x = torch.randn(5, 4)
+    expected = network.encode(x)
+    torch._dynamo.reset()
+    counting = torch._dynamo.testing.CompileCounter()
+    network.compile_encoder(backend=counting)
+    torch.testing.assert_close(network.encode(x), expected)
+    assert counting.frame_count == 1  # a built-in nn.Sequential backbone was traced
+    for copied in (pickle.loads(pickle.dumps(network)), copy.deepcopy(network)):
+        assert "_compiled_encode" not in copied.__dict__
+        torch.testing.assert_close(copied.encode(x), expected)
+    assert list(network.state_dict()) == list(copied.state_dict())

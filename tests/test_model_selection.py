@@ -290,6 +290,34 @@ def test_estimate_n_clusters_uses_the_transformer():
     assert noisy.probe_accuracy.mean() < 0.9
 
 
+def test_estimate_n_clusters_pretrains_without_the_probe_classes(monkeypatch):
+    # DTC's protocol: each draw is embedded by a network that never saw its probes.
+    X_target, X_source, y_source, _ = _blob_classes(5, 3)
+    calls = []
+    original = SupremeClusterer._pretrained_features
+
+    def spy(self, X_source_, y_source_, arrays, random_state=None):
+        calls.append((set(np.unique(y_source_)), [len(a) for a in arrays]))
+        return original(self, X_source_, y_source_, arrays, random_state)
+
+    monkeypatch.setattr(SupremeClusterer, "_pretrained_features", spy)
+    estimator = SupremeClusterer(pretrain_epochs=3, batch_size=32, random_state=0)
+    n_clusters, results = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=range(2, 6), n_draws=3, estimator=estimator,
+        random_state=0,
+    )
+    assert len(calls) == 3
+    for (trained_on, sizes), probes in zip(calls, results.probe_classes):
+        assert trained_on == set(range(5)) - set(probes.tolist())
+        assert sizes == [len(X_target), int(np.isin(y_source, probes).sum())]
+    assert n_clusters == 3  # separated blobs stay separated in the learned features
+    assert not hasattr(estimator, "net_")  # the given estimator is not fitted
+    with pytest.raises(ValueError, match="either transformer or estimator"):
+        estimate_n_clusters(
+            X_target, X_source, y_source, estimator=estimator, transformer=lambda X: X
+        )
+
+
 def test_estimate_n_clusters_with_another_clusterer_and_images():
     X_target, X_source, y_source, _ = _blob_classes(4, 3)
     # Images are flattened for the default representation.

@@ -1,0 +1,146 @@
+"""Everything one lent GPU session measures for the CIFAR-10 benchmark, in one command.
+
+A session is lent a GPU for about 15 minutes of device time, starts included, so the
+measurements go in one prepared call, most important first, each saved as soon as it
+exists (what a killed run had written still comes back):
+
+1. **Probe** (``session.json``): a short eager fit on the full data (a few epochs):
+   proves the CUDA path cheaply, and its epoch times are the eager baseline (the
+   first epoch of each phase carries cuDNN autotuning, the median later one is the
+   sustained rate).
+2. **Benchmark** (``cifar10.json``): ``python -m sklearn_supreme benchmark cifar10``
+   for ``--seeds`` seeds, the JSON rewritten after every seed, with ``compile=True``
+   by default (``--mode``). A compiled run that fails is recorded in
+   ``session.json`` and the benchmark reruns eager. Compiling is not probed
+   separately: it costs tens of seconds per graph, and the benchmark's own first
+   and median epochs show its cost and gain against the probe's.
+
+Rehearse it here on the CPU before spending device time (the test suite does, on a
+small folder)::
+
+    python benchmarks/gpu_session.py --data ../shared/data/cifar10-jpeg.tar.gz \\
+        --out /tmp/session --smoke
+
+On the device (README of the device tool: skorch travels as a wheel in ``.whl``, the
+archive in ``.data``; both are ignored by git and named in ``carry``)::
+
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \\
+      && export PYTHONPATH=/tmp/site:$PWD && set -o pipefail \\
+      && PYTHONUNBUFFERED=1 python3 benchmarks/gpu_session.py \\
+           --data .data/cifar10-jpeg.tar.gz --out $OUT 2>&1 | tee $OUT/log.txt
+"""
+
+import argparse
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from sklearn_supreme import SupremeClusterer
+from sklearn_supreme.benchmark import (
+    CIFAR10_PARAMS,
+    SMOKE_PARAMS,
+    add_override_argument,
+    environment_info,
+    run_cifar10_benchmark,
+    stratified_subsample,
+    write_json,
+)
+from sklearn_supreme.datasets import load_cifar10, split_source_target
+
+#: Epochs of each probe fit: enough for a median of the epochs after the first.
+PROBE_PRETRAIN_EPOCHS = 2
+PROBE_EPOCHS = 4
+
+
+def probe(mode, source, target, params):
+    """Timings of one short fit: the first and the median later epoch of each phase."""
+    model = SupremeClusterer(**{
+        **params, "compile": mode == "compile", "pretrain_epochs": PROBE_PRETRAIN_EPOCHS,
+        "max_epochs": PROBE_EPOCHS, "random_state": 0,
+    })
+    start = time.perf_counter()
+    model.fit(target, source=source)
+    pretrain, cluster = model.pretrain_history_["dur"], model.history_["dur"]
+    return {
+        "mode": mode,
+        "fit_seconds": time.perf_counter() - start,
+        "pretrain_first_epoch": pretrain[0],
+        "pretrain_epoch": float(np.median(pretrain[1:])),
+        "cluster_first_epoch": cluster[0],
+        "cluster_epoch": float(np.median(cluster[1:])),
+        "steady_target_images_per_second": len(target) / float(np.median(cluster[1:])),
+    }
+
+
+def projected_seconds(timing, params):
+    """Seconds of the full fit's two training phases, from a probe's epoch times."""
+    return (
+        timing["pretrain_first_epoch"] + (params["pretrain_epochs"] - 1) * timing["pretrain_epoch"]
+        + timing["cluster_first_epoch"] + (params["max_epochs"] - 1) * timing["cluster_epoch"]
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="CIFAR-10 folder or tar archive")
+    parser.add_argument("--out", required=True, help="folder for probe.json and cifar10.json")
+    parser.add_argument("--seeds", type=int, default=3, help="benchmark seeds (default: 3)")
+    parser.add_argument(
+        "--mode", choices=["compile", "eager"], default="compile",
+        help="training mode of the benchmark (default: compile, eager if that fails)",
+    )
+    parser.add_argument("--smoke", action="store_true", help="CPU rehearsal on a small subset")
+    parser.add_argument("--per-class", type=int, help="images per class (default: all; smoke 20)")
+    parser.add_argument("--cache-dir", help="cache of the decoded images")
+    add_override_argument(parser)
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    params = {**(SMOKE_PARAMS if args.smoke else CIFAR10_PARAMS), **dict(args.overrides)}
+    per_class = args.per_class or (20 if args.smoke else None)
+    command = " ".join([os.path.basename(sys.executable), *sys.argv])
+
+    cifar = load_cifar10(args.data, cache_dir=args.cache_dir)
+    X_source, y_source, X_target, y_target = split_source_target(
+        cifar.images, cifar.target, source_classes=list(range(5))
+    )
+    if per_class is not None:  # the benchmark's own subsample
+        keep = stratified_subsample(y_source, per_class, random_state=0)
+        X_source, y_source = X_source[keep], y_source[keep]
+        X_target = X_target[stratified_subsample(y_target, per_class, random_state=1)]
+
+    session_path = os.path.join(args.out, "session.json")
+    session = {
+        "environment": environment_info(SupremeClusterer()._resolve_device(), command),
+        "params": params, "probe": None, "benchmark_mode": None, "failures": [],
+    }
+    # No try: if the plain eager path fails, the benchmark would too; the traceback says why.
+    session["probe"] = probe("eager", (X_source, y_source), X_target, params)
+    session["probe"]["projected_fit_seconds"] = projected_seconds(session["probe"], params)
+    print(f"eager probe: {session['probe']}", flush=True)
+    write_json(session_path, session)
+
+    for mode in dict.fromkeys([args.mode, "eager"]):
+        session["benchmark_mode"] = mode
+        write_json(session_path, session)
+        print(f"benchmark mode: {mode}", flush=True)
+        try:
+            run_cifar10_benchmark(
+                args.data, range(args.seeds), smoke=args.smoke, per_class=per_class,
+                cache_dir=args.cache_dir, out=os.path.join(args.out, "cifar10.json"),
+                command=command, **{**dict(args.overrides), "compile": mode == "compile"},
+            )
+            return 0
+        except Exception as exc:  # a failed compile must not cost the benchmark
+            session["failures"].append(
+                {"mode": mode, "error": "".join(traceback.format_exception(exc))}
+            )
+            write_json(session_path, session)
+            traceback.print_exc()
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
