@@ -1,4 +1,4 @@
-"""Everything one lent GPU session measures for the CIFAR-10 benchmark, in one command.
+r"""Everything one lent GPU session measures for the CIFAR-10 benchmark, in one command.
 
 A session is lent a GPU for about 15 minutes of device time, starts included, so the
 measurements go in one prepared call, most important first, each saved as soon as it
@@ -18,16 +18,26 @@ exists (what a killed run had written still comes back):
 Rehearse it here on the CPU before spending device time (the test suite does, on a
 small folder)::
 
-    python benchmarks/gpu_session.py --data ../shared/data/cifar10-jpeg.tar.gz \\
+    python benchmarks/gpu_session.py --data ../shared/data/cifar10-jpeg.tar.gz \
         --out /tmp/session --smoke
 
-On the device (README of the device tool: skorch travels as a wheel in ``.whl``, the
-archive in ``.data``; both are ignored by git and named in ``carry``)::
+On the device: first, here, ``bash benchmarks/prepare_device.sh`` (the wheels the
+device lacks go to ``.whl``, the archive to ``.data``; both git-ignored), then one
+device call with ``carry=[".whl", ".data"]`` and a ``timeout_s`` of about 560 (the
+probe takes under a minute; each seed should take 2-3 minutes; a seed cut off by the
+timeout is lost but the finished ones are in ``cifar10.json``)::
 
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \\
-      && export PYTHONPATH=/tmp/site:$PWD && set -o pipefail \\
-      && PYTHONUNBUFFERED=1 python3 benchmarks/gpu_session.py \\
-           --data .data/cifar10-jpeg.tar.gz --out $OUT 2>&1 | tee $OUT/log.txt
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+      .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 \
+      SKLEARN_SUPREME_GIT_COMMIT=<the commit sent> \
+      && set -o pipefail && python3 benchmarks/gpu_session.py \
+      --data .data/cifar10-jpeg.tar.gz --out $OUT --cache-dir /tmp/cache \
+      2>&1 | tee $OUT/log.txt
+
+If seeds are missing, a second call finishes them without the probe: carry the
+returned ``cifar10.json`` in ``.data``, ``cp .data/cifar10.json $OUT/`` and add
+``--resume``. Copy ``cifar10.json`` to ``docs/benchmarks/`` and its table to
+``docs/benchmarks.rst``.
 """
 
 import argparse
@@ -92,6 +102,10 @@ def main(argv=None):
         "--mode", choices=["compile", "eager"], default="compile",
         help="training mode of the benchmark (default: compile, eager if that fails)",
     )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="keep the seeds already in OUT/cifar10.json and skip the probe (a second call)",
+    )
     parser.add_argument("--smoke", action="store_true", help="CPU rehearsal on a small subset")
     parser.add_argument("--per-class", type=int, help="images per class (default: all; smoke 20)")
     parser.add_argument("--cache-dir", help="cache of the decoded images")
@@ -116,11 +130,12 @@ def main(argv=None):
         "environment": environment_info(SupremeClusterer()._resolve_device(), command),
         "params": params, "probe": None, "benchmark_mode": None, "failures": [],
     }
-    # No try: if the plain eager path fails, the benchmark would too; the traceback says why.
-    session["probe"] = probe("eager", (X_source, y_source), X_target, params)
-    session["probe"]["projected_fit_seconds"] = projected_seconds(session["probe"], params)
-    print(f"eager probe: {session['probe']}", flush=True)
-    write_json(session_path, session)
+    if not args.resume:
+        # No try: if the plain eager path fails, so would the benchmark; the traceback says why.
+        session["probe"] = probe("eager", (X_source, y_source), X_target, params)
+        session["probe"]["projected_fit_seconds"] = projected_seconds(session["probe"], params)
+        print(f"eager probe: {session['probe']}", flush=True)
+        write_json(session_path, session)
 
     for mode in dict.fromkeys([args.mode, "eager"]):
         session["benchmark_mode"] = mode
@@ -130,7 +145,7 @@ def main(argv=None):
             run_cifar10_benchmark(
                 args.data, range(args.seeds), smoke=args.smoke, per_class=per_class,
                 cache_dir=args.cache_dir, out=os.path.join(args.out, "cifar10.json"),
-                command=command, **{**dict(args.overrides), "compile": mode == "compile"},
+                resume=args.resume, command=command, **{**dict(args.overrides), "compile": mode == "compile"},
             )
             return 0
         except Exception as exc:  # a failed compile must not cost the benchmark

@@ -81,6 +81,7 @@ def run_cifar10_benchmark(
     cache_dir=None,
     n_threads=None,
     out=None,
+    resume=False,
     command=None,
     file=None,
     **estimator_params,
@@ -111,6 +112,11 @@ def run_cifar10_benchmark(
     out : str, default=None
         JSON file for the results; rewritten atomically after every seed, so that an
         interrupted run keeps the seeds it finished (``"complete": false``).
+    resume : bool, default=False
+        If ``out`` exists, keep its finished seeds and fit only the others: for a run
+        cut off by a time limit, or seeds spread over several sessions on the same
+        kind of machine. Its protocol and settings must be the ones of this call.
+        Each run records the machine and date it was measured on.
     command : str, default=None
         The command line to record; defaults to this process's.
     file : file-like, default=None
@@ -148,8 +154,9 @@ def run_cifar10_benchmark(
     (['kmeans_pretrained', 'supreme'], True)
     """
     prepared = _prepare(data, smoke, per_class, cache_dir, estimator_params)
+    finished = _finished_runs(out, prepared) if resume else {}
     with torch_threads(1 if n_threads is None and smoke else n_threads):
-        return _run(prepared, seeds, out=out, command=command, file=file)
+        return _run(prepared, seeds, out=out, finished=finished, command=command, file=file)
 
 
 def _prepare(data, smoke, per_class, cache_dir, estimator_params):
@@ -192,18 +199,53 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params):
     )
 
 
-def _run(prepared, seeds, *, out, command, file):
-    """Fit once per seed on prepared data, print as it goes and at the end, write ``out``."""
+def _recorded_params(params):
+    """Every setting, defaults included (they change between versions), but the seed."""
+    recorded = to_jsonable(SupremeClusterer(**params).get_params())
+    del recorded["random_state"]
+    return recorded
+
+
+def _finished_runs(out, prepared):
+    """The runs of an earlier results file ``out`` of the same protocol and settings,
+    by seed."""
+    params, protocol = prepared["params"], prepared["protocol"]
+    if out is None:
+        raise ValueError("resume needs the results file: give out (--out).")
+    if not os.path.exists(out):
+        return {}
+    with open(out) as f:
+        earlier = json.load(f)
+    expected = _recorded_params(params)
+    if earlier.get("params") is not None and earlier["params"] != expected:
+        changed = sorted(k for k in expected if earlier["params"].get(k) != expected[k])
+        raise ValueError(
+            f"{out} holds runs with other settings ({', '.join(changed)}); resume only "
+            "continues a run of the same settings. Write to another file."
+        )
+    # The data's path and load time may differ between machines; nothing else may.
+    same = [k for k in protocol if k not in ("data", "load_seconds")]
+    if {k: earlier["protocol"].get(k) for k in same} != {k: protocol[k] for k in same}:
+        raise ValueError(f"{out} holds runs of another protocol; write to another file.")
+    return {run["seed"]: run for run in earlier["runs"]}
+
+
+def _run(prepared, seeds, *, out, command, file, finished=None):
+    """Fit once per seed on prepared data, print as it goes and at the end, write ``out``.
+
+    ``finished``: runs of earlier calls by seed (``resume``); those seeds are not refitted.
+    """
     file = sys.stdout if file is None else file
     seeds = [int(seed) for seed in seeds]
     params, protocol = prepared["params"], prepared["protocol"]
+    finished = finished or {}
     X_source, y_source = prepared["source"]
     X_target, y_target = prepared["target"]
     results = {
         "benchmark": "cifar10",
         "complete": False,
         "protocol": protocol,
-        "params": None,
+        "params": _recorded_params(params),
         "seeds": seeds,
         "runs": [],
         "results": None,
@@ -220,18 +262,19 @@ def _run(prepared, seeds, *, out, command, file):
     )
     print(f"{results['environment']['device']}; settings: {format_params(params)}",
           file=file, flush=True)
-    if out is not None:
+    if out is not None and not finished:
         # An unwritable path fails now, not after the first fit.
         write_json(out, results)
 
     for seed in seeds:
+        if seed in finished:
+            results["runs"].append(finished[seed])
+            print(f"seed {seed}: kept from {out}", file=file, flush=True)
+            continue
         model = SupremeClusterer(**params, random_state=seed)
         start = time.perf_counter()
         model.fit(X_target, source=(X_source, y_source))
         fit_seconds = time.perf_counter() - start
-        # Every setting, defaults included (they change between versions), but the seed.
-        results["params"] = to_jsonable(model.get_params())
-        del results["params"]["random_state"]
         pretrain_seconds = float(sum(model.pretrain_history_["dur"]))
         clustering_seconds = float(sum(model.history_["dur"]))
         epochs = len(model.history_["dur"])
@@ -251,6 +294,8 @@ def _run(prepared, seeds, *, out, command, file):
                 len(y_target) / float(np.median(model.history_["dur"]))
             ),
             "device": model.device_,
+            "machine": device_name(model.device_),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
         results["runs"].append(run)
         print(
@@ -267,6 +312,7 @@ def _run(prepared, seeds, *, out, command, file):
         if out is not None:
             write_json(out, results)
 
+    _summarize_benchmark(results)
     results["complete"] = True
     if out is not None:
         write_json(out, results)
@@ -376,7 +422,8 @@ def _cpu_count():
 
 
 def _git_commit():
-    """The package checkout's short commit, or None outside a git checkout."""
+    """The package checkout's short commit; else ``$SKLEARN_SUPREME_GIT_COMMIT`` (for a
+    copy of the tree without its ``.git``, such as one sent to a remote GPU), else None."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -384,8 +431,8 @@ def _git_commit():
             capture_output=True, text=True, timeout=10, check=True,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
+        return os.environ.get("SKLEARN_SUPREME_GIT_COMMIT") or None
+    return result.stdout.strip() or os.environ.get("SKLEARN_SUPREME_GIT_COMMIT") or None
 
 
 def environment_info(device, command=None):
@@ -541,6 +588,10 @@ def add_arguments(parser):
     )
     parser.add_argument("--out", metavar="PATH", help="write the results to this JSON file")
     parser.add_argument(
+        "--resume", action="store_true",
+        help="keep the seeds already in --out (same settings and protocol) and run the others",
+    )
+    parser.add_argument(
         "--smoke", action="store_true",
         help=f"a CPU smoke run: {SMOKE_PER_CLASS} images per class, a small CNN, 1-2 epochs",
     )
@@ -564,11 +615,12 @@ def run_from_args(args, parser, command):
         prepared = _prepare(
             args.data, args.smoke, args.per_class, args.cache_dir, dict(args.overrides)
         )
+        finished = _finished_runs(args.out, prepared) if args.resume else {}
     except (ValueError, TypeError, OSError) as exc:
         # Bad data or settings; an error during the fits is a bug and keeps its traceback.
         parser.error(str(exc))
     with torch_threads(1 if args.threads is None and args.smoke else args.threads):
-        _run(prepared, seeds, out=args.out, command=command, file=None)
+        _run(prepared, seeds, out=args.out, finished=finished, command=command, file=None)
     return 0
 
 

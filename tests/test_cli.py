@@ -299,6 +299,32 @@ def test_benchmark_smoke_on_a_small_folder(fake_cifar10, tmp_path):
     assert "SMOKE" in printed
 
 
+def test_benchmark_resume_keeps_finished_seeds(fake_cifar10, tmp_path):
+    out = tmp_path / "results.json"
+    common = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class",
+              "4", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    code, _, err = run_main([*common, "--seeds", "1"])
+    assert code == 0, err
+    first = json.loads(out.read_text())
+    assert first["runs"][0]["machine"] == expected_device()
+
+    argv = [*common, "--seeds", "2", "--resume"]
+    code, printed, err = run_main(argv)
+    assert code == 0, err
+    assert "seed 0: kept from" in printed
+    results = json.loads(out.read_text())
+    check_benchmark_report(results, printed, n_seeds=2, n_target=20, argv=argv)
+    assert results["runs"][0] == first["runs"][0]  # not refitted
+    assert results["runs"][1]["seed"] == 1
+
+    # Other settings or another protocol are not mixed into the same file.
+    code, _, err = run_main([*common, "--seeds", "2", "--resume", "--set", "tau=0.5"])
+    assert code == 2 and "other settings (tau)" in err
+    code, _, err = run_main([*common[:-4], "--per-class", "3", *common[-4:], "--resume"])
+    assert code == 2 and "another protocol" in err
+    assert json.loads(out.read_text()) == results
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CIFAR10_ARCHIVE.is_file(), reason=f"{CIFAR10_ARCHIVE} is absent")
 def test_benchmark_smoke_on_cifar10(tmp_path):
