@@ -54,11 +54,10 @@ from sklearn_supreme.benchmark import (
     SMOKE_PARAMS,
     add_override_argument,
     environment_info,
+    load_cifar10_protocol,
     run_cifar10_benchmark,
-    stratified_subsample,
     write_json,
 )
-from sklearn_supreme.datasets import load_cifar10, split_source_target
 
 #: Epochs of each probe fit: enough for a median of the epochs after the first.
 PROBE_PRETRAIN_EPOCHS = 2
@@ -116,14 +115,7 @@ def main(argv=None):
     per_class = args.per_class or (20 if args.smoke else None)
     command = " ".join([os.path.basename(sys.executable), *sys.argv])
 
-    cifar = load_cifar10(args.data, cache_dir=args.cache_dir)
-    X_source, y_source, X_target, y_target = split_source_target(
-        cifar.images, cifar.target, source_classes=list(range(5))
-    )
-    if per_class is not None:  # the benchmark's own subsample
-        keep = stratified_subsample(y_source, per_class, random_state=0)
-        X_source, y_source = X_source[keep], y_source[keep]
-        X_target = X_target[stratified_subsample(y_target, per_class, random_state=1)]
+    X_source, y_source, X_target, _ = load_cifar10_protocol(args.data, per_class, args.cache_dir)
 
     session_path = os.path.join(args.out, "session.json")
     session = {

@@ -547,9 +547,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             ]
 
     def _maybe_compile(self, network):
-        if isinstance(self.compile, dict) or self.compile:
-            kwargs = {"dynamic": False, **(self.compile if isinstance(self.compile, dict) else {})}
-            network.compile_encoder(**kwargs)
+        """``network`` with its training forward compiled, if ``compile`` asks for it."""
+        options = self.compile if isinstance(self.compile, dict) else {} if self.compile else None
+        if options is not None:
+            network.compile_encoder(**{"dynamic": False, **options})
         return network
 
     def _pretrain(self, network, Xs_dev, ys_dev, common, checkpoint_path, resume, extra):

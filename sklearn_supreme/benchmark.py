@@ -35,7 +35,10 @@ from ._estimator import SupremeClusterer
 from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
 from .metrics import clustering_report
 
-__all__ = ["CIFAR10_PARAMS", "SMOKE_PARAMS", "PAPER_TABLE1_CIFAR10", "run_cifar10_benchmark"]
+__all__ = [
+    "CIFAR10_PARAMS", "SMOKE_PARAMS", "PAPER_TABLE1_CIFAR10", "load_cifar10_protocol",
+    "run_cifar10_benchmark",
+]
 
 #: Settings of the full CIFAR-10 run (override any of them with ``--set key=value``).
 CIFAR10_PARAMS = dict(
@@ -172,15 +175,7 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params):
         per_class = SMOKE_PER_CLASS
 
     start = time.perf_counter()
-    cifar = load_cifar10(data, split="train", cache_dir=cache_dir)
-    X_source, y_source, X_target, y_target = split_source_target(
-        cifar.images, cifar.target, source_classes=list(range(5))
-    )
-    if per_class is not None:
-        keep = stratified_subsample(y_source, per_class, random_state=0)
-        X_source, y_source = X_source[keep], y_source[keep]
-        keep = stratified_subsample(y_target, per_class, random_state=1)
-        X_target, y_target = X_target[keep], y_target[keep]
+    X_source, y_source, X_target, y_target = load_cifar10_protocol(data, per_class, cache_dir)
     protocol = {
         "dataset": "cifar10",
         "data": os.path.abspath(os.fspath(data)),
@@ -197,6 +192,53 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params):
         params=params, device=device, protocol=protocol,
         source=(X_source, y_source), target=(X_target, y_target),
     )
+
+
+def load_cifar10_protocol(data, per_class=None, cache_dir=None):
+    """The benchmark's data: CIFAR-10 train images of classes 0-4 (source) and 5-9 (target).
+
+    Parameters
+    ----------
+    data : str or path-like
+        Folder or tar archive read by :func:`~sklearn_supreme.datasets.load_cifar10`.
+    per_class : int, default=None
+        Keep this many random images per class (the same ones on every call); None
+        keeps all.
+    cache_dir : str, default=None
+        Cache folder of the decoded images.
+
+    Returns
+    -------
+    X_source, y_source, X_target, y_target : ndarray
+        uint8 images ``(N, 32, 32, 3)`` and their CIFAR-10 labels.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from sklearn_supreme.benchmark import load_cifar10_protocol
+    >>> from sklearn_supreme.datasets import CIFAR10_CLASSES
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     for name in CIFAR10_CLASSES:
+    ...         os.makedirs(os.path.join(root, "train", name))
+    ...         for i in range(3):
+    ...             Image.new("RGB", (32, 32)).save(os.path.join(root, "train", name, f"{i}.png"))
+    ...     X_source, y_source, X_target, y_target = load_cifar10_protocol(
+    ...         root, per_class=2, cache_dir=root)
+    >>> X_source.shape, np.unique(y_source).tolist(), np.unique(y_target).tolist()
+    ((10, 32, 32, 3), [0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
+    """
+    cifar = load_cifar10(data, split="train", cache_dir=cache_dir)
+    X_source, y_source, X_target, y_target = split_source_target(
+        cifar.images, cifar.target, source_classes=list(range(5))
+    )
+    if per_class is not None:
+        keep = stratified_subsample(y_source, per_class, random_state=0)
+        X_source, y_source = X_source[keep], y_source[keep]
+        keep = stratified_subsample(y_target, per_class, random_state=1)
+        X_target, y_target = X_target[keep], y_target[keep]
+    return X_source, y_source, X_target, y_target
 
 
 def _recorded_params(params):
@@ -430,9 +472,10 @@ def _git_commit():
             cwd=os.path.dirname(os.path.abspath(__file__)),
             capture_output=True, text=True, timeout=10, check=True,
         )
+        commit = result.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("SKLEARN_SUPREME_GIT_COMMIT") or None
-    return result.stdout.strip() or os.environ.get("SKLEARN_SUPREME_GIT_COMMIT") or None
+        commit = None
+    return commit or os.environ.get("SKLEARN_SUPREME_GIT_COMMIT") or None
 
 
 def environment_info(device, command=None):
