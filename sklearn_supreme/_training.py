@@ -1,8 +1,10 @@
 """skorch nets that train a :class:`~sklearn_supreme._networks.SupremeNetwork`.
 
-Two :class:`skorch.NeuralNet` subclasses override only ``train_step_single`` (as
+Two :class:`skorch.NeuralNet` subclasses override ``train_step_single`` (as
 skorch's customisation guide recommends): :class:`SourcePretrainNet` for the
-supervised source phase and :class:`SupremeNet` for the clustering phase. Both read
+supervised source phase and :class:`SupremeNet` for the clustering phase. Their
+shared base also replaces skorch's epoch loop, only to move its per-batch
+``loss.item()`` (a host sync per step on a GPU) to the end of the epoch. Both read
 mini-batches from tensors that already live on the training device through
 :class:`DeviceBatchIterator`, so no batch crosses from the host during training.
 """
@@ -118,6 +120,34 @@ class _DeviceNet(NeuralNet):
             raise TrainingInterrupted(
                 f"{self.phase} interrupted during epoch {len(self.history)}"
             ) from exc
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop, without its host sync after every step.
+
+        skorch records each batch's loss with ``loss.item()``, which on a GPU makes
+        the host wait for every step before it may queue the next one, so kernel
+        launches never overlap the GPU's work. Here each batch records its loss as a
+        detached device scalar (a callback that reads it mid-epoch still can), and
+        all of them become floats in one transfer at the end of the epoch, before
+        ``on_epoch_end`` and the callbacks that average them.
+        """
+        if iterator is None:
+            return
+        key = prefix + "_loss"
+        batches, losses = [], []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].detach()
+            self.history.record_batch(key, loss)
+            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
+            batches.append(self.history[-1]["batches"][-1])
+            losses.append(loss)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if losses:
+            for row, value in zip(batches, torch.stack(losses).float().tolist()):
+                row[key] = value
+        self.history.record(prefix + "_batch_count", len(batches))
 
     def perturb(self, x):
         return self.augment(x) if self.augment is not None else x

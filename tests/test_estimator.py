@@ -57,6 +57,35 @@ def test_history_loss_is_weighted_sum_of_terms(digits_split):
         assert h["loss"][epoch] == pytest.approx(expected, rel=1e-4)
 
 
+def test_batch_losses_stay_on_the_device_until_the_epoch_ends(digits_split, fast_params):
+    # skorch's own loop calls loss.item() per batch: on a GPU a host sync per step,
+    # which stalls the launch queue. Here a batch's loss is a tensor mid-epoch and
+    # every batch's loss is a float once the epoch ends.
+    from skorch.callbacks import Callback
+
+    class Observe(Callback):
+        seen = []  # a class attribute: the estimator may copy its callbacks
+
+        def on_batch_end(self, net, **kwargs):
+            self.seen.append(("batch", type(net.history[-1, "batches", -1, "train_loss"])))
+
+        def on_epoch_end(self, net, **kwargs):
+            rows = net.history[-1, "batches"]
+            losses = [row["train_loss"] for row in rows]
+            sizes = [row["train_batch_size"] for row in rows]
+            self.seen.append(("epoch", {type(v) for v in losses}))
+            assert net.history[-1, "train_loss"] == pytest.approx(np.average(losses, weights=sizes))
+
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(**{**fast_params, "batch_size": 128}, callbacks=[Observe()]).fit(
+        Xt, source=(Xs, ys)
+    )
+    batch_types = {t for kind, t in Observe.seen if kind == "batch"}
+    epoch_types = [t for kind, t in Observe.seen if kind == "epoch"]
+    assert batch_types == {torch.Tensor}
+    assert len(epoch_types) == 2 + 3 and all(t == {float} for t in epoch_types)
+
+
 def test_predict_matches_labels_and_proba(fitted, digits_split):
     _, _, Xt, _ = digits_split
     np.testing.assert_array_equal(fitted.predict(Xt), fitted.labels_)
