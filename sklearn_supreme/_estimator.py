@@ -19,10 +19,11 @@ from sklearn.base import (
 )
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
+    check_memory,
     column_or_1d,
     validate_data,
 )
@@ -30,7 +31,9 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from ._augment import resolve_augment
-from ._checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, load_checkpoint, restore
+from ._checkpoint import (
+    CHECKPOINT_NAME, TrainingCheckpoint, load_checkpoint, restore, rng_state, set_rng_state,
+)
 from ._initial import initial_assignment
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from ._training import LOSS_TERMS, SourcePretrainNet, SupremeNet, TrainingInterrupted
@@ -40,6 +43,20 @@ __all__ = ["SupremeClusterer"]
 # Input statistics are estimated on at most this many samples: plenty for a mean and
 # std, and it keeps fit from making a float64 copy of a large image set.
 _STATS_SAMPLES = 10_000
+
+
+#: Parameters of the clustering phase alone: the start of a fit (pretraining and
+#: initial assignment) does not depend on them, so ``memory`` reuses it across them.
+_CLUSTERING_PARAMS = frozenset({
+    "tau", "self_weight", "pair_weight", "balance_weight", "factor_weight", "source_weight",
+    "pair_weighting", "max_epochs",
+})
+
+#: Parameters that change how a fit runs, not the model it reaches.
+_RUN_PARAMS = frozenset({
+    "verbose", "device", "compile", "checkpoint_dir", "checkpoint_every", "callbacks",
+    "warm_start", "memory",
+})
 
 
 class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -160,6 +177,18 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     callbacks : list of skorch callbacks, default=None
         Extra :mod:`skorch.callbacks` added to the nets of both phases (their
         ``phase`` attribute says which is running).
+    memory : str, joblib.Memory or None, default=None
+        Caches the *start* of a fit with joblib, as :class:`~sklearn.pipeline.Pipeline`
+        caches its transformers: the source pretraining, the initial K-means and
+        the network they leave, keyed on the data, the drawn seed, the device and
+        every parameter but those of the clustering phase alone (``tau``, the five
+        loss weights, ``pair_weighting``, ``max_epochs``) and those that do not change
+        the result (``verbose``, ``compile``, ``callbacks``...). Fits that differ
+        only in the clustering phase, such as a search over ``tau`` with an integer
+        ``random_state``, then pretrain once, and reach the same model as without
+        the cache (on the CPU). A string is the cache directory. Callbacks see no
+        pretraining epochs when the start comes from the cache; a fit that resumes
+        from a checkpoint does not use it.
     random_state : int, RandomState instance or None, default=None
         Seeds network initialisation, K-means, batches and perturbations. On the CPU
         the same seed gives the same ``labels_``.
@@ -258,6 +287,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "callbacks": [list, None],
+        "memory": [None, str, HasMethods(["cache"])],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -290,6 +320,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         checkpoint_every=1,
         warm_start=False,
         callbacks=None,
+        memory=None,
         random_state=None,
         verbose=0,
     ):
@@ -318,6 +349,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self.checkpoint_every = checkpoint_every
         self.warm_start = warm_start
         self.callbacks = callbacks
+        self.memory = memory
         self.random_state = random_state
         self.verbose = verbose
 
@@ -450,20 +482,24 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 initial_labels = resume["initial_labels"].numpy()
                 pretrain_history = resume["pretrain_history"]
             else:
-                network, pretrain_history = self._pretrain(
-                    network, Xs_dev, ys_dev, common, checkpoint_path,
-                    resume if resume and resume["phase"] == "pretrain" else None, extra,
-                )
-                # Pretrained features carry the source's knowledge; without any, the input does.
-                trained_backbone = (Xs is not None and self.pretrain_epochs > 0) or isinstance(
-                    self.backbone, nn.Module
-                )
-                features = _embed(network, X_dev, self.batch_size, trained_backbone)
-                p_init, kmeans, _ = initial_assignment(
-                    features, self.n_clusters_, alpha=self.alpha, pca=self.init_pca, random_state=seed
-                )
-                initial_labels = kmeans.labels_.astype(np.int64)
-                network.reset_target_head()
+                def start():
+                    return self._start(
+                        network, X_dev, Xs_dev, ys_dev, common, checkpoint_path,
+                        resume if resume and resume["phase"] == "pretrain" else None, extra, seed,
+                    )
+
+                memory = check_memory(self.memory)
+                if memory.location is None or (resume and resume["phase"] == "pretrain"):
+                    network, pretrain_history, p_init, initial_labels = start()
+                else:
+                    key = (self._start_params(), X, Xs, ys, kind, str(device), seed)
+                    cached = memory.cache(_cached_start, ignore=["start"])(start, key=key)
+                    # The same state whether it was computed now or read back.
+                    network.load_state_dict(cached["module"])
+                    set_rng_state(cached["rng"])
+                    pretrain_history, p_init, initial_labels = (
+                        cached["pretrain_history"], cached["p_init"], cached["initial_labels"]
+                    )
             net = SupremeNet(network, max_epochs=self.max_epochs, **common)
             extra.update(
                 p_init=torch.as_tensor(p_init), initial_labels=torch.as_tensor(initial_labels),
@@ -520,6 +556,31 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             n_source_classes=0 if ys is None else int(ys.max()) + 1,
             n_clusters=n_clusters,
         )
+
+    def _start(self, network, X_dev, Xs_dev, ys_dev, common, checkpoint_path, resume, extra, seed):
+        """Source pretraining and the initial assignment: what precedes the clustering
+        phase, and what ``memory`` caches."""
+        network, pretrain_history = self._pretrain(
+            network, Xs_dev, ys_dev, common, checkpoint_path, resume, extra
+        )
+        # Pretrained features carry the source's knowledge; without any, the input does.
+        trained_backbone = (Xs_dev is not None and self.pretrain_epochs > 0) or isinstance(
+            self.backbone, nn.Module
+        )
+        features = _embed(network, X_dev, self.batch_size, trained_backbone)
+        p_init, kmeans, _ = initial_assignment(
+            features, self.n_clusters_, alpha=self.alpha, pca=self.init_pca, random_state=seed
+        )
+        network.reset_target_head()
+        return network, pretrain_history, p_init, kmeans.labels_.astype(np.int64)
+
+    def _start_params(self):
+        """The parameters the start of a fit depends on (see ``memory``); the seed,
+        device and number of clusters enter the cache key resolved."""
+        return {
+            k: v for k, v in self.get_params(deep=False).items()
+            if k not in _CLUSTERING_PARAMS | _RUN_PARAMS | {"n_clusters", "random_state", "device"}
+        }
 
     def _pretrained_features(self, X_source, y_source, arrays, random_state=None):
         """Features of each of ``arrays`` from this estimator's backbone, pretrained on
@@ -583,7 +644,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         path = Path(self.checkpoint_dir) / CHECKPOINT_NAME
         params = {
             k: v for k, v in self.get_params().items()
-            if k not in {"verbose", "device", "compile", "checkpoint_dir", "checkpoint_every", "callbacks", "warm_start"}
+            if k not in _RUN_PARAMS
         }
         fingerprint = joblib.hash((params, X, Xs, ys))
         if not path.exists() or (self.warm_start and hasattr(self, "net_")):
@@ -738,6 +799,21 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
 
 # ---------------------------------------------------------------------- helpers
+def _cached_start(start, *, key):
+    """The start of a fit (see ``SupremeClusterer(memory=...)``) in a form
+    :class:`joblib.Memory` can store: the network's weights on the CPU, the initial
+    assignment, and torch's random generator states after it. joblib hashes ``key``
+    and ignores ``start``, the function that computes it all."""
+    network, pretrain_history, p_init, initial_labels = start()
+    return {
+        "module": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+        "pretrain_history": pretrain_history,
+        "p_init": p_init,
+        "initial_labels": initial_labels,
+        "rng": rng_state(),
+    }
+
+
 @contextlib.contextmanager
 def _seeded(seed, device):
     """Seed torch inside ``fit`` only: the caller's global RNG state is restored after."""
