@@ -168,7 +168,7 @@ def tau_benchmark(X, y, taus, seeds, params, cv_splits, n_jobs, log):
     }
 
 
-def k_benchmark(X, y, splits, seeds, params, embedding, log):
+def k_benchmark(X, y, splits, seeds, params, embedding, log, k_max=20):
     """K on every split of ``splits`` (name: novel classes); ``embedding``: "pixels" (Ward on the raw
     pixels, the default of ``estimate_n_clusters``) or "pretrained" (each probe draw
     embedded by a network pretrained with ``params`` without its probe classes)."""
@@ -183,7 +183,8 @@ def k_benchmark(X, y, splits, seeds, params, embedding, log):
                 else None
             )
             k, res = estimate_n_clusters(
-                X[target], X[~target], y[~target], estimator=estimator, random_state=seed
+                X[target], X[~target], y[~target], candidates=range(2, k_max + 1),
+                estimator=estimator, random_state=seed,
             )
             runs.append({
                 "seed": seed, "estimate": k, "error": k - len(novel),
@@ -221,6 +222,8 @@ def main(argv=None):
         "--k-embedding", choices=["pixels", "pretrained"], action="append",
         help="representations K is estimated in (repeatable; default: the dataset's)",
     )
+    parser.add_argument("--k-max", type=int, default=20,
+                        help="largest candidate K (default: 20, as estimate_n_clusters)")
     parser.add_argument("--output", help="JSON file (default: model_selection_DATASET.json)")
     add_override_argument(parser)
     args = parser.parse_args(argv)
@@ -241,7 +244,7 @@ def main(argv=None):
             "environment": environment_info(model._resolve_device()),
             "dataset": args.dataset,
             "per_class": per_class if args.dataset == "cifar10" else None,
-            "params": params, "seeds": args.seeds, "cv_splits": cv_splits,
+            "params": params, "seeds": args.seeds, "cv_splits": cv_splits, "k_max": args.k_max,
         }
         if "tau" not in args.skip:
             log(f"tau: {args.dataset} 0-4 -> 5-9, taus {spec['taus']}, settings {params}")
@@ -254,7 +257,7 @@ def main(argv=None):
             for embedding in args.k_embedding or spec["k_embeddings"]:
                 log(f"K: estimate_n_clusters, {embedding}")
                 results["k"][embedding] = k_benchmark(
-                    X, y, spec["k_splits"], args.seeds, params, embedding, log
+                    X, y, spec["k_splits"], args.seeds, params, embedding, log, args.k_max
                 )
                 write_json(output, results)
     write_json(output, results)

@@ -390,3 +390,35 @@ def test_projected_seconds_by_hand():
     assert session_script.projected_seconds(
         timing, {"pretrain_epochs": 30, "max_epochs": 100}
     ) == 239.0
+
+
+def test_model_selection_script_reports_tau_and_k(fake_cifar10, tmp_path):
+    script = _load_script("model_selection")
+    out = tmp_path / "ms.json"
+    code = script.main([
+        "cifar10", "--data", str(fake_cifar10), "--per-class", "4", "--seeds", "0",
+        "--cv-splits", "2", "--k-max", "8", "--cache-dir", str(tmp_path / "cache"),
+        "--output", str(out),
+        "--set", "pretrain_epochs=1", "--set", "max_epochs=1",
+        "--set", "backbone_params={'width': 4}",
+    ])
+    assert code == 0
+    results = json.loads(out.read_text())
+    taus = list(script.DATASETS["cifar10"]["taus"])
+    tau = results["tau"]
+    assert tau["taus"] == taus and np.shape(tau["oracle_acc"]["per_seed"]) == (1, len(taus))
+    assert tau["oracle_tau"] == taus[int(np.argmax(tau["oracle_acc"]["mean_by_tau"]))]
+    assert len(tau["held_out_classes"]) == 2
+    (cv,) = tau["cv"]
+    assert cv["cv_tau"] in taus and len(cv["cv_mean_scores"]) == len(taus)
+    # the oracle fits share their pretraining through memory, the CV's refit does not:
+    # on the CPU both reach the same model
+    assert cv["refit_equals_oracle_fit"]
+    assert tau["gap"] == pytest.approx(tau["oracle_acc_mean"] - cv["target_acc_of_cv_tau"])
+    k = results["k"]
+    assert list(k) == ["pretrained"]
+    splits = script.DATASETS["cifar10"]["k_splits"]
+    assert set(k["pretrained"]) == {*splits, "target_met"}
+    for name, novel in splits.items():
+        assert k["pretrained"][name]["true"] == len(novel)
+    assert results["per_class"] == 4 and results["environment"]["device"]

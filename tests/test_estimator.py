@@ -310,6 +310,46 @@ def test_nan_loss_names_epoch_and_keeps_previous_fit(fitted, digits_split):
     np.testing.assert_array_equal(refit.predict(Xt), labels)
 
 
+@pytest.fixture
+def count_pretraining(monkeypatch):
+    calls = []
+    pretrain = SupremeClusterer._pretrain
+
+    def counting(self, *args, **kwargs):
+        calls.append(self.tau)
+        return pretrain(self, *args, **kwargs)
+
+    monkeypatch.setattr(SupremeClusterer, "_pretrain", counting)
+    return calls
+
+
+def test_memory_pretrains_once_across_clustering_parameters(
+    digits_split, fast_params, tmp_path, count_pretraining
+):
+    Xs, ys, Xt, _ = digits_split
+    fit = lambda **p: SupremeClusterer(**{**fast_params, **p}).fit(Xt, source=(Xs, ys))  # noqa: E731
+    cached = [
+        fit(tau=1.0, memory=str(tmp_path)),
+        fit(tau=0.25, balance_weight=5.0, max_epochs=2, memory=str(tmp_path), verbose=0),
+    ]
+    assert count_pretraining == [1.0]  # the second fit read the start back
+    plain = [fit(tau=1.0), fit(tau=0.25, balance_weight=5.0, max_epochs=2)]
+    for got, expected in zip(cached, plain):
+        # the same model as without the cache, bit for bit on the CPU
+        np.testing.assert_array_equal(got.labels_, expected.labels_)
+        np.testing.assert_array_equal(got.initial_labels_, expected.initial_labels_)
+        np.testing.assert_array_equal(got.predict_proba(Xt), expected.predict_proba(Xt))
+        assert got.pretrain_history_["loss"] == expected.pretrain_history_["loss"]
+
+    # anything the start depends on is part of the key: each of these pretrains again
+    count_pretraining.clear()
+    for change in [dict(lr=3e-3), dict(random_state=1), dict(n_clusters=4), dict(alpha=2.0)]:
+        fit(memory=joblib.Memory(tmp_path, verbose=0), **change)
+    fit(memory=str(tmp_path), tau=0.5)
+    SupremeClusterer(**fast_params, memory=str(tmp_path)).fit(Xt[:-1], source=(Xs, ys))
+    assert len(count_pretraining) == 4 + 0 + 1
+
+
 def test_invalid_parameters_are_rejected(digits_split):
     _, _, Xt, _ = digits_split
     with pytest.raises(ValueError, match="tau"):
@@ -320,6 +360,8 @@ def test_invalid_parameters_are_rejected(digits_split):
         SupremeClusterer(n_clusters=5, backbone=len).fit(Xt)
     with pytest.raises(ValueError, match="not a torch device"):
         SupremeClusterer(n_clusters=5, device="gpu0").fit(Xt)
+    with pytest.raises(ValueError, match="'memory' parameter"):
+        SupremeClusterer(n_clusters=5, memory=3).fit(Xt)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a CPU-only machine")

@@ -183,6 +183,28 @@ def test_supreme_cv_end_to_end(digits_split):
     assert scores[0] == cluster_accuracy(ys[test], by_hand.labels_)
 
 
+def test_cv_pretrains_once_per_split(digits_split, monkeypatch):
+    pretrained_on = []
+    pretrain = SupremeClusterer._pretrain
+
+    def counting(self, network, Xs_dev, *args, **kwargs):
+        pretrained_on.append(len(Xs_dev))
+        return pretrain(self, network, Xs_dev, *args, **kwargs)
+
+    monkeypatch.setattr(SupremeClusterer, "_pretrain", counting)
+    Xs, ys, Xt, _ = digits_split
+    estimator = SupremeClusterer(pretrain_epochs=1, max_epochs=1, batch_size=128, random_state=0)
+    cv = NovelClassSplit(2, n_novel_classes=2, random_state=0)
+    search = SupremeClustererCV(estimator, taus=(0.1, 0.5, 1.0), cv=cv).fit(
+        Xt, source=(Xs, ys)
+    )
+    # one pretraining per split (on its 3 source classes), then the refit's on all 5
+    held_out = cv.get_held_out_classes(ys)
+    assert pretrained_on == [np.sum(~np.isin(ys, c)) for c in held_out] + [len(Xs)]
+    # the temporary cache is gone and the refitted estimator does not name it
+    assert search.best_estimator_.memory is None
+
+
 def test_cv_runs_fits_in_parallel(blob_source):
     X, y = blob_source
     kwargs = dict(taus=(0.1, 0.25), cv=NovelClassSplit(3, random_state=0), refit=False)
