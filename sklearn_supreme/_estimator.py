@@ -579,7 +579,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         device and number of clusters enter the cache key resolved."""
         return {
             k: v for k, v in self.get_params(deep=False).items()
-            if k not in _CLUSTERING_PARAMS | _RUN_PARAMS | {"n_clusters", "random_state", "device"}
+            if k not in _CLUSTERING_PARAMS | _RUN_PARAMS | {"n_clusters", "random_state"}
         }
 
     def _pretrained_features(self, X_source, y_source, arrays, random_state=None):

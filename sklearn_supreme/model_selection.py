@@ -323,7 +323,8 @@ class NovelClassSplit(BaseCrossValidator):
 def _search_memory(estimator):
     """``estimator`` with a temporary ``memory`` for the duration of a search, unless
     it caches already or has no ``memory`` parameter."""
-    if estimator.get_params(deep=False).get("memory", False) is not None:
+    params = estimator.get_params(deep=False)
+    if "memory" not in params or params["memory"] is not None:
         yield estimator
         return
     with tempfile.TemporaryDirectory(prefix="sklearn_supreme_search_") as location:

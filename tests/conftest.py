@@ -3,6 +3,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from sklearn_supreme import SupremeClusterer
+
 
 @pytest.fixture(autouse=True)
 def _fixed_torch_threads():
@@ -28,3 +30,17 @@ def digits_split():
 def fast_params():
     """Settings for fits that take about a second on 2 CPU cores."""
     return dict(n_clusters=5, pretrain_epochs=2, max_epochs=3, batch_size=64, random_state=0)
+
+
+@pytest.fixture
+def pretrained_on(monkeypatch):
+    """The number of source samples of every source pretraining that runs."""
+    sizes = []
+    pretrain = SupremeClusterer._pretrain
+
+    def counting(self, network, Xs_dev, *args, **kwargs):
+        sizes.append(len(Xs_dev))
+        return pretrain(self, network, Xs_dev, *args, **kwargs)
+
+    monkeypatch.setattr(SupremeClusterer, "_pretrain", counting)
+    return sizes

@@ -183,15 +183,7 @@ def test_supreme_cv_end_to_end(digits_split):
     assert scores[0] == cluster_accuracy(ys[test], by_hand.labels_)
 
 
-def test_cv_pretrains_once_per_split(digits_split, monkeypatch):
-    pretrained_on = []
-    pretrain = SupremeClusterer._pretrain
-
-    def counting(self, network, Xs_dev, *args, **kwargs):
-        pretrained_on.append(len(Xs_dev))
-        return pretrain(self, network, Xs_dev, *args, **kwargs)
-
-    monkeypatch.setattr(SupremeClusterer, "_pretrain", counting)
+def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
     Xs, ys, Xt, _ = digits_split
     estimator = SupremeClusterer(pretrain_epochs=1, max_epochs=1, batch_size=128, random_state=0)
     cv = NovelClassSplit(2, n_novel_classes=2, random_state=0)
