@@ -418,6 +418,16 @@ def test_model_selection_script_reports_tau_and_k(fake_cifar10, tmp_path):
     assert list(k) == ["pretrained"]
     splits = script.DATASETS["cifar10"]["k_splits"]
     assert set(k["pretrained"]) == {*splits, "target_met"}
+    criteria = {"accuracy_silhouette", "probe_cut"}
+    assert set(k["pretrained"]["target_met"]) == criteria
     for name, novel in splits.items():
-        assert k["pretrained"][name]["true"] == len(novel)
+        split = k["pretrained"][name]
+        assert split["true"] == len(novel)
+        (run,) = split["runs"]
+        for criterion in criteria:
+            (estimate,) = split["by_criterion"][criterion]["estimates"]
+            assert estimate == run["estimates"][criterion]
+            assert split["by_criterion"][criterion]["abs_error"]["mean"] == abs(
+                estimate - len(novel)
+            )
     assert results["per_class"] == 4 and results["environment"]["device"]

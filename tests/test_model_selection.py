@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
-from sklearn.datasets import make_blobs
+from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 
@@ -14,6 +14,8 @@ from sklearn_supreme.metrics import cluster_accuracy, cluster_accuracy_scorer
 from sklearn_supreme.model_selection import (
     NovelClassSplit,
     SupremeClustererCV,
+    _estimates,
+    _probe_f1_and_target_clusters,
     estimate_n_clusters,
 )
 
@@ -261,12 +263,65 @@ def test_estimate_n_clusters_finds_separated_classes(n_target):
     n_clusters, results = estimate_n_clusters(
         X_target, X_source, y_source, candidates=range(2, 10), random_state=0
     )
-    assert n_clusters == n_target
+    assert n_clusters == n_target == results.estimates["accuracy_silhouette"]
     assert results.score.argmax() == n_target - 2
     # The score of a candidate is the mean of its two terms over the draws.
     np.testing.assert_allclose(
         results.score, ((results.probe_accuracy + results.validity) / 2).mean(axis=0)
     )
+
+
+def test_probe_f1_and_target_clusters_by_hand():
+    # 3 target samples, then probes a, a, b, b; clusters c0 = {t, t}, c1 = {t, a, a},
+    # c2 = {b, b}. F1(a, c1) = 2 * 2 / (2 + 3) = 0.8, F1(b, c2) = 2 * 2 / (2 + 2) = 1.
+    labels = np.array([0, 0, 1, 1, 1, 2, 2])
+    f1, n_target_clusters = _probe_f1_and_target_clusters(
+        np.array(["a", "a", "b", "b"]), labels, n_target=3
+    )
+    assert f1 == pytest.approx(0.9)
+    assert n_target_clusters == 1  # c0; c1 has 1 target sample against 2 probes
+    # One cluster for two probe classes: b is unmatched and scores 0;
+    # F1(a, c0) = 2 * 2 / (2 + 7), and the target (3) does not outnumber the probes (4).
+    f1, n_target_clusters = _probe_f1_and_target_clusters(
+        np.array([5, 5, 9, 9]), np.zeros(7, dtype=int), n_target=3
+    )
+    assert f1 == pytest.approx((4 / 9 + 0) / 2)
+    assert n_target_clusters == 0
+
+
+def test_estimates_of_both_criteria_by_hand():
+    candidates = np.array([2, 3, 4])
+    terms = {
+        "probe_accuracy": np.array([[1.0, 0.5, 0.5], [1.0, 0.5, 0.0]]),
+        "validity": np.array([[0.0, 0.5, 0.0], [0.0, 0.3, 0.0]]),
+        # Draw 0's probe cut is K=3 (its first best), draw 1's K=4.
+        "probe_f1": np.array([[0.2, 0.9, 0.9], [0.1, 0.2, 0.8]]),
+        "target_clusters": np.array([[1, 2, 5], [3, 4, 6]]),
+    }
+    estimates, score, cut_counts = _estimates(candidates, terms)
+    np.testing.assert_allclose(score, [0.5, 0.45, 0.125])
+    np.testing.assert_array_equal(cut_counts, [2, 6])
+    # Mean count 4; with counts 2 and 3 the mean 2.5 is as near 2 as 3: 2 wins.
+    assert estimates == {"accuracy_silhouette": 2, "probe_cut": 4}
+    terms["target_clusters"] = np.array([[1, 2, 5], [3, 4, 3]])
+    assert _estimates(candidates, terms)[0]["probe_cut"] == 2
+
+
+def test_probe_cut_counts_the_novel_digits():
+    # Real, overlapping classes: the five novel digits are counted from pixels.
+    X, y = load_digits(return_X_y=True)
+    novel = y >= 5
+    n_clusters, results = estimate_n_clusters(
+        X[novel], X[~novel], y[~novel], candidates=range(2, 11), criterion="probe_cut",
+        random_state=0,
+    )
+    assert n_clusters == results.estimates["probe_cut"] == 5
+    assert results.probe_f1.shape == results.target_clusters.shape == (10, 9)
+    draws = np.arange(10)
+    np.testing.assert_array_equal(
+        results.cut_counts, results.target_clusters[draws, results.probe_f1.argmax(axis=1)]
+    )
+    assert np.all((results.probe_f1 >= 0) & (results.probe_f1 <= 1))
 
 
 def test_estimate_n_clusters_probe_draws():
@@ -360,6 +415,7 @@ def test_estimate_n_clusters_subsamples():
         ({"candidates": [0, 2]}, "candidates must be integers >= 1"),
         ({"candidates": [500]}, "only 180 target samples"),
         ({"n_probe_classes": 3}, "leaving 1 to train on"),
+        ({"criterion": "gap"}, "'criterion' parameter"),
     ],
 )
 def test_estimate_n_clusters_invalid(kwargs, match):
