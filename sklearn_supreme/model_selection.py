@@ -794,7 +794,10 @@ def estimate_n_clusters(
         learned on the source (``estimator``), where classes overlap and the
         silhouette favours the fewest clusters. With perfectly separated
         classes the cut is ambiguous (coarser cuts that only merge target
-        classes recover the probes equally well) and it under-counts.
+        classes recover the probes equally well) and it under-counts. The count
+        compares numbers of samples, so it assumes target and probe classes of
+        similar sizes; it also needs several probe classes (one says little
+        about granularity).
 
     The terms of both criteria are computed in one pass and returned.
 
