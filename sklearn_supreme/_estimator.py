@@ -563,11 +563,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         network, pretrain_history = self._pretrain(
             network, Xs_dev, ys_dev, common, checkpoint_path, resume, extra
         )
-        # Pretrained features carry the source's knowledge; without any, the input does.
-        trained_backbone = (Xs_dev is not None and self.pretrain_epochs > 0) or isinstance(
-            self.backbone, nn.Module
+        features = _embed(
+            network, X_dev, self.batch_size, self._backbone_is_trained(Xs_dev is not None)
         )
-        features = _embed(network, X_dev, self.batch_size, trained_backbone)
         p_init, kmeans, _ = initial_assignment(
             features, self.n_clusters_, alpha=self.alpha, pca=self.init_pca, random_state=seed
         )
@@ -601,11 +599,16 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 self._maybe_compile(network), torch.as_tensor(Xs).to(device),
                 torch.as_tensor(ys).to(device), self._net_params(kind, device), None, None, {},
             )
-            trained = self.pretrain_epochs > 0 or isinstance(self.backbone, nn.Module)
+            trained = self._backbone_is_trained(has_source=True)
             return [
                 _embed(network, torch.as_tensor(a).to(device), self.batch_size, trained)
                 for a in arrays
             ]
+
+    def _backbone_is_trained(self, has_source):
+        """Whether the backbone's features carry knowledge: pretrained on a source, or
+        given as a module (assumed trained); without any, the input itself is embedded."""
+        return (has_source and self.pretrain_epochs > 0) or isinstance(self.backbone, nn.Module)
 
     def _maybe_compile(self, network):
         """``network`` with its training forward compiled, if ``compile`` asks for it."""
