@@ -1,6 +1,8 @@
 """Tests for tau cross-validation (SupremeClustererCV), estimate_n_clusters,
 n_clusters="auto" and GridSearchCV in benchmark mode (issue 4)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClusterMixin, clone
@@ -322,6 +324,26 @@ def test_probe_cut_counts_the_novel_digits():
         results.cut_counts, results.target_clusters[draws, results.probe_f1.argmax(axis=1)]
     )
     assert np.all((results.probe_f1 >= 0) & (results.probe_f1 <= 1))
+
+
+def test_probe_cut_warns_with_a_single_probe_class():
+    X_target, X_source, y_source, _ = _blob_classes(3, 3)
+    with pytest.warns(UserWarning, match="probe_cut' with 1 probe class"):
+        estimate_n_clusters(
+            X_target, X_source, y_source, candidates=[2, 3], criterion="probe_cut",
+            random_state=0,
+        )
+    # Two probe classes, or the other criterion, are not warned about.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        estimate_n_clusters(
+            X_target, X_source, y_source, candidates=[2, 3], random_state=0
+        )
+        X_target, X_source, y_source, _ = _blob_classes(4, 3)
+        estimate_n_clusters(
+            X_target, X_source, y_source, candidates=[2, 3], criterion="probe_cut",
+            random_state=0,
+        )
 
 
 def test_estimate_n_clusters_probe_draws():
