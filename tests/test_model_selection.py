@@ -465,6 +465,32 @@ def test_auto_n_clusters_is_estimated_and_used():
     assert model.initial_proba_.shape == (len(X_target), 3)
 
 
+@pytest.mark.parametrize(
+    "as_images, criterion", [(False, "accuracy_silhouette"), (True, "probe_cut")]
+)
+def test_auto_n_clusters_criterion_follows_the_input_kind(
+    monkeypatch, digits_split, as_images, criterion
+):
+    # Feature vectors get the default criterion; images, whose pixels overlap across
+    # classes, the probe cut (the benchmarks page measured each on its kind).
+    Xs, ys, Xt, _ = digits_split
+    if as_images:
+        Xs, Xt = (X.reshape(-1, 8, 8, 1).astype(np.uint8) for X in (Xs, Xt))
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["criterion"])
+        return estimate_n_clusters(*args, **kwargs)
+
+    monkeypatch.setattr("sklearn_supreme.model_selection.estimate_n_clusters", spy)
+    model = SupremeClusterer("auto", **TINY).fit(Xt, source=(Xs, ys))
+    assert calls == [criterion]
+    expected, _ = estimate_n_clusters(
+        Xt, Xs, ys, candidates=range(2, 21), criterion=criterion, random_state=0
+    )
+    assert model.n_clusters_ == expected
+
+
 def test_int_n_clusters_is_n_clusters_(digits_split):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(n_clusters=4, **TINY).fit(Xt, source=(Xs, ys))
