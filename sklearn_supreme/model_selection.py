@@ -838,9 +838,12 @@ def estimate_n_clusters(
         agglomerative clustering, whose tree is computed once per draw and cut
         at every ``K``.
     max_samples : int, default=2000
-        The target and the source are each randomly subsampled to at most this
-        many samples (Ward clustering and the silhouette take memory quadratic
-        in it).
+        The target is randomly subsampled to at most this many samples (Ward
+        clustering and the silhouette take memory quadratic in it), and the
+        source by the same fraction, so that probe and target classes keep their
+        relative sizes; the source also to at most ``max_samples * n_classes /
+        n_probe_classes`` samples, so that a draw's probes number about
+        ``max_samples`` at most.
     criterion : {"accuracy_silhouette", "probe_cut"}, default="accuracy_silhouette"
         How ``K`` is chosen, see above; ``results.estimates`` holds both choices.
     n_jobs : int, default=None
@@ -910,24 +913,31 @@ def estimate_n_clusters(
         raise ValueError(f"candidates must be integers >= 1, got {candidates.tolist()}.")
     rng = check_random_state(random_state)
 
-    # Subsample before the representation: only the kept samples are embedded.
-    if len(X_target) > max_samples:
-        X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]
-    if len(X_source) > max_samples:
-        keep = np.sort(rng.choice(len(X_source), max_samples, replace=False))
-        X_source, y_source = X_source[keep], y_source[keep]
-    if candidates[-1] >= len(X_target):
-        raise ValueError(
-            f"candidates go up to {candidates[-1]}, but there are only {len(X_target)} target "
-            "samples to cluster."
-        )
-
     n_classes = len(np.unique(y_source))
     n_probe = min(2, n_classes - 2) if n_probe_classes is None else n_probe_classes
     if n_probe < 1:
         raise ValueError(
             f"Estimating the number of clusters needs at least 3 source classes (probes "
             f"and 2 others); y_source has {n_classes}."
+        )
+
+    # Subsample before the representation: only the kept samples are embedded. The
+    # source keeps the target's fraction, so that probe and target classes keep the
+    # sizes they have relative to each other (the probe cut compares numbers of
+    # samples; with both cut to 2000, CIFAR-10's 3 novel classes came out as 5-6).
+    fraction = min(1.0, max_samples / len(X_target))
+    n_source = min(
+        round(fraction * len(X_source)), max_samples * n_classes // max(n_probe, 1)
+    )
+    if len(X_target) > max_samples:
+        X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]
+    if len(X_source) > n_source:
+        keep = np.sort(rng.choice(len(X_source), n_source, replace=False))
+        X_source, y_source = X_source[keep], y_source[keep]
+    if candidates[-1] >= len(X_target):
+        raise ValueError(
+            f"candidates go up to {candidates[-1]}, but there are only {len(X_target)} target "
+            "samples to cluster."
         )
     if criterion == "probe_cut" and n_probe < 2:
         # One probe class only shows at which cut a class comes out whole, not how

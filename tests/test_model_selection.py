@@ -420,14 +420,31 @@ def test_estimate_n_clusters_with_another_clusterer_and_images():
     assert n_clusters == 3
 
 
-def test_estimate_n_clusters_subsamples():
+def test_estimate_n_clusters_subsamples_at_the_targets_fraction():
+    # 180 target and 240 source samples: the target is cut to 50, the source to the
+    # same fraction, round(240 * 50 / 180) = 67, so the classes keep their sizes.
     X_target, X_source, y_source, _ = _blob_classes(4, 3)
     seen = []
-    _, results = estimate_n_clusters(
+    estimate_n_clusters(
         X_target, X_source, y_source, candidates=[3], max_samples=50,
         transformer=lambda X: seen.append(len(X)) or X, random_state=0,
     )
-    assert seen == [50, 50]
+    assert seen == [50, 67]
+    # A source much larger than the target is capped at max_samples * n_classes /
+    # n_probe_classes = 50 * 4 / 2 = 100, about 50 probe samples per draw.
+    seen.clear()
+    estimate_n_clusters(
+        X_target[:40], X_source, y_source, candidates=[3], max_samples=50,
+        transformer=lambda X: seen.append(len(X)) or X, random_state=0,
+    )
+    assert seen == [40, 100]
+    # Nothing is cut when both fit.
+    seen.clear()
+    estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[3],
+        transformer=lambda X: seen.append(len(X)) or X, random_state=0,
+    )
+    assert seen == [180, 240]
 
 
 @pytest.mark.parametrize(
