@@ -723,15 +723,15 @@ def _estimates(candidates, terms):
 
 
 def _pretrain_and_score_probe_draw(
-    estimator, X_target, X_source, y_source, is_probe, seed, candidates, n_probe, clusterer
+    estimator, X_target, X_train, y_train, X_probe, y_probe, seed, candidates, n_probe,
+    clusterer,
 ):
-    """One probe draw embedded by a network pretrained without its probe classes."""
+    """One probe draw embedded by a network pretrained on ``(X_train, y_train)``, the
+    source classes other than its probes."""
     Z_target, Z_probe = estimator._pretrained_features(
-        X_source[~is_probe], y_source[~is_probe], [X_target, X_source[is_probe]], seed
+        X_train, y_train, [X_target, X_probe], seed
     )
-    return _score_probe_draw(
-        Z_target, Z_probe, y_source[is_probe], candidates, n_probe, clusterer
-    )
+    return _score_probe_draw(Z_target, Z_probe, y_probe, candidates, n_probe, clusterer)
 
 
 @validate_params(
@@ -831,8 +831,10 @@ def estimate_n_clusters(
         Embed each draw with this estimator's backbone, pretrained (its
         ``pretrain_epochs``, ``backbone``, ``lr``, ``augment``, ``device``...) on
         the source classes other than that draw's probes, as DTC does: the probes
-        stay unseen, like real novel classes. Costs one pretraining per draw; the
-        estimator itself is not fitted. Cannot be combined with ``transformer``.
+        stay unseen, like real novel classes. It pretrains on all those source
+        samples (``max_samples`` only limits the samples embedded and clustered).
+        Costs one pretraining per draw; the estimator itself is not fitted. Cannot
+        be combined with ``transformer``.
     clusterer : estimator with an ``n_clusters`` parameter, default=None
         Clusters the mixture through ``fit_predict``; cloned. None means Ward
         agglomerative clustering, whose tree is computed once per draw and cut
@@ -843,7 +845,8 @@ def estimate_n_clusters(
         source by the same fraction, so that probe and target classes keep their
         relative sizes; the source also to at most ``max_samples * n_classes /
         n_probe_classes`` samples, so that a draw's probes number about
-        ``max_samples`` at most.
+        ``max_samples`` at most. Only the embedded and clustered samples are
+        subsampled: with ``estimator``, pretraining uses the whole source.
     criterion : {"accuracy_silhouette", "probe_cut"}, default="accuracy_silhouette"
         How ``K`` is chosen, see above; ``results.estimates`` holds both choices.
     n_jobs : int, default=None
@@ -921,7 +924,8 @@ def estimate_n_clusters(
             f"and 2 others); y_source has {n_classes}."
         )
 
-    # Subsample before the representation: only the kept samples are embedded. The
+    # Subsample before the representation: only the kept samples are embedded (a
+    # network pretrained per draw still learns from the whole source). The
     # source keeps the target's fraction, so that probe and target classes keep the
     # sizes they have relative to each other (the probe cut compares numbers of
     # samples; with both cut to 2000, CIFAR-10's 3 novel classes came out as 5-6).
@@ -931,6 +935,7 @@ def estimate_n_clusters(
     )
     if len(X_target) > max_samples:
         X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]
+    X_train, y_train = X_source, y_source
     if len(X_source) > n_source:
         keep = np.sort(rng.choice(len(X_source), n_source, replace=False))
         X_source, y_source = X_source[keep], y_source[keep]
@@ -971,8 +976,9 @@ def estimate_n_clusters(
         seeds = rng.randint(np.iinfo(np.int32).max, size=len(probe_classes))
         per_draw = Parallel(n_jobs=n_jobs)(
             delayed(_pretrain_and_score_probe_draw)(
-                clone(estimator), X_target, X_source, y_source, np.isin(y_source, classes),
-                seed, candidates, n_probe, clusterer,
+                clone(estimator), X_target, X_train[~np.isin(y_train, classes)],
+                y_train[~np.isin(y_train, classes)], X_source[np.isin(y_source, classes)],
+                y_source[np.isin(y_source, classes)], seed, candidates, n_probe, clusterer,
             )
             for classes, seed in zip(probe_classes, seeds)
         )

@@ -388,19 +388,22 @@ def test_estimate_n_clusters_pretrains_without_the_probe_classes(monkeypatch):
     original = SupremeClusterer._pretrained_features
 
     def spy(self, X_source_, y_source_, arrays, random_state=None):
-        calls.append((set(np.unique(y_source_)), [len(a) for a in arrays]))
+        calls.append((set(np.unique(y_source_)), len(X_source_), [len(a) for a in arrays]))
         return original(self, X_source_, y_source_, arrays, random_state)
 
     monkeypatch.setattr(SupremeClusterer, "_pretrained_features", spy)
     estimator = SupremeClusterer(pretrain_epochs=3, batch_size=32, random_state=0)
+    # max_samples=100 cuts the 180 target samples to 100 and the 300 source samples
+    # to round(300 * 100 / 180) = 167 for embedding, but not the pretraining data.
     n_clusters, results = estimate_n_clusters(
         X_target, X_source, y_source, candidates=range(2, 6), n_draws=3, estimator=estimator,
-        random_state=0,
+        max_samples=100, random_state=0,
     )
     assert len(calls) == 3
-    for (trained_on, sizes), probes in zip(calls, results.probe_classes):
+    for (trained_on, n_trained, sizes), probes in zip(calls, results.probe_classes):
         assert trained_on == set(range(5)) - set(probes.tolist())
-        assert sizes == [len(X_target), int(np.isin(y_source, probes).sum())]
+        assert n_trained == np.sum(~np.isin(y_source, probes)) == 180
+        assert sizes[0] == 100 and 40 <= sizes[1] < np.sum(np.isin(y_source, probes))
     assert n_clusters == 3  # separated blobs stay separated in the learned features
     assert not hasattr(estimator, "net_")  # the given estimator is not fitted
     with pytest.raises(ValueError, match="either transformer or estimator"):
