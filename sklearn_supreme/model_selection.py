@@ -843,10 +843,11 @@ def estimate_n_clusters(
         The target is randomly subsampled to at most this many samples (Ward
         clustering and the silhouette take memory quadratic in it), and the
         source by the same fraction, so that probe and target classes keep their
-        relative sizes; the source also to at most ``max_samples * n_classes /
-        n_probe_classes`` samples, so that a draw's probes number about
-        ``max_samples`` at most. Only the embedded and clustered samples are
-        subsampled: with ``estimator``, pretraining uses the whole source.
+        relative sizes, but not below 10 samples per class on average, nor above
+        ``max_samples * n_classes / n_probe_classes`` samples, so that a draw's
+        probes number about ``max_samples`` at most. Only the embedded and
+        clustered samples are subsampled: with ``estimator``, pretraining uses
+        the whole source.
     criterion : {"accuracy_silhouette", "probe_cut"}, default="accuracy_silhouette"
         How ``K`` is chosen, see above; ``results.estimates`` holds both choices.
     n_jobs : int, default=None
@@ -928,10 +929,12 @@ def estimate_n_clusters(
     # network pretrained per draw still learns from the whole source). The
     # source keeps the target's fraction, so that probe and target classes keep the
     # sizes they have relative to each other (the probe cut compares numbers of
-    # samples; with both cut to 2000, CIFAR-10's 3 novel classes came out as 5-6).
+    # samples; with both cut to 2000, CIFAR-10's 3 novel classes came out as 5-6),
+    # but keeps 10 samples per class at least, and about max_samples probes at most.
     fraction = min(1.0, max_samples / len(X_target))
     n_source = min(
-        round(fraction * len(X_source)), max_samples * n_classes // max(n_probe, 1)
+        max(round(fraction * len(X_source)), 10 * n_classes),
+        max_samples * n_classes // n_probe,
     )
     if len(X_target) > max_samples:
         X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]

@@ -441,6 +441,14 @@ def test_estimate_n_clusters_subsamples_at_the_targets_fraction():
         transformer=lambda X: seen.append(len(X)) or X, random_state=0,
     )
     assert seen == [40, 100]
+    # A target much larger than the source would leave too few source samples at its
+    # fraction (round(240 * 25 / 180) = 33): 10 per class are kept, 4 * 10 = 40.
+    seen.clear()
+    estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[3], max_samples=25,
+        transformer=lambda X: seen.append(len(X)) or X, random_state=0,
+    )
+    assert seen == [25, 40]
     # Nothing is cut when both fit.
     seen.clear()
     estimate_n_clusters(
