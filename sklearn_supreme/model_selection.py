@@ -723,15 +723,20 @@ def _estimates(candidates, terms):
 
 
 def _pretrain_and_score_probe_draw(
-    estimator, X_target, X_train, y_train, X_probe, y_probe, seed, candidates, n_probe,
+    estimator, X_target, X_train, y_train, X_source, y_source, probes, seed, candidates,
     clusterer,
 ):
-    """One probe draw embedded by a network pretrained on ``(X_train, y_train)``, the
-    source classes other than its probes."""
+    """One probe draw embedded by a network pretrained on the classes of
+    ``(X_train, y_train)`` other than ``probes``; the probe samples embedded are
+    those of the (subsampled) ``(X_source, y_source)``."""
+    trained_on = ~np.isin(y_train, probes)
+    is_probe = np.isin(y_source, probes)
     Z_target, Z_probe = estimator._pretrained_features(
-        X_train, y_train, [X_target, X_probe], seed
+        X_train[trained_on], y_train[trained_on], [X_target, X_source[is_probe]], seed
     )
-    return _score_probe_draw(Z_target, Z_probe, y_probe, candidates, n_probe, clusterer)
+    return _score_probe_draw(
+        Z_target, Z_probe, y_source[is_probe], candidates, len(probes), clusterer
+    )
 
 
 @validate_params(
@@ -978,10 +983,11 @@ def estimate_n_clusters(
             raise ValueError("Give either transformer or estimator, not both.")
         seeds = rng.randint(np.iinfo(np.int32).max, size=len(probe_classes))
         per_draw = Parallel(n_jobs=n_jobs)(
+            # The whole arrays go to every draw (joblib memory-maps large ones once),
+            # each draw selects its own samples.
             delayed(_pretrain_and_score_probe_draw)(
-                clone(estimator), X_target, X_train[~np.isin(y_train, classes)],
-                y_train[~np.isin(y_train, classes)], X_source[np.isin(y_source, classes)],
-                y_source[np.isin(y_source, classes)], seed, candidates, n_probe, clusterer,
+                clone(estimator), X_target, X_train, y_train, X_source, y_source, classes,
+                seed, candidates, clusterer,
             )
             for classes, seed in zip(probe_classes, seeds)
         )

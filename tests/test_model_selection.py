@@ -423,39 +423,32 @@ def test_estimate_n_clusters_with_another_clusterer_and_images():
     assert n_clusters == 3
 
 
-def test_estimate_n_clusters_subsamples_at_the_targets_fraction():
-    # 180 target and 240 source samples: the target is cut to 50, the source to the
-    # same fraction, round(240 * 50 / 180) = 67, so the classes keep their sizes.
+@pytest.mark.parametrize(
+    "n_target, max_samples, expected",
+    [
+        # 180 target and 240 source samples: the target is cut to 50, the source to
+        # the same fraction, round(240 * 50 / 180) = 67, so the classes keep their sizes.
+        (180, 50, [50, 67]),
+        # A source much larger than the target is capped at max_samples * n_classes /
+        # n_probe_classes = 50 * 4 / 2 = 100, about 50 probe samples per draw.
+        (40, 50, [40, 100]),
+        # A target much larger than the source would leave too few source samples at
+        # its fraction (round(240 * 25 / 180) = 33): 10 per class are kept, 4 * 10 = 40.
+        (180, 25, [25, 40]),
+        # Nothing is cut when both fit.
+        (180, 2000, [180, 240]),
+    ],
+)
+def test_estimate_n_clusters_subsamples_at_the_targets_fraction(
+    n_target, max_samples, expected
+):
     X_target, X_source, y_source, _ = _blob_classes(4, 3)
     seen = []
     estimate_n_clusters(
-        X_target, X_source, y_source, candidates=[3], max_samples=50,
+        X_target[:n_target], X_source, y_source, candidates=[3], max_samples=max_samples,
         transformer=lambda X: seen.append(len(X)) or X, random_state=0,
     )
-    assert seen == [50, 67]
-    # A source much larger than the target is capped at max_samples * n_classes /
-    # n_probe_classes = 50 * 4 / 2 = 100, about 50 probe samples per draw.
-    seen.clear()
-    estimate_n_clusters(
-        X_target[:40], X_source, y_source, candidates=[3], max_samples=50,
-        transformer=lambda X: seen.append(len(X)) or X, random_state=0,
-    )
-    assert seen == [40, 100]
-    # A target much larger than the source would leave too few source samples at its
-    # fraction (round(240 * 25 / 180) = 33): 10 per class are kept, 4 * 10 = 40.
-    seen.clear()
-    estimate_n_clusters(
-        X_target, X_source, y_source, candidates=[3], max_samples=25,
-        transformer=lambda X: seen.append(len(X)) or X, random_state=0,
-    )
-    assert seen == [25, 40]
-    # Nothing is cut when both fit.
-    seen.clear()
-    estimate_n_clusters(
-        X_target, X_source, y_source, candidates=[3],
-        transformer=lambda X: seen.append(len(X)) or X, random_state=0,
-    )
-    assert seen == [180, 240]
+    assert seen == expected
 
 
 @pytest.mark.parametrize(
