@@ -522,14 +522,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             net.fit(X_dev, p_init_dev)
         network = net.module_
         network.__dict__.pop("_compiled_encode", None)  # training is over; free its graphs
-        # Batch-norm running statistics mix the source, target and perturbed batches
-        # of training; re-estimated on the target alone, predictions match what the
-        # target head was trained on (AdaBN).
-        update_bn(_batches(X_dev, self.batch_size), network, device)
+        logits = _adapted_target_logits(network, X_dev, self.batch_size, device)
         # The training data stays with the caller, not inside the fitted model.
         net.set_params(source_X=None, source_y=None)
         _set_callbacks(net, None)
-        logits = _forward_batches(network, X_dev, self.batch_size, str(device))
         columns = {"loss": "train_loss", **{t: f"{t}_loss" for t in LOSS_TERMS}, "dur": "dur"}
         return {
             "net_": net,
@@ -948,6 +944,18 @@ def _forward_batches(network, X, batch_size, device, output="logits"):
             logits, factors = network(xb)
         out[start:start + step] = (logits if output == "logits" else factors).float().cpu().numpy()
     return out
+
+
+def _adapted_target_logits(network, X, batch_size, device):
+    """Target logits of the trained ``network`` on ``X`` (a tensor on ``device``), after
+    its batch-norm statistics are re-estimated on ``X`` alone (AdaBN).
+
+    Training leaves running statistics that mix the source, target and perturbed
+    batches; re-estimated on the target, predictions match what the target head was
+    trained on. ``network`` keeps the re-estimated statistics.
+    """
+    update_bn(_batches(X, batch_size), network, device)
+    return _forward_batches(network, X, batch_size, str(device))
 
 
 def _batches(X, batch_size):

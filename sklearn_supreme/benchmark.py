@@ -14,6 +14,7 @@ The helpers below the benchmark (machine description, mean and std over seeds,
 import argparse
 import ast
 import contextlib
+import copy
 import datetime
 import json
 import math
@@ -28,10 +29,11 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from skorch.callbacks import Callback
 from sklearn.utils import check_random_state
 
 from . import __version__
-from ._estimator import SupremeClusterer
+from ._estimator import SupremeClusterer, _adapted_target_logits
 from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
 from .metrics import clustering_report
 
@@ -85,6 +87,7 @@ def run_cifar10_benchmark(
     n_threads=None,
     out=None,
     resume=False,
+    trace_every=None,
     command=None,
     file=None,
     **estimator_params,
@@ -120,6 +123,11 @@ def run_cifar10_benchmark(
         cut off by a time limit, or seeds spread over several sessions on the same
         kind of machine. Its protocol and settings must be the ones of this call.
         Each run records the machine and date it was measured on.
+    trace_every : int, default=None
+        Also score the clustering every ``trace_every`` epochs (each run's
+        ``trace``): the network's weights are copied to the host at those epochs and
+        scored after the fit, like ``labels_`` (batch norm re-estimated on the
+        target), so the fit's timing holds only the copies. None: no trace.
     command : str, default=None
         The command line to record; defaults to this process's.
     file : file-like, default=None
@@ -134,8 +142,9 @@ def run_cifar10_benchmark(
         What the JSON file holds: ``protocol``, ``params`` (every parameter of the
         estimator), ``seeds``, ``runs`` (per seed: the scores of both methods, seconds
         of each phase, epochs, target images per second), ``results`` and ``timing``
-        (mean and std over the seeds), ``paper`` (Table 1), ``environment`` and
-        ``complete``.
+        (mean and std over the seeds), ``trace`` (with ``trace_every``: the scores by
+        epoch, mean and std over the seeds; else None), ``paper`` (Table 1),
+        ``environment`` and ``complete``.
 
     Examples
     --------
@@ -159,7 +168,10 @@ def run_cifar10_benchmark(
     prepared = _prepare(data, smoke, per_class, cache_dir, estimator_params)
     finished = _finished_runs(out, prepared) if resume else {}
     with torch_threads(1 if n_threads is None and smoke else n_threads):
-        return _run(prepared, seeds, out=out, finished=finished, command=command, file=file)
+        return _run(
+            prepared, seeds, out=out, finished=finished, trace_every=trace_every,
+            command=command, file=file,
+        )
 
 
 def _prepare(data, smoke, per_class, cache_dir, estimator_params):
@@ -272,10 +284,11 @@ def _finished_runs(out, prepared):
     return {run["seed"]: run for run in earlier["runs"]}
 
 
-def _run(prepared, seeds, *, out, command, file, finished=None):
+def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None):
     """Fit once per seed on prepared data, print as it goes and at the end, write ``out``.
 
     ``finished``: runs of earlier calls by seed (``resume``); those seeds are not refitted.
+    ``trace_every``: see :func:`run_cifar10_benchmark`.
     """
     file = sys.stdout if file is None else file
     seeds = [int(seed) for seed in seeds]
@@ -313,7 +326,10 @@ def _run(prepared, seeds, *, out, command, file, finished=None):
             results["runs"].append(finished[seed])
             print(f"seed {seed}: kept from {out}", file=file, flush=True)
             continue
-        model = SupremeClusterer(**params, random_state=seed)
+        snapshots = _ClusteringSnapshots(trace_every) if trace_every else None
+        model = SupremeClusterer(
+            **params, random_state=seed, callbacks=[snapshots] if snapshots else None
+        )
         start = time.perf_counter()
         model.fit(X_target, source=(X_source, y_source))
         fit_seconds = time.perf_counter() - start
@@ -339,6 +355,8 @@ def _run(prepared, seeds, *, out, command, file, finished=None):
             "machine": device_name(model.device_),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+        if snapshots is not None:
+            run["trace"] = _score_snapshots(model, snapshots.states, X_target, y_target)
         results["runs"].append(run)
         print(
             f"seed {seed}: "
@@ -350,6 +368,8 @@ def _run(prepared, seeds, *, out, command, file, finished=None):
             f", fit {fit_seconds:.1f} s",
             file=file, flush=True,
         )
+        if "trace" in run:
+            print(f"seed {seed}: {format_trace(run['trace'])}", file=file, flush=True)
         _summarize_benchmark(results)
         if out is not None:
             write_json(out, results)
@@ -360,6 +380,44 @@ def _run(prepared, seeds, *, out, command, file, finished=None):
         write_json(out, results)
     print(format_cifar10_report(results), file=file, flush=True)
     return results
+
+
+class _ClusteringSnapshots(Callback):
+    """Copies of the network's weights on the host every ``every`` clustering epochs.
+
+    Scoring them needs the target's labels and a pass over the target, which must not
+    count in the fit's timing; the copies are scored after the fit
+    (:func:`_score_snapshots`). The source pretraining phase is skipped.
+    """
+
+    def __init__(self, every):
+        self.every = every
+        self.states = {}
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if net.phase.startswith("Clustering") and epoch % self.every == 0:
+            self.states[epoch] = {
+                name: value.detach().to("cpu", copy=True)
+                for name, value in net.module_.state_dict().items()
+            }
+
+
+def _score_snapshots(model, states, X, y):
+    """The scores of each snapshot's clustering of ``X``, computed like ``labels_``."""
+    network = copy.deepcopy(model.net_.module_)
+    X_dev = torch.as_tensor(X).to(model.device_)
+    trace = []
+    for epoch, state in sorted(states.items()):
+        network.load_state_dict(state)
+        logits = _adapted_target_logits(network, X_dev, model.batch_size, model.device_)
+        trace.append({"epoch": epoch, **clustering_report(y, logits.argmax(axis=1))})
+    return trace
+
+
+def format_trace(trace):
+    """A run's trace on one line: the ACC at each traced epoch."""
+    return "ACC by epoch " + ", ".join(f"{row['epoch']}: {row['acc']:.3f}" for row in trace)
 
 
 def _summarize_benchmark(results):
@@ -376,6 +434,15 @@ def _summarize_benchmark(results):
     }
     results["timing"]["pretrain_epochs"] = runs[-1]["pretrain_epochs"]
     results["timing"]["clustering_epochs"] = runs[-1]["clustering_epochs"]
+    # Traces are averaged when every run has one, at the same epochs.
+    traces = [run.get("trace") for run in runs]
+    epochs = {tuple(row["epoch"] for row in trace) if trace else None for trace in traces}
+    results["trace"] = None
+    if len(epochs) == 1 and None not in epochs:
+        results["trace"] = [
+            {"epoch": rows[0]["epoch"], **{m: mean_std([row[m] for row in rows]) for m in METRICS}}
+            for rows in zip(*traces)
+        ]
 
 
 def format_cifar10_report(results):
@@ -411,6 +478,9 @@ def format_cifar10_report(results):
         "epoch); "
         f"whole fit {format_mean_std(timing['fit_seconds'], 1)} s; "
         f"data loaded in {protocol['load_seconds']:.1f} s",
+        *(["SUPREME ACC by clustering epoch (mean over seeds): " + ", ".join(
+            f"{row['epoch']}: {row['acc']['mean']:.3f}" for row in results["trace"]
+        )] if results.get("trace") else []),
         format_environment(env),
         f"Command: {env['command']}",
     ]
@@ -647,6 +717,11 @@ def add_arguments(parser):
         help="cache of the decoded images (default: $SKLEARN_SUPREME_DATA or "
         "~/.cache/sklearn_supreme)",
     )
+    parser.add_argument(
+        "--trace-every", type=positive_int, metavar="N",
+        help="also score the clustering every N epochs (each run's trace; scored after "
+        "the fit, outside its timing)",
+    )
     add_threads_argument(parser, "1 with --smoke, else torch's own")
     add_override_argument(parser)
 
@@ -663,7 +738,10 @@ def run_from_args(args, parser, command):
         # Bad data or settings; an error during the fits is a bug and keeps its traceback.
         parser.error(str(exc))
     with torch_threads(1 if args.threads is None and args.smoke else args.threads):
-        _run(prepared, seeds, out=args.out, finished=finished, command=command, file=None)
+        _run(
+            prepared, seeds, out=args.out, finished=finished, trace_every=args.trace_every,
+            command=command, file=None,
+        )
     return 0
 
 

@@ -218,8 +218,10 @@ def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
     """Every field of a finished benchmark is present, finite and agrees with the print."""
     assert set(results) == {
         "benchmark", "complete", "protocol", "params", "seeds", "runs", "results", "timing",
-        "paper", "environment",
+        "trace", "paper", "environment",
     }
+    # Scored by epoch only with --trace-every.
+    assert (results["trace"] is None) == ("--trace-every" not in argv)
     assert results["complete"] is True and results["seeds"] == list(range(n_seeds))
     protocol = results["protocol"]
     assert protocol["source_classes"] == list(CIFAR10_CLASSES[:5])
@@ -325,6 +327,54 @@ def test_benchmark_resume_keeps_finished_seeds(fake_cifar10, tmp_path):
     assert json.loads(out.read_text()) == results
 
 
+def test_benchmark_trace_scores_epochs_like_labels(fake_cifar10, tmp_path):
+    out = tmp_path / "results.json"
+    argv = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
+            "--seeds", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+            "--set", "max_epochs=5", "--trace-every", "2"]
+    code, printed, err = run_main(argv)
+    assert code == 0, err
+    results = json.loads(out.read_text())
+    check_benchmark_report(results, printed, n_seeds=2, n_target=20, argv=argv)
+    for run in results["runs"]:
+        # Epochs 2 and 4 of 5; the trace is scored after the fit, like labels_.
+        assert [row["epoch"] for row in run["trace"]] == [2, 4]
+        assert f"seed {run['seed']}: ACC by epoch 2: {run['trace'][0]['acc']:.3f}, 4: " in printed
+    for i, row in enumerate(results["trace"]):
+        for metric in ("acc", "nmi", "ari"):
+            values = [run["trace"][i][metric] for run in results["runs"]]
+            assert row[metric]["mean"] == pytest.approx(np.mean(values))
+    assert "SUPREME ACC by clustering epoch (mean over seeds): 2: " in printed
+
+    # A trace point on the last epoch scores exactly what labels_ does.
+    code, _, err = run_main([*argv[:-1], "5", "--seeds", "1", "--out", str(tmp_path / "b.json")])
+    assert code == 0, err
+    run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
+    assert [row["epoch"] for row in run["trace"]] == [5]
+    assert {m: run["trace"][0][m] for m in ("acc", "nmi", "ari")} == run["supreme"]
+
+
+def test_clustering_snapshots_copy_the_weights_of_the_clustering_phase():
+    from sklearn.datasets import load_digits
+
+    from sklearn_supreme import SupremeClusterer
+    from sklearn_supreme.benchmark import _ClusteringSnapshots
+
+    X, y = load_digits(return_X_y=True)
+    snapshots = _ClusteringSnapshots(every=2)
+    model = SupremeClusterer(
+        n_clusters=2, pretrain_epochs=3, max_epochs=4, batch_size=64, random_state=0,
+        callbacks=[snapshots],
+    ).fit(X[y >= 8], source=(X[y < 3], y[y < 3]))
+    # Clustering epochs only (3 pretraining epochs would have given epoch 2 too, but
+    # of the other phase): epochs 2 and 4, the last one the fitted weights.
+    assert sorted(snapshots.states) == [2, 4]
+    final = dict(model.net_.module_.named_parameters())
+    assert all(torch.equal(snapshots.states[4][name], final[name].detach()) for name in final)
+    # Copies, not views of the live weights: epoch 2's differ from the final ones.
+    assert not all(torch.equal(snapshots.states[2][name], final[name].detach()) for name in final)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CIFAR10_ARCHIVE.is_file(), reason=f"{CIFAR10_ARCHIVE} is absent")
 def test_benchmark_smoke_on_cifar10(tmp_path):
@@ -365,7 +415,7 @@ def test_gpu_session_falls_back_to_eager_when_compiling_fails(fake_cifar10, tmp_
     out = tmp_path / "out"
     code = session_script.main([
         "--data", str(fake_cifar10), "--out", str(out), "--smoke", "--per-class", "4",
-        "--seeds", "1", "--cache-dir", str(tmp_path / "cache"),
+        "--seeds", "1", "--cache-dir", str(tmp_path / "cache"), "--mode", "compile",
     ])
     assert code == 0
     session = json.loads((out / "session.json").read_text())
