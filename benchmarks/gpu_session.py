@@ -42,6 +42,10 @@ If seeds are missing, a second call finishes them: carry the returned
 ``cifar10.json`` in ``.data``, ``cp .data/cifar10.json $OUT/`` before the command
 (``--resume`` keeps its seeds; it refuses a file of other settings). Copy
 ``cifar10.json`` to ``docs/benchmarks/`` and its table to ``docs/benchmarks.rst``.
+
+With the time left (about 4 minutes after three seeds), a second call profiles the
+clustering step: the same install and exports, then
+``python3 benchmarks/profile_step.py --out $OUT`` (see its docstring).
 """
 
 import argparse

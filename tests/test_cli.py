@@ -432,6 +432,33 @@ def test_gpu_session_falls_back_to_eager_when_compiling_fails(fake_cifar10, tmp_
     assert results["protocol"]["n_target"] == 20
 
 
+def test_profile_step_script_times_and_profiles_clustering_steps(tmp_path):
+    # The GPU profiling script rehearsed on the CPU: each variant's figures per step
+    # agree with each other, its operator table is written, and a fit too short to
+    # time the asked-for steps is reported as a failure naming the fix.
+    script = _load_script("profile_step")
+    out = tmp_path / "profile"
+    assert script.main(["--out", str(out), "--smoke", "--variants", "eager", "eager_batch2x"]) == 0
+    report = json.loads((out / "profile.json").read_text())
+    assert report["failures"] == []
+    base_batch = report["base_params"]["batch_size"]
+    for result, batch in zip(report["variants"], [base_batch, 2 * base_batch]):
+        assert result["overrides"] == ({} if batch == base_batch else {"batch_size": batch})
+        assert result["steps_timed"] == 3 and result["wall_ms_per_step"] > 0
+        assert result["target_images_per_second"] == pytest.approx(
+            1e3 * batch / result["wall_ms_per_step"]
+        )
+        assert result["device_kernel_ms_per_step"] is None  # no GPU here
+        assert result["operator_calls_per_step"] > 0
+        assert "convolution" in (out / f"profile_{result['variant']}.txt").read_text()
+
+    code = script.main(["--out", str(out), "--smoke", "--variants", "eager", "--epochs", "1",
+                        "--n", "64"])
+    assert code == 1
+    failure = json.loads((out / "profile.json").read_text())["failures"][0]
+    assert failure["variant"] == "eager" and "raise --epochs" in failure["error"]
+
+
 def test_projected_seconds_by_hand():
     session_script = _load_script("gpu_session")
     timing = {"pretrain_first_epoch": 5.0, "pretrain_epoch": 1.0,

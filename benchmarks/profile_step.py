@@ -1,0 +1,211 @@
+r"""Where a SUPREME clustering step's time goes: GPU kernels, or the host launching them.
+
+The benchmark's clustering phase runs at 18,000-20,000 target images/s on an H200
+(``docs/benchmarks.rst``), and the target is 30,000. What helps depends on what bounds
+a step: if the GPU's kernels fill the step's wall time, only fewer or faster kernels
+help (smaller source batches, fused kernels); if they leave it idle, the host's
+launching is the bound, and CUDA graphs or larger batches help. This script measures
+that, per training variant, on the benchmark's shapes (a CIFAR ResNet-18, 25,000 source
+and 25,000 target 32x32 images; random pixels, since the time of a step does not depend
+on what the images show):
+
+1. a short fit (1 pretraining epoch, ``--epochs`` clustering epochs) whose clustering
+   phase is timed by a skorch callback: ``--skip`` steps of warm-up (cuDNN autotuning,
+   compiling), then ``--steps`` steps timed between two device synchronisations;
+2. the next ``--steps`` steps under :mod:`torch.profiler`: the device's busy time (the
+   sum of its kernels' times) and the host's time per step, and the top operators.
+
+A step is GPU-bound when the kernel time per step is close to the timed wall time per
+step. Results go to ``OUT/profile.json`` after each variant (what a killed run had
+written comes back) and the operator tables to ``OUT/profile_<variant>.txt``.
+
+On a GPU (about 20 s per eager variant, a minute or more per compiled one)::
+
+    python benchmarks/profile_step.py --out $OUT
+
+(with the device session's ``pip install`` and ``PYTHONPATH`` of
+``benchmarks/gpu_session.py`` before it).
+
+Rehearse it on the CPU (a small CNN on a few hundred images; the test suite does)::
+
+    python benchmarks/profile_step.py --out /tmp/profile --smoke
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from torch.profiler import ProfilerActivity, profile
+
+from sklearn_supreme import SupremeClusterer
+from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS, environment_info, write_json
+
+#: Training variants: a function of the base settings giving the settings it changes.
+VARIANTS = {
+    "eager": lambda base: {},
+    "eager_batch2x": lambda base: {"batch_size": 2 * base["batch_size"]},
+    "compile": lambda base: {"compile": True},
+    "compile_cudagraphs": lambda base: {"compile": {"mode": "reduce-overhead"}},
+}
+
+
+class StepTimer(Callback):
+    """Times and then profiles training steps of the clustering phase.
+
+    Steps ``skip + 1 .. skip + steps`` are timed between device synchronisations; the
+    ``steps`` after them run under :func:`torch.profiler.profile`. Steps are counted
+    across epochs; the source pretraining phase is ignored.
+    """
+
+    def __init__(self, skip=10, steps=10):
+        self.skip = skip
+        self.steps = steps
+        self.seen = 0
+        self.wall_seconds = None
+        self.profiler = None
+        self.profiled_steps = 0
+        self.on_cuda = False
+
+    def _sync(self, net):
+        if str(net.device).startswith("cuda"):
+            torch.cuda.synchronize(net.device)
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not (training and net.phase.startswith("Clustering")):
+            return
+        self.seen += 1
+        if self.seen == self.skip + 1:
+            self._sync(net)
+            self._start = time.perf_counter()
+        elif self.seen == self.skip + self.steps + 1:
+            activities = [ProfilerActivity.CPU]
+            self.on_cuda = str(net.device).startswith("cuda")
+            if self.on_cuda:
+                activities.append(ProfilerActivity.CUDA)
+            self.profiler = profile(activities=activities)
+            self.profiler.__enter__()
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not (training and net.phase.startswith("Clustering")):
+            return
+        if self.seen == self.skip + self.steps:
+            self._sync(net)
+            self.wall_seconds = time.perf_counter() - self._start
+        elif self.profiler is not None and self.profiled_steps < self.steps:
+            self.profiled_steps += 1
+            if self.profiled_steps == self.steps:
+                self._sync(net)
+                self.profiler.__exit__(None, None, None)
+
+
+def _self_device_us(event):
+    # torch >= 2.4 names it "device"; older versions "cuda".
+    return getattr(event, "self_device_time_total", None) or getattr(
+        event, "self_cuda_time_total", 0.0
+    )
+
+
+def summarize(timer, batch_size):
+    """Per-step figures of a finished :class:`StepTimer`, in milliseconds."""
+    if timer.wall_seconds is None or timer.profiled_steps < timer.steps:
+        raise RuntimeError(
+            f"the fit ran {timer.seen} clustering steps; {timer.skip + 2 * timer.steps} are "
+            "needed: raise --epochs or lower --skip/--steps."
+        )
+    events = timer.profiler.key_averages()
+    wall_ms = 1e3 * timer.wall_seconds / timer.steps
+    # Each kernel's time counts once, as the self device time of the operator that
+    # launched it; None without a GPU.
+    device_ms = sum(_self_device_us(e) for e in events) / 1e3 / timer.steps if timer.on_cuda else None
+    return {
+        "steps_timed": timer.steps,
+        "wall_ms_per_step": wall_ms,
+        "target_images_per_second": 1e3 * batch_size / wall_ms,
+        "device_kernel_ms_per_step": device_ms,
+        "device_busy_fraction": None if device_ms is None else device_ms / wall_ms,
+        # Measured under the profiler, which adds its own overhead to the host's time.
+        "host_ms_per_step_profiled": sum(e.self_cpu_time_total for e in events) / 1e3 / timer.steps,
+        # Nested calls included (a convolution and the kernels it dispatches to).
+        "operator_calls_per_step": sum(e.count for e in events) / timer.steps,
+    }
+
+
+def run_variant(name, base, data, args):
+    overrides = VARIANTS[name](base)
+    params = {**base, **overrides, "pretrain_epochs": 1, "max_epochs": args.epochs}
+    timer = StepTimer(args.skip, args.steps)
+    model = SupremeClusterer(**params, random_state=0, callbacks=[timer])
+    X_target, X_source, y_source = data
+    start = time.perf_counter()
+    model.fit(X_target, source=(X_source, y_source))
+    result = {"variant": name, "overrides": overrides, "fit_seconds": time.perf_counter() - start,
+              **summarize(timer, params["batch_size"])}
+    sort_key = "self_device_time_total" if model.device_.startswith("cuda") else "self_cpu_time_total"
+    table = timer.profiler.key_averages().table(sort_by=sort_key, row_limit=args.rows)
+    return result, table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="folder for profile.json and the tables")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="training variants, in this order (default: all)")
+    parser.add_argument("--n", type=int, help="images per domain (default: 25000; smoke 384)")
+    parser.add_argument("--epochs", type=int, help="clustering epochs (default: 2; smoke 8)")
+    parser.add_argument("--skip", type=int, default=10, help="warm-up steps (default: 10)")
+    parser.add_argument("--steps", type=int, default=10, help="steps timed, then profiled")
+    parser.add_argument("--rows", type=int, default=25, help="rows of each operator table")
+    parser.add_argument("--smoke", action="store_true", help="CPU rehearsal: small CNN and data")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        base = {**SMOKE_PARAMS, "batch_size": 32}
+        args.n, args.epochs = args.n or 384, args.epochs or 8
+        args.skip, args.steps = min(args.skip, 3), min(args.steps, 3)
+    else:
+        base = dict(CIFAR10_PARAMS)
+        args.n, args.epochs = args.n or 25000, args.epochs or 2
+    os.makedirs(args.out, exist_ok=True)
+
+    rng = np.random.default_rng(0)
+    data = (
+        rng.integers(0, 256, (args.n, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, 256, (args.n, 32, 32, 3), dtype=np.uint8),
+        np.arange(args.n) % 5,
+    )
+    command = " ".join([os.path.basename(sys.executable), *sys.argv])
+    report = {
+        "environment": environment_info(SupremeClusterer()._resolve_device(), command),
+        "base_params": base, "n_per_domain": args.n, "variants": [], "failures": [],
+    }
+    for name in args.variants:
+        try:
+            result, table = run_variant(name, base, data, args)
+        except Exception as exc:  # one failed variant (a compile error) must not cost the rest
+            report["failures"].append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
+            print(f"{name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+        else:
+            report["variants"].append(result)
+            with open(os.path.join(args.out, f"profile_{name}.txt"), "w") as f:
+                f.write(table)
+            kernels = (
+                f"kernels {result['device_kernel_ms_per_step']:.1f} ms/step (GPU busy "
+                f"{result['device_busy_fraction']:.0%})"
+                if result["device_kernel_ms_per_step"] is not None else "no GPU"
+            )
+            print(
+                f"{name}: {result['wall_ms_per_step']:.1f} ms/step "
+                f"({result['target_images_per_second']:.0f} target images/s), {kernels}, "
+                f"{result['operator_calls_per_step']:.0f} operator calls/step; "
+                f"fit {result['fit_seconds']:.1f} s",
+                flush=True,
+            )
+        write_json(os.path.join(args.out, "profile.json"), report)
+    return 0 if report["variants"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
