@@ -90,7 +90,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         on the input itself, candidates 2-20, with ``criterion="accuracy_silhouette"``
         for feature vectors and ``"probe_cut"`` for images; needs ``source`` with at
         least 3 classes, and warns for images with fewer than 4); the value used is
-        ``n_clusters_``.
+        ``n_clusters_``, and the estimation's terms are ``n_clusters_estimation_``.
         For an estimate from learned features, call ``estimate_n_clusters`` with
         ``estimator=`` and pass the result.
     tau : float, default=1.0
@@ -205,6 +205,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Cluster of each training sample (``predict`` of the fitted model on ``X``).
     n_clusters_ : int
         Number of clusters fitted: ``n_clusters``, or its estimate for ``"auto"``.
+    n_clusters_estimation_ : Bunch or None
+        With ``n_clusters="auto"``, the ``results`` of
+        :func:`~sklearn_supreme.model_selection.estimate_n_clusters` (the candidates,
+        the terms of each probe draw and each criterion's estimate), to judge how
+        clear-cut the estimate was; None for an int ``n_clusters``.
     initial_labels_ : ndarray of shape (n_samples,)
         The initial K-means assignment.
     initial_proba_ : ndarray of shape (n_samples, n_clusters)
@@ -431,7 +436,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"n_samples={X.shape[0]}: {type(self).__name__} needs at least 2 target samples "
                 "(pairs of samples are its training signal)."
             )
-        self.n_clusters_ = self._resolve_n_clusters(X, kind, Xs, ys)
+        self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(X, kind, Xs, ys)
         if X.shape[0] < self.n_clusters_:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters_}: "
@@ -687,11 +692,13 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         return X, kind
 
     def _resolve_n_clusters(self, X, kind, Xs, ys):
-        """``n_clusters``, or for ``"auto"`` the number estimated from the source."""
+        """``n_clusters``, or for ``"auto"`` the number estimated from the source; and
+        the estimation's results (None for an int)."""
         if self.n_clusters != "auto":
-            return self.n_clusters
+            return self.n_clusters, None
         if self.warm_start and hasattr(self, "net_"):
-            return self.n_clusters_  # a warm start continues the fitted clusters
+            # A warm start continues the fitted clusters.
+            return self.n_clusters_, self.n_clusters_estimation_
         if Xs is None:
             raise ValueError(
                 "n_clusters='auto' estimates the number of clusters from the source classes: "
@@ -705,11 +712,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         # overlap, the silhouette gives 2 whatever the truth and probe_cut counted
         # CIFAR-10's 5 novel classes.
         criterion = "accuracy_silhouette" if kind == "vector" else "probe_cut"
-        n_clusters, _ = estimate_n_clusters(
+        return estimate_n_clusters(
             X, Xs, ys, candidates=range(2, min(21, len(X))), criterion=criterion,
             random_state=self.random_state,
         )
-        return n_clusters
 
     def _validate_source(self, source, X, target_kind, X_source=None, y_source=None):
         source = _source_pair(source, X_source, y_source)

@@ -477,11 +477,17 @@ def test_estimate_n_clusters_needs_three_source_classes():
 def test_auto_n_clusters_is_estimated_and_used():
     X_target, X_source, y_source, y_target = _blob_classes(4, 3)
     model = SupremeClusterer("auto", **TINY).fit(X_target, source=(X_source, y_source))
-    expected, _ = estimate_n_clusters(
+    expected, results = estimate_n_clusters(
         X_target, X_source, y_source, candidates=range(2, 21), random_state=0
     )
     assert model.n_clusters_ == expected == 3
     assert model.n_clusters == "auto"  # the parameter is left as given
+    # The estimation's terms are kept, the same as the direct call's.
+    estimation = model.n_clusters_estimation_
+    assert estimation.estimates == results.estimates
+    np.testing.assert_equal(estimation.probe_classes, results.probe_classes)
+    np.testing.assert_array_equal(estimation.candidates, np.arange(2, 21))
+    np.testing.assert_allclose(estimation.score, results.score)
     assert model.predict_proba(X_target[:4]).shape == (4, 3)
     assert model.initial_proba_.shape == (len(X_target), 3)
 
@@ -516,6 +522,7 @@ def test_int_n_clusters_is_n_clusters_(digits_split):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(n_clusters=4, **TINY).fit(Xt, source=(Xs, ys))
     assert model.n_clusters_ == 4
+    assert model.n_clusters_estimation_ is None
 
 
 def test_auto_n_clusters_needs_source():
