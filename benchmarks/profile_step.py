@@ -5,7 +5,8 @@ The benchmark's clustering phase runs at 18,000-20,000 target images/s on an H20
 a step: if the GPU's kernels fill the step's wall time, only fewer or faster kernels
 help (smaller source batches, fused kernels); if they leave it idle, the host's
 launching is the bound, and CUDA graphs or larger batches help. This script measures
-that, per training variant, on the benchmark's shapes (a CIFAR ResNet-18, 25,000 source
+that, per training variant (eager; a doubled batch; a source batch of a quarter of the
+target batch; compiled; compiled with CUDA graphs), on the benchmark's shapes (a CIFAR ResNet-18, 25,000 source
 and 25,000 target 32x32 images; random pixels, since the time of a step does not depend
 on what the images show):
 
@@ -48,6 +49,7 @@ from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS, environment_
 VARIANTS = {
     "eager": lambda base: {},
     "eager_batch2x": lambda base: {"batch_size": 2 * base["batch_size"]},
+    "eager_source_quarter": lambda base: {"source_batch_size": base["batch_size"] // 4},
     "compile": lambda base: {"compile": True},
     "compile_cudagraphs": lambda base: {"compile": {"mode": "reduce-overhead"}},
 }

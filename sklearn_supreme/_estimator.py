@@ -49,7 +49,7 @@ _STATS_SAMPLES = 10_000
 #: initial assignment) does not depend on them, so ``memory`` reuses it across them.
 _CLUSTERING_PARAMS = frozenset({
     "tau", "self_weight", "pair_weight", "balance_weight", "factor_weight", "source_weight",
-    "pair_weighting", "max_epochs",
+    "pair_weighting", "max_epochs", "source_batch_size",
 })
 
 #: Parameters that change how a fit runs, not the model it reaches.
@@ -137,7 +137,12 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Epochs of the clustering phase.
     batch_size : int, default=64
         Target samples per step; each step also uses as many perturbed copies and
-        source samples.
+        (unless ``source_batch_size`` says otherwise) source samples.
+    source_batch_size : int, default=None
+        Source samples drawn at random for each clustering step's source term
+        (Eq. 8); None: ``batch_size``. The source batch is a third of each step's
+        images at the default, so a smaller one makes steps cheaper, at the cost of a
+        noisier source term.
     lr : float, default=1e-3
         Adam learning rate of both phases.
     augment : "auto" or callable, default="auto"
@@ -286,6 +291,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "source_batch_size": [Interval(Integral, 2, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "augment": [StrOptions({"auto"}), callable],
         "init_pca": ["boolean"],
@@ -319,6 +325,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         pretrain_epochs=20,
         max_epochs=100,
         batch_size=64,
+        source_batch_size=None,
         lr=1e-3,
         augment="auto",
         init_pca=True,
@@ -348,6 +355,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.source_batch_size = source_batch_size
         self.lr = lr
         self.augment = augment
         self.init_pca = init_pca
@@ -515,7 +523,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 pretrain_history=pretrain_history,
             )
 
-        net.set_params(source_X=Xs_dev, source_y=ys_dev, loss_params=self._loss_params())
+        net.set_params(
+            source_X=Xs_dev, source_y=ys_dev, source_batch_size=self.source_batch_size,
+            loss_params=self._loss_params(),
+        )
         _set_callbacks(net, self._callbacks(checkpoint_path, "cluster", extra))
         p_init_dev = torch.as_tensor(p_init).to(device)
         if self.warm_start and hasattr(self, "net_"):

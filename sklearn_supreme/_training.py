@@ -196,6 +196,8 @@ class SupremeNet(_DeviceNet):
     module : SupremeNetwork
     source_X, source_y : torch.Tensor or None
         Source data on the device; source batches are drawn from it at random.
+    source_batch_size : int or None
+        Source samples per step; None: as many as the target batch.
     loss_params : dict
         Keyword arguments of :func:`supreme_loss` (``tau``, the weights,
         ``pair_weighting``).
@@ -205,9 +207,13 @@ class SupremeNet(_DeviceNet):
 
     phase = "Clustering (SUPREME)"
 
-    def __init__(self, module, *args, source_X=None, source_y=None, loss_params=None, **kwargs):
+    def __init__(
+        self, module, *args, source_X=None, source_y=None, source_batch_size=None,
+        loss_params=None, **kwargs,
+    ):
         self.source_X = source_X
         self.source_y = source_y
+        self.source_batch_size = source_batch_size
         self.loss_params = loss_params
         super().__init__(module, *args, **kwargs)
 
@@ -228,7 +234,8 @@ class SupremeNet(_DeviceNet):
             a = net.encode(torch.cat([x, self.perturb(x)]))
             target_logits = net.target_head(a)
             if use_source:
-                idx = torch.randint(len(self.source_X), (n,), device=self.source_X.device)
+                n_source = self.source_batch_size or n
+                idx = torch.randint(len(self.source_X), (n_source,), device=self.source_X.device)
                 a_source = net.encode(net.adapter(self.source_X[idx]))
                 source_logits = net.source_head(a_source)
                 a = torch.cat([a, a_source])

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
+from sklearn_supreme._objective import supreme_loss
 from sklearn_supreme._training import LOSS_TERMS
 
 
@@ -55,6 +56,29 @@ def test_history_loss_is_weighted_sum_of_terms(digits_split):
     for epoch in range(2):
         expected = sum(weights[f"{t}_weight"] * h[t][epoch] for t in LOSS_TERMS)
         assert h["loss"][epoch] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("source_batch_size", [None, 7])
+def test_source_batch_size_sets_the_source_samples_per_step(
+    digits_split, monkeypatch, source_batch_size
+):
+    import sklearn_supreme._training as training
+
+    sizes = []
+
+    def spy(p, p_perturbed, p_init, a, *, source_logits=None, y_source=None, **kwargs):
+        sizes.append((len(p), len(source_logits), len(y_source)))
+        return supreme_loss(p, p_perturbed, p_init, a, source_logits=source_logits,
+                            y_source=y_source, **kwargs)
+
+    monkeypatch.setattr(training, "supreme_loss", spy)
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(
+        n_clusters=5, pretrain_epochs=1, max_epochs=2, batch_size=32,
+        source_batch_size=source_batch_size, random_state=0,
+    ).fit(Xt, source=(Xs, ys))
+    n_source = source_batch_size or 32
+    assert sizes and set(sizes) == {(32, n_source, n_source)}
 
 
 def test_batch_losses_stay_on_the_device_until_the_epoch_ends(digits_split, fast_params):
