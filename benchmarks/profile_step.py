@@ -16,6 +16,11 @@ on what the images show):
 2. the next ``--steps`` steps under :mod:`torch.profiler`: the device's busy time (the
    sum of its kernels' times) and the host's time per step, and the top operators.
 
+Each variant also reports the backbone's arithmetic rate: its GFLOP per image forward
+and backward (counted by :class:`torch.utils.flop_counter.FlopCounterMode`; printed
+alone by ``--count-flops-only``, on any machine) times the images a step sends through
+it (target, perturbation and source batches) per second of wall time.
+
 A step is GPU-bound when the kernel time per step is close to the timed wall time per
 step. Results go to ``OUT/profile.json`` after each variant (what a killed run had
 written comes back) and the operator tables to ``OUT/profile_<variant>.txt``.
@@ -41,8 +46,11 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_supreme import SupremeClusterer
+from sklearn_supreme._networks import make_backbone
+from sklearn_supreme._training import SupremeNet
 from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS, environment_info, write_json
 
 #: Training variants: a function of the base settings giving the settings it changes.
@@ -77,7 +85,7 @@ class StepTimer(Callback):
             torch.cuda.synchronize(net.device)
 
     def on_batch_begin(self, net, training=False, **kwargs):
-        if not (training and net.phase.startswith("Clustering")):
+        if not (training and isinstance(net, SupremeNet)):
             return
         self.seen += 1
         if self.seen == self.skip + 1:
@@ -89,10 +97,10 @@ class StepTimer(Callback):
             if self.on_cuda:
                 activities.append(ProfilerActivity.CUDA)
             self.profiler = profile(activities=activities)
-            self.profiler.__enter__()
+            self.profiler.start()
 
     def on_batch_end(self, net, training=False, **kwargs):
-        if not (training and net.phase.startswith("Clustering")):
+        if not (training and isinstance(net, SupremeNet)):
             return
         if self.seen == self.skip + self.steps:
             self._sync(net)
@@ -101,18 +109,22 @@ class StepTimer(Callback):
             self.profiled_steps += 1
             if self.profiled_steps == self.steps:
                 self._sync(net)
-                self.profiler.__exit__(None, None, None)
+                self.profiler.stop()
 
 
-def _self_device_us(event):
-    # torch >= 2.4 names it "device"; older versions "cuda".
-    return getattr(event, "self_device_time_total", None) or getattr(
-        event, "self_cuda_time_total", 0.0
-    )
+def backbone_gflop_per_image(params, n=8):
+    """GFLOP of one 32x32 RGB image through the backbone of ``params``, forward and
+    backward (matrix products and convolutions, counted by torch's FlopCounterMode)."""
+    backbone = make_backbone(params["backbone"], (32, 32, 3), params.get("backbone_params"), 3)
+    x = torch.randn(n, 3, 32, 32)
+    with FlopCounterMode(display=False) as counter:
+        backbone(x).sum().backward()
+    return counter.get_total_flops() / n / 1e9
 
 
-def summarize(timer, batch_size):
-    """Per-step figures of a finished :class:`StepTimer`, in milliseconds."""
+def summarize(timer, batch_size, images_per_step, gflop_per_image):
+    """Per-step figures of a finished :class:`StepTimer`, in milliseconds; and the
+    backbone's arithmetic rate (``images_per_step`` through it, forward and backward)."""
     if timer.wall_seconds is None or timer.profiled_steps < timer.steps:
         raise RuntimeError(
             f"the fit ran {timer.seen} clustering steps; {timer.skip + 2 * timer.steps} are "
@@ -122,11 +134,14 @@ def summarize(timer, batch_size):
     wall_ms = 1e3 * timer.wall_seconds / timer.steps
     # Each kernel's time counts once, as the self device time of the operator that
     # launched it; None without a GPU.
-    device_ms = sum(_self_device_us(e) for e in events) / 1e3 / timer.steps if timer.on_cuda else None
+    device_ms = (
+        sum(e.self_device_time_total for e in events) / 1e3 / timer.steps if timer.on_cuda else None
+    )
     return {
         "steps_timed": timer.steps,
         "wall_ms_per_step": wall_ms,
         "target_images_per_second": 1e3 * batch_size / wall_ms,
+        "backbone_tflop_per_second": gflop_per_image * images_per_step / wall_ms,
         "device_kernel_ms_per_step": device_ms,
         "device_busy_fraction": None if device_ms is None else device_ms / wall_ms,
         # Measured under the profiler, which adds its own overhead to the host's time.
@@ -136,16 +151,19 @@ def summarize(timer, batch_size):
     }
 
 
-def run_variant(name, base, data, args):
+def run_variant(name, base, data, gflop_per_image, args):
     overrides = VARIANTS[name](base)
     params = {**base, **overrides, "pretrain_epochs": 1, "max_epochs": args.epochs}
+    # The target batch, its perturbation and the source batch.
+    batch = params["batch_size"]
+    images_per_step = 2 * batch + (params.get("source_batch_size") or batch)
     timer = StepTimer(args.skip, args.steps)
     model = SupremeClusterer(**params, random_state=0, callbacks=[timer])
     X_target, X_source, y_source = data
     start = time.perf_counter()
     model.fit(X_target, source=(X_source, y_source))
     result = {"variant": name, "overrides": overrides, "fit_seconds": time.perf_counter() - start,
-              **summarize(timer, params["batch_size"])}
+              **summarize(timer, batch, images_per_step, gflop_per_image)}
     sort_key = "self_device_time_total" if model.device_.startswith("cuda") else "self_cpu_time_total"
     table = timer.profiler.key_averages().table(sort_by=sort_key, row_limit=args.rows)
     return result, table
@@ -162,6 +180,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="steps timed, then profiled")
     parser.add_argument("--rows", type=int, default=25, help="rows of each operator table")
     parser.add_argument("--smoke", action="store_true", help="CPU rehearsal: small CNN and data")
+    parser.add_argument("--count-flops-only", action="store_true",
+                        help="only count the backbone's GFLOP per image (runs on a CPU)")
     args = parser.parse_args(argv)
     if args.smoke:
         base = {**SMOKE_PARAMS, "batch_size": 32}
@@ -172,20 +192,28 @@ def main(argv=None):
         args.n, args.epochs = args.n or 25000, args.epochs or 2
     os.makedirs(args.out, exist_ok=True)
 
+    command = " ".join([os.path.basename(sys.executable), *sys.argv])
+    gflop = backbone_gflop_per_image(base)
+    print(f"{base['backbone']} backbone: {gflop:.3f} GFLOP per 32x32 image, forward and backward",
+          flush=True)
+    report = {
+        "environment": environment_info(SupremeClusterer()._resolve_device(), command),
+        "base_params": base, "n_per_domain": args.n, "backbone_gflop_per_image": gflop,
+        "variants": [], "failures": [],
+    }
+    if args.count_flops_only:
+        write_json(os.path.join(args.out, "profile.json"), report)
+        return 0
+
     rng = np.random.default_rng(0)
     data = (
         rng.integers(0, 256, (args.n, 32, 32, 3), dtype=np.uint8),
         rng.integers(0, 256, (args.n, 32, 32, 3), dtype=np.uint8),
         np.arange(args.n) % 5,
     )
-    command = " ".join([os.path.basename(sys.executable), *sys.argv])
-    report = {
-        "environment": environment_info(SupremeClusterer()._resolve_device(), command),
-        "base_params": base, "n_per_domain": args.n, "variants": [], "failures": [],
-    }
     for name in args.variants:
         try:
-            result, table = run_variant(name, base, data, args)
+            result, table = run_variant(name, base, data, gflop, args)
         except Exception as exc:  # one failed variant (a compile error) must not cost the rest
             report["failures"].append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
             print(f"{name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
@@ -200,7 +228,8 @@ def main(argv=None):
             )
             print(
                 f"{name}: {result['wall_ms_per_step']:.1f} ms/step "
-                f"({result['target_images_per_second']:.0f} target images/s), {kernels}, "
+                f"({result['target_images_per_second']:.0f} target images/s, backbone "
+                f"{result['backbone_tflop_per_second']:.1f} TFLOP/s), {kernels}, "
                 f"{result['operator_calls_per_step']:.0f} operator calls/step; "
                 f"fit {result['fit_seconds']:.1f} s",
                 flush=True,

@@ -34,6 +34,7 @@ from sklearn.utils import check_random_state
 
 from . import __version__
 from ._estimator import SupremeClusterer, _adapted_target_logits
+from ._training import SupremeNet
 from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
 from .metrics import clustering_report
 
@@ -396,7 +397,7 @@ class _ClusteringSnapshots(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
-        if net.phase.startswith("Clustering") and epoch % self.every == 0:
+        if isinstance(net, SupremeNet) and epoch % self.every == 0:
             self.states[epoch] = {
                 name: value.detach().to("cpu", copy=True)
                 for name, value in net.module_.state_dict().items()

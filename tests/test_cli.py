@@ -442,11 +442,17 @@ def test_profile_step_script_times_and_profiles_clustering_steps(tmp_path):
     report = json.loads((out / "profile.json").read_text())
     assert report["failures"] == []
     base_batch = report["base_params"]["batch_size"]
+    gflop = report["backbone_gflop_per_image"]
+    assert gflop == pytest.approx(script.backbone_gflop_per_image(report["base_params"]))
     for result, batch in zip(report["variants"], [base_batch, 2 * base_batch]):
         assert result["overrides"] == ({} if batch == base_batch else {"batch_size": batch})
         assert result["steps_timed"] == 3 and result["wall_ms_per_step"] > 0
         assert result["target_images_per_second"] == pytest.approx(
             1e3 * batch / result["wall_ms_per_step"]
+        )
+        # Target, perturbation and source batches of the same size.
+        assert result["backbone_tflop_per_second"] == pytest.approx(
+            gflop * 3 * batch / result["wall_ms_per_step"]
         )
         assert result["device_kernel_ms_per_step"] is None  # no GPU here
         assert result["operator_calls_per_step"] > 0
@@ -457,6 +463,21 @@ def test_profile_step_script_times_and_profiles_clustering_steps(tmp_path):
     assert code == 1
     failure = json.loads((out / "profile.json").read_text())["failures"][0]
     assert failure["variant"] == "eager" and "raise --epochs" in failure["error"]
+
+
+def test_backbone_gflop_per_image_by_hand():
+    # One 3x3 convolution, 3 -> 4 channels, on 32x32 pixels: 2 * 3 * 4 * 9 FLOP per
+    # output pixel forward, as many again for the weights' gradient (the input needs none).
+    script = _load_script("profile_step")
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten())
+    assert script.backbone_gflop_per_image({"backbone": conv}) * 1e9 == 2 * (2 * 3 * 4 * 9) * 32 * 32
+
+
+def test_profile_step_counts_flops_only(tmp_path):
+    script = _load_script("profile_step")
+    assert script.main(["--out", str(tmp_path), "--smoke", "--count-flops-only"]) == 0
+    report = json.loads((tmp_path / "profile.json").read_text())
+    assert report["backbone_gflop_per_image"] > 0 and report["variants"] == []
 
 
 def test_projected_seconds_by_hand():
