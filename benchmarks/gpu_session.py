@@ -46,6 +46,21 @@ If seeds are missing, a second call finishes them: carry the returned
 With the time left (about 4 minutes after three seeds), a second call profiles the
 clustering step: the same install and exports, then
 ``python3 benchmarks/profile_step.py --out $OUT`` (see its docstring).
+
+Freezing the backbone's first three stages in the clustering phase (``freeze``) halves
+a step's arithmetic (1.606 against 3.329 GFLOP per image, ``profile_step.py
+--count-flops-only``), the lever on the 30,000 images/s target; its accuracy is not
+measured at full size yet. The next session's order (900 s of device time): first one
+call of ``timeout_s`` 300 that measures both, the same install and exports, then::
+
+    python3 benchmarks/gpu_session.py --data .data/cifar10-jpeg.tar.gz \
+      --out $OUT/freeze --cache-dir /tmp/cache --resume --seeds 1 \
+      --set "freeze=['backbone.stem.*', 'backbone.blocks.[0-5].*']" \
+      && python3 benchmarks/profile_step.py --out $OUT/profile \
+      --variants eager eager_freeze_early eager_source_quarter
+
+then the three seeds above, with that ``--set`` if its seed 0 scored at least the
+eager seed 0 of 2026-11-27 (ACC 0.876) in less time, and without it otherwise.
 """
 
 import argparse

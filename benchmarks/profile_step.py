@@ -6,7 +6,9 @@ a step: if the GPU's kernels fill the step's wall time, only fewer or faster ker
 help (smaller source batches, fused kernels); if they leave it idle, the host's
 launching is the bound, and CUDA graphs or larger batches help. This script measures
 that, per training variant (eager; a doubled batch; a source batch of a quarter of the
-target batch; compiled; compiled with CUDA graphs), on the benchmark's shapes (a CIFAR ResNet-18, 25,000 source
+target batch; the backbone frozen but for its last stage, or frozen whole, in the
+clustering phase (``freeze``); compiled; compiled with CUDA graphs), on the benchmark's
+shapes (a CIFAR ResNet-18, 25,000 source
 and 25,000 target 32x32 images; random pixels, since the time of a step does not depend
 on what the images show):
 
@@ -17,9 +19,10 @@ on what the images show):
    sum of its kernels' times) and the host's time per step, and the top operators.
 
 Each variant also reports the backbone's arithmetic rate: its GFLOP per image forward
-and backward (counted by :class:`torch.utils.flop_counter.FlopCounterMode`; printed
-alone by ``--count-flops-only``, on any machine) times the images a step sends through
-it (target, perturbation and source batches) per second of wall time.
+and backward, with the variant's frozen parameters frozen (counted by
+:class:`torch.utils.flop_counter.FlopCounterMode`; printed alone by
+``--count-flops-only``, on any machine) times the images a step sends through it
+(target, perturbation and source batches) per second of wall time.
 
 A step is GPU-bound when the kernel time per step is close to the timed wall time per
 step. Results go to ``OUT/profile.json`` after each variant (what a killed run had
@@ -41,6 +44,7 @@ import argparse
 import os
 import sys
 import time
+from fnmatch import fnmatch
 
 import numpy as np
 import torch
@@ -53,11 +57,21 @@ from sklearn_supreme._networks import make_backbone
 from sklearn_supreme._training import SupremeNet
 from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS, environment_info, write_json
 
+#: ``freeze`` patterns that leave only the last stage of each built-in image backbone
+#: to train in the clustering phase: the CIFAR ResNet-18's fourth stage (blocks 6-7),
+#: the small CNN's last convolution (``layers.6``).
+FREEZE_ALL_BUT_LAST_STAGE = {
+    "resnet18": ["backbone.stem.*", "backbone.blocks.[0-5].*"],
+    "cnn": ["backbone.layers.[0-4].*"],
+}
+
 #: Training variants: a function of the base settings giving the settings it changes.
 VARIANTS = {
     "eager": lambda base: {},
     "eager_batch2x": lambda base: {"batch_size": 2 * base["batch_size"]},
     "eager_source_quarter": lambda base: {"source_batch_size": base["batch_size"] // 4},
+    "eager_freeze_early": lambda base: {"freeze": FREEZE_ALL_BUT_LAST_STAGE[base["backbone"]]},
+    "eager_freeze_backbone": lambda base: {"freeze": "backbone.*"},
     "compile": lambda base: {"compile": True},
     "compile_cudagraphs": lambda base: {"compile": {"mode": "reduce-overhead"}},
 }
@@ -114,11 +128,23 @@ class StepTimer(Callback):
 
 def backbone_gflop_per_image(params, n=8):
     """GFLOP of one 32x32 RGB image through the backbone of ``params``, forward and
-    backward (matrix products and convolutions, counted by torch's FlopCounterMode)."""
+    backward (matrix products and convolutions, counted by torch's FlopCounterMode).
+
+    The parameters that ``params["freeze"]`` matches (as ``backbone.<name>``) are
+    frozen, as in a clustering step: autograd skips their gradients, and the backward
+    pass stops at the first trainable layer.
+    """
     backbone = make_backbone(params["backbone"], (32, 32, 3), params.get("backbone_params"), 3)
+    patterns = params.get("freeze") or []
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    for name, param in backbone.named_parameters():
+        if any(fnmatch(f"backbone.{name}", pattern) for pattern in patterns):
+            param.requires_grad_(False)
     x = torch.randn(n, 3, 32, 32)
     with FlopCounterMode(display=False) as counter:
-        backbone(x).sum().backward()
+        out = backbone(x).sum()
+        if out.requires_grad:  # nothing to back-propagate through a backbone frozen whole
+            out.backward()
     return counter.get_total_flops() / n / 1e9
 
 
@@ -151,9 +177,10 @@ def summarize(timer, batch_size, images_per_step, gflop_per_image):
     }
 
 
-def run_variant(name, base, data, gflop_per_image, args):
+def run_variant(name, base, data, args):
     overrides = VARIANTS[name](base)
     params = {**base, **overrides, "pretrain_epochs": 1, "max_epochs": args.epochs}
+    gflop_per_image = backbone_gflop_per_image(params)
     # The target batch, its perturbation and the source batch.
     batch = params["batch_size"]
     images_per_step = 2 * batch + (params.get("source_batch_size") or batch)
@@ -163,6 +190,7 @@ def run_variant(name, base, data, gflop_per_image, args):
     start = time.perf_counter()
     model.fit(X_target, source=(X_source, y_source))
     result = {"variant": name, "overrides": overrides, "fit_seconds": time.perf_counter() - start,
+              "backbone_gflop_per_image": gflop_per_image,
               **summarize(timer, batch, images_per_step, gflop_per_image)}
     sort_key = "self_device_time_total" if model.device_.startswith("cuda") else "self_cpu_time_total"
     table = timer.profiler.key_averages().table(sort_by=sort_key, row_limit=args.rows)
@@ -193,9 +221,12 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
 
     command = " ".join([os.path.basename(sys.executable), *sys.argv])
-    gflop = backbone_gflop_per_image(base)
-    print(f"{base['backbone']} backbone: {gflop:.3f} GFLOP per 32x32 image, forward and backward",
-          flush=True)
+    gflop = {
+        name: backbone_gflop_per_image({**base, **VARIANTS[name](base)}) for name in args.variants
+    }
+    for name, value in gflop.items():
+        print(f"{name}: {base['backbone']} backbone {value:.3f} GFLOP per 32x32 image, forward "
+              "and backward", flush=True)
     report = {
         "environment": environment_info(SupremeClusterer()._resolve_device(), command),
         "base_params": base, "n_per_domain": args.n, "backbone_gflop_per_image": gflop,
@@ -213,7 +244,7 @@ def main(argv=None):
     )
     for name in args.variants:
         try:
-            result, table = run_variant(name, base, data, gflop, args)
+            result, table = run_variant(name, base, data, args)
         except Exception as exc:  # one failed variant (a compile error) must not cost the rest
             report["failures"].append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
             print(f"{name}: FAILED: {type(exc).__name__}: {exc}", flush=True)

@@ -36,7 +36,9 @@ from ._checkpoint import (
 )
 from ._initial import initial_assignment
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
-from ._training import LOSS_TERMS, SourcePretrainNet, SupremeNet, TrainingInterrupted
+from ._training import (
+    LOSS_TERMS, SourcePretrainNet, SupremeNet, TrainingInterrupted, frozen, match_frozen,
+)
 
 __all__ = ["SupremeClusterer"]
 
@@ -49,7 +51,7 @@ _STATS_SAMPLES = 10_000
 #: initial assignment) does not depend on them, so ``memory`` reuses it across them.
 _CLUSTERING_PARAMS = frozenset({
     "tau", "self_weight", "pair_weight", "balance_weight", "factor_weight", "source_weight",
-    "pair_weighting", "max_epochs", "source_batch_size",
+    "pair_weighting", "max_epochs", "source_batch_size", "freeze",
 })
 
 #: Parameters that change how a fit runs, not the model it reaches.
@@ -143,6 +145,17 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         (Eq. 8); None: ``batch_size``. The source batch is a third of each step's
         images at the default, so a smaller one makes steps cheaper, at the cost of a
         noisier source term.
+    freeze : str or list of str, default=None
+        Parameters of the network held fixed during the clustering phase (not during
+        pretraining), as :func:`fnmatch.fnmatch` patterns of the names in
+        ``net_.module_.named_parameters()``: ``"backbone.*"`` trains only the factor
+        layer and the heads; for ``backbone="resnet18"``,
+        ``["backbone.stem.*", "backbone.blocks.[0-5].*"]`` trains only the last of its
+        four stages (``blocks.6`` and ``blocks.7``) and the heads, as RankStats
+        (Han et al., 2020) fine-tunes. No backward pass runs through a frozen stem
+        of the network, so steps are cheaper; batch norm statistics still adapt.
+        A pattern that matches nothing, or patterns that match every parameter,
+        are errors. None trains everything.
     lr : float, default=1e-3
         Adam learning rate of both phases.
     augment : "auto" or callable, default="auto"
@@ -191,7 +204,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         caches its transformers: the source pretraining, the initial K-means and
         the network they leave, keyed on the data, the drawn seed, the device and
         every parameter but those of the clustering phase alone (``tau``, the five
-        loss weights, ``pair_weighting``, ``max_epochs``) and those that do not change
+        loss weights, ``pair_weighting``, ``max_epochs``, ``source_batch_size``,
+        ``freeze``) and those that do not change
         the result (``verbose``, ``compile``, ``callbacks``...). Fits that differ
         only in the clustering phase, such as a search over ``tau`` with an integer
         ``random_state``, then pretrain once, and reach the same model as without
@@ -292,6 +306,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "source_batch_size": [Interval(Integral, 2, None, closed="left"), None],
+        "freeze": [str, list, tuple, None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "augment": [StrOptions({"auto"}), callable],
         "init_pca": ["boolean"],
@@ -326,6 +341,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         max_epochs=100,
         batch_size=64,
         source_batch_size=None,
+        freeze=None,
         lr=1e-3,
         augment="auto",
         init_pca=True,
@@ -356,6 +372,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.source_batch_size = source_batch_size
+        self.freeze = freeze
         self.lr = lr
         self.augment = augment
         self.init_pca = init_pca
@@ -485,6 +502,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             net = copy.deepcopy(self.net_)
             net.set_params(**common)
             self._maybe_compile(net.module_)  # copies drop compiled code
+            network = net.module_
+            frozen_names = self._frozen_names(network)
             p_init = self.initial_proba_
             initial_labels = self.initial_labels_
             pretrain_history = self.pretrain_history_
@@ -493,6 +512,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             network = self._maybe_compile(
                 self._build_network(X, kind, Xs, ys, seed, self.n_clusters_)
             )
+            # Checked before pretraining: a misspelt pattern fails now, not minutes later.
+            frozen_names = self._frozen_names(network)
             extra = {"fingerprint": resume.get("fingerprint") if resume else None}
             if resume and resume["phase"] == "cluster":
                 p_init = resume["p_init"].numpy()
@@ -529,13 +550,15 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         )
         _set_callbacks(net, self._callbacks(checkpoint_path, "cluster", extra))
         p_init_dev = torch.as_tensor(p_init).to(device)
-        if self.warm_start and hasattr(self, "net_"):
-            net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs)
-        elif resume and resume["phase"] == "cluster":
-            restore(net, resume)
-            net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - resume["epoch"])
-        else:
-            net.fit(X_dev, p_init_dev)
+        # skorch trains the module instance it is given (or, warm, the copy's).
+        with frozen(network, frozen_names):
+            if self.warm_start and hasattr(self, "net_"):
+                net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs)
+            elif resume and resume["phase"] == "cluster":
+                restore(net, resume)
+                net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - resume["epoch"])
+            else:
+                net.fit(X_dev, p_init_dev)
         network = net.module_
         network.__dict__.pop("_compiled_encode", None)  # training is over; free its graphs
         logits = _adapted_target_logits(network, X_dev, self.batch_size, device)
@@ -552,6 +575,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             "n_iter_": len(net.history),
             "labels_": logits.argmax(axis=1).astype(np.int64),
         }
+
+    def _frozen_names(self, network):
+        """The parameters of ``network`` that ``freeze`` holds fixed while clustering."""
+        return [] if self.freeze is None else match_frozen(network, self.freeze)
 
     def _net_params(self, kind, device):
         """Settings shared by the skorch nets of both phases."""

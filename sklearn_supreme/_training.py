@@ -10,13 +10,17 @@ mini-batches from tensors that already live on the training device through
 """
 
 import contextlib
+from fnmatch import fnmatch
 
 import torch
 from skorch import NeuralNet
 
 from ._objective import source_cross_entropy, supreme_loss
 
-__all__ = ["DeviceBatchIterator", "SourcePretrainNet", "SupremeNet", "TrainingInterrupted", "LOSS_TERMS"]
+__all__ = [
+    "DeviceBatchIterator", "SourcePretrainNet", "SupremeNet", "TrainingInterrupted", "LOSS_TERMS",
+    "frozen", "match_frozen",
+]
 
 LOSS_TERMS = ("self", "pair", "balance", "factor", "source")
 
@@ -260,6 +264,80 @@ class SupremeNet(_DeviceNet):
                 self.history.record(f"{name}_loss", value)
             self._epoch_terms = []
         super().on_epoch_end(net, **kwargs)
+
+
+def match_frozen(module, patterns):
+    """Names of the parameters of ``module`` that ``patterns`` match.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    patterns : str or sequence of str
+        :func:`fnmatch.fnmatch` patterns of parameter names, as in
+        ``module.named_parameters()`` (what :class:`skorch.callbacks.Freezer` matches).
+
+    Returns
+    -------
+    names : list of str
+        The matched names, in the module's order.
+
+    Raises
+    ------
+    ValueError
+        If a pattern matches no parameter (a misspelt name would silently freeze
+        nothing), or the patterns match every parameter (nothing would train).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    >>> match_frozen(net, "0.*")
+    ['0.weight', '0.bias']
+    """
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    names = [name for name, _ in module.named_parameters()]
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise TypeError(f"freeze patterns must be strings, got {pattern!r}.")
+        if not any(fnmatch(name, pattern) for name in names):
+            # The modules two levels down name the parts without listing every layer.
+            parts = dict.fromkeys(".".join(n.split(".")[:-1][:2]) for n in names)
+            raise ValueError(
+                f"freeze pattern {pattern!r} matches no parameter of the network; its "
+                f"parameters are in {', '.join(map(repr, parts))} (each parameter's name "
+                "is in net_.module_.named_parameters())."
+            )
+    matched = [name for name in names if any(fnmatch(name, p) for p in patterns)]
+    if len(matched) == len(names):
+        raise ValueError(
+            f"freeze={patterns!r} matches every parameter of the network: the clustering "
+            "phase would train nothing. Leave the factor layer and target head out of it."
+        )
+    return matched
+
+
+@contextlib.contextmanager
+def frozen(module, names):
+    """Hold the parameters ``names`` of ``module`` fixed inside the block.
+
+    Their ``requires_grad`` is off, so autograd neither computes their gradients nor,
+    for a frozen stem of a network, back-propagates through it at all, and the
+    optimiser skips them (they get no gradient). Every parameter's flag is restored
+    on exit, so the fitted network is left as it was given.
+
+    Written here rather than with :class:`skorch.callbacks.Freezer`: that callback
+    fires at one epoch number, which a resumed or warm-started fit (starting past
+    that epoch) would skip, and it leaves the flags off after training.
+    """
+    params = dict(module.named_parameters())
+    before = {name: p.requires_grad for name, p in params.items()}
+    try:
+        for name in names:
+            params[name].requires_grad_(False)
+        yield module
+    finally:
+        for name, flag in before.items():
+            params[name].requires_grad_(flag)
 
 
 def _isfinite(value):

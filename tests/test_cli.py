@@ -438,14 +438,19 @@ def test_profile_step_script_times_and_profiles_clustering_steps(tmp_path):
     # time the asked-for steps is reported as a failure naming the fix.
     script = _load_script("profile_step")
     out = tmp_path / "profile"
-    assert script.main(["--out", str(out), "--smoke", "--variants", "eager", "eager_batch2x"]) == 0
+    variants = ["eager", "eager_batch2x", "eager_freeze_early"]
+    assert script.main(["--out", str(out), "--smoke", "--variants", *variants]) == 0
     report = json.loads((out / "profile.json").read_text())
     assert report["failures"] == []
     base_batch = report["base_params"]["batch_size"]
-    gflop = report["backbone_gflop_per_image"]
-    assert gflop == pytest.approx(script.backbone_gflop_per_image(report["base_params"]))
-    for result, batch in zip(report["variants"], [base_batch, 2 * base_batch]):
-        assert result["overrides"] == ({} if batch == base_batch else {"batch_size": batch})
+    assert set(report["backbone_gflop_per_image"]) == set(variants)
+    for result, batch in zip(report["variants"], [base_batch, 2 * base_batch, base_batch]):
+        name = result["variant"]
+        assert result["overrides"] == script.VARIANTS[name](report["base_params"])
+        gflop = result["backbone_gflop_per_image"]
+        assert gflop == report["backbone_gflop_per_image"][name] == pytest.approx(
+            script.backbone_gflop_per_image({**report["base_params"], **result["overrides"]})
+        )
         assert result["steps_timed"] == 3 and result["wall_ms_per_step"] > 0
         assert result["target_images_per_second"] == pytest.approx(
             1e3 * batch / result["wall_ms_per_step"]
@@ -472,12 +477,31 @@ def test_backbone_gflop_per_image_by_hand():
     conv = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten())
     assert script.backbone_gflop_per_image({"backbone": conv}) * 1e9 == 2 * (2 * 3 * 4 * 9) * 32 * 32
 
+    # Two of them, 3 -> 4 -> 4 channels. With the first frozen, the backward pass
+    # computes the second's weight gradient and stops: no gradient for its input.
+    two = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1),
+        torch.nn.Flatten(),
+    )
+    first, second = 2 * 3 * 4 * 9 * 32 * 32, 2 * 4 * 4 * 9 * 32 * 32
+
+    def flop(freeze):  # the GFLOP figure back in FLOP, without its float rounding
+        return round(script.backbone_gflop_per_image({"backbone": two, "freeze": freeze}) * 1e9)
+
+    assert flop(["backbone.0.*"]) == first + 2 * second
+    assert flop("backbone.*") == first + second  # the forward pass alone
+    assert flop("factor.*") == 2 * first + 3 * second  # nothing of the backbone frozen
+
 
 def test_profile_step_counts_flops_only(tmp_path):
     script = _load_script("profile_step")
     assert script.main(["--out", str(tmp_path), "--smoke", "--count-flops-only"]) == 0
     report = json.loads((tmp_path / "profile.json").read_text())
-    assert report["backbone_gflop_per_image"] > 0 and report["variants"] == []
+    gflop = report["backbone_gflop_per_image"]
+    assert set(gflop) == set(script.VARIANTS) and report["variants"] == []
+    # freezing the backbone's early stages, then all of it, leaves less to compute
+    assert gflop["eager"] > gflop["eager_freeze_early"] > gflop["eager_freeze_backbone"] > 0
+    assert gflop["eager_batch2x"] == gflop["eager"]
 
 
 def test_projected_seconds_by_hand():
