@@ -37,7 +37,8 @@ from ._checkpoint import (
 from ._initial import initial_assignment
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from ._training import (
-    LOSS_TERMS, SourcePretrainNet, SupremeNet, TrainingInterrupted, frozen, match_frozen,
+    LOSS_TERMS, CosineAnnealing, SourcePretrainNet, SupremeNet, TrainingInterrupted, frozen,
+    match_frozen,
 )
 
 __all__ = ["SupremeClusterer"]
@@ -135,6 +136,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Keyword arguments of the backbone's constructor.
     pretrain_epochs : int, default=20
         Epochs of supervised source pretraining; 0 skips it.
+    pretrain_lr_schedule : {"constant", "cosine"}, default="constant"
+        Learning rate of the pretraining steps: ``lr`` throughout, or annealed from
+        ``lr`` to 0 along a cosine over the ``pretrain_epochs`` (step by step; a fit
+        resumed from a checkpoint continues it). The clustering phase always runs at
+        ``lr``, as the paper trains.
     max_epochs : int, default=100
         Epochs of the clustering phase.
     batch_size : int, default=64
@@ -303,6 +309,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         "backbone": [StrOptions({"auto", "mlp", "cnn", "resnet18"}), callable],
         "backbone_params": [dict, None],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_lr_schedule": [StrOptions({"constant", "cosine"})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "source_batch_size": [Interval(Integral, 2, None, closed="left"), None],
@@ -338,6 +345,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         backbone="auto",
         backbone_params=None,
         pretrain_epochs=20,
+        pretrain_lr_schedule="constant",
         max_epochs=100,
         batch_size=64,
         source_batch_size=None,
@@ -369,6 +377,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self.backbone = backbone
         self.backbone_params = backbone_params
         self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr_schedule = pretrain_lr_schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.source_batch_size = source_batch_size
@@ -664,9 +673,12 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         """Source pretraining, or its continuation from a checkpoint."""
         if Xs_dev is None or self.pretrain_epochs == 0:
             return network, {"loss": [], "dur": []}
+        callbacks = self._callbacks(checkpoint_path, "pretrain", extra)
+        if self.pretrain_lr_schedule == "cosine":
+            # First, so that the user's callbacks see each step's rate.
+            callbacks.insert(0, ("lr_schedule", CosineAnnealing(self.pretrain_epochs)))
         net = SourcePretrainNet(
-            network, max_epochs=self.pretrain_epochs,
-            callbacks=self._callbacks(checkpoint_path, "pretrain", extra), **common,
+            network, max_epochs=self.pretrain_epochs, callbacks=callbacks, **common,
         )
         if resume is None:
             net.fit(Xs_dev, ys_dev)

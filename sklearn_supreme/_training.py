@@ -10,16 +10,18 @@ mini-batches from tensors that already live on the training device through
 """
 
 import contextlib
+import math
 from fnmatch import fnmatch
 
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 
 from ._objective import source_cross_entropy, supreme_loss
 
 __all__ = [
     "DeviceBatchIterator", "SourcePretrainNet", "SupremeNet", "TrainingInterrupted", "LOSS_TERMS",
-    "frozen", "match_frozen",
+    "CosineAnnealing", "frozen", "match_frozen",
 ]
 
 LOSS_TERMS = ("self", "pair", "balance", "factor", "source")
@@ -264,6 +266,41 @@ class SupremeNet(_DeviceNet):
                 self.history.record(f"{name}_loss", value)
             self._epoch_terms = []
         super().on_epoch_end(net, **kwargs)
+
+
+class CosineAnnealing(Callback):
+    """Anneals the learning rate from the net's ``lr`` to 0 along a cosine over a
+    whole training phase, step by step (Loshchilov & Hutter, SGDR, without restarts):
+    ``lr_t = lr * (1 + cos(pi * t / T)) / 2`` at step ``t`` of ``T``.
+
+    Written here rather than with skorch's ``LRScheduler`` around torch's
+    ``CosineAnnealingLR``: those count the steps themselves, and a fit resumed from a
+    checkpoint would start the count again; here ``t`` follows from the net's history.
+
+    Parameters
+    ----------
+    total_epochs : int
+        Epochs of the whole phase, a resumed continuation included.
+    """
+
+    def __init__(self, total_epochs):
+        self.total_epochs = total_epochs
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.steps_per_epoch_ = len(net.get_iterator(net.get_dataset(X, y), training=True))
+
+    def on_epoch_begin(self, net, **kwargs):
+        # The net has opened this epoch's history row already.
+        self.step_ = (len(net.history) - 1) * self.steps_per_epoch_
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        total = self.total_epochs * self.steps_per_epoch_
+        lr = net.lr * (1 + math.cos(math.pi * self.step_ / total)) / 2
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        self.step_ += 1
 
 
 def match_frozen(module, patterns):

@@ -534,16 +534,25 @@ def _cpu_count():
     return os.cpu_count()
 
 
-def _git_commit():
-    """The package checkout's short commit; else ``$SKLEARN_SUPREME_GIT_COMMIT`` (for a
-    copy of the tree without its ``.git``, such as one sent to a remote GPU), else None."""
+def _git_commit(package_dir=None):
+    """The package checkout's short commit, with ``-dirty`` when the tracked files of the
+    package or of the ``benchmarks`` folder beside it differ from that commit (the
+    figures then come from code no commit holds); else ``$SKLEARN_SUPREME_GIT_COMMIT``
+    (for a copy of the tree without its ``.git``, such as one sent to a remote GPU),
+    else None."""
+    package_dir = package_dir or os.path.dirname(os.path.abspath(__file__))
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], cwd=package_dir, capture_output=True, text=True, timeout=10,
+            check=True,
+        ).stdout.strip()
+
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=os.path.dirname(os.path.abspath(__file__)),
-            capture_output=True, text=True, timeout=10, check=True,
-        )
-        commit = result.stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        code = [".", os.path.join(os.pardir, "benchmarks")]
+        if commit and git("status", "--porcelain", "--untracked-files=no", "--", *code):
+            commit += "-dirty"
     except (OSError, subprocess.SubprocessError):
         commit = None
     return commit or os.environ.get("SKLEARN_SUPREME_GIT_COMMIT") or None

@@ -5,6 +5,7 @@ import io
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -553,3 +554,37 @@ def test_model_selection_script_reports_tau_and_k(fake_cifar10, tmp_path):
                 estimate - len(novel)
             )
     assert results["per_class"] == 4 and results["environment"]["device"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
+    # Figures name the commit they came from; code that differs from it says so.
+    from sklearn_supreme.benchmark import _git_commit
+
+    monkeypatch.delenv("SKLEARN_SUPREME_GIT_COMMIT", raising=False)
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    for folder in ("pkg", "benchmarks", "docs"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "start")
+    head = git("rev-parse", "--short", "HEAD")
+    package = str(tmp_path / "pkg")
+    assert _git_commit(package) == head
+    (tmp_path / "docs" / "code.py").write_text("x = 2\n")  # not code the figures run
+    (tmp_path / "pkg" / "new.py").write_text("")  # untracked: not imported by anything
+    assert _git_commit(package) == head
+    (tmp_path / "benchmarks" / "code.py").write_text("x = 2\n")
+    assert _git_commit(package) == head + "-dirty"
+    git("checkout", "--", "benchmarks")
+    (tmp_path / "pkg" / "code.py").write_text("x = 2\n")
+    assert _git_commit(package) == head + "-dirty"
+    # outside any checkout, the commit the sender of the tree names
+    monkeypatch.setenv("SKLEARN_SUPREME_GIT_COMMIT", "abc1234")
+    shutil.rmtree(tmp_path / ".git")
+    assert _git_commit(package) == "abc1234"
