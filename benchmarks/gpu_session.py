@@ -1,4 +1,4 @@
-"""Everything one lent GPU session measures for the CIFAR-10 benchmark, in one command.
+r"""Everything one lent GPU session measures for the CIFAR-10 benchmark, in one command.
 
 A session is lent a GPU for about 15 minutes of device time, starts included, so the
 measurements go in one prepared call, most important first, each saved as soon as it

@@ -44,7 +44,6 @@ import argparse
 import os
 import sys
 import time
-from fnmatch import fnmatch
 
 import numpy as np
 import torch
@@ -53,8 +52,8 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._networks import make_backbone
-from sklearn_supreme._training import SupremeNet
+from sklearn_supreme._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
+from sklearn_supreme._training import SupremeNet, frozen, match_frozen
 from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS, environment_info, write_json
 
 #: ``freeze`` patterns that leave only the last stage of each built-in image backbone
@@ -130,19 +129,21 @@ def backbone_gflop_per_image(params, n=8):
     """GFLOP of one 32x32 RGB image through the backbone of ``params``, forward and
     backward (matrix products and convolutions, counted by torch's FlopCounterMode).
 
-    The parameters that ``params["freeze"]`` matches (as ``backbone.<name>``) are
-    frozen, as in a clustering step: autograd skips their gradients, and the backward
-    pass stops at the first trainable layer.
+    The backbone sits in a :class:`SupremeNetwork`, frozen by ``params["freeze"]``
+    the way a clustering step freezes it (the estimator's own matching and freezing):
+    autograd skips the frozen parameters' gradients, and the backward pass stops at
+    the first trainable layer.
     """
     backbone = make_backbone(params["backbone"], (32, 32, 3), params.get("backbone_params"), 3)
-    patterns = params.get("freeze") or []
-    patterns = [patterns] if isinstance(patterns, str) else patterns
-    for name, param in backbone.named_parameters():
-        if any(fnmatch(f"backbone.{name}", pattern) for pattern in patterns):
-            param.requires_grad_(False)
+    adapter = InputAdapter(np.zeros(3), np.ones(3), "float_nchw")
     x = torch.randn(n, 3, 32, 32)
-    with FlopCounterMode(display=False) as counter:
-        out = backbone(x).sum()
+    network = SupremeNetwork(
+        adapter, backbone, feature_dim_of(backbone, adapter, x[:2]), n_factors=1,
+        n_source_classes=0, n_clusters=1,
+    )
+    names = match_frozen(network, params["freeze"]) if params.get("freeze") else []
+    with frozen(network, names), FlopCounterMode(display=False) as counter:
+        out = network.backbone(x).sum()
         if out.requires_grad:  # nothing to back-propagate through a backbone frozen whole
             out.backward()
     return counter.get_total_flops() / n / 1e9
@@ -177,10 +178,9 @@ def summarize(timer, batch_size, images_per_step, gflop_per_image):
     }
 
 
-def run_variant(name, base, data, args):
+def run_variant(name, base, data, gflop_per_image, args):
     overrides = VARIANTS[name](base)
     params = {**base, **overrides, "pretrain_epochs": 1, "max_epochs": args.epochs}
-    gflop_per_image = backbone_gflop_per_image(params)
     # The target batch, its perturbation and the source batch.
     batch = params["batch_size"]
     images_per_step = 2 * batch + (params.get("source_batch_size") or batch)
@@ -244,7 +244,7 @@ def main(argv=None):
     )
     for name in args.variants:
         try:
-            result, table = run_variant(name, base, data, args)
+            result, table = run_variant(name, base, data, gflop[name], args)
         except Exception as exc:  # one failed variant (a compile error) must not cost the rest
             report["failures"].append({"variant": name, "error": f"{type(exc).__name__}: {exc}"})
             print(f"{name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
