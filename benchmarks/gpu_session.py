@@ -123,7 +123,7 @@ def projected_seconds(timing, params):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="CIFAR-10 folder or tar archive")
-    parser.add_argument("--out", required=True, help="folder for probe.json and cifar10.json")
+    parser.add_argument("--out", required=True, help="folder for session.json and cifar10.json")
     parser.add_argument("--seeds", type=int, default=3, help="benchmark seeds (default: 3)")
     parser.add_argument(
         "--mode", choices=["compile", "eager"], default="eager",

@@ -539,7 +539,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 if memory.location is None or (resume and resume["phase"] == "pretrain"):
                     network, pretrain_history, p_init, initial_labels = start()
                 else:
-                    key = (self._start_params(), X, Xs, ys, kind, str(device), seed)
+                    key = (
+                        self._start_params(), self.n_clusters_, X, Xs, ys, kind, str(device), seed
+                    )
                     cached = memory.cache(_cached_start, ignore=["start"])(start, key=key)
                     # The same state whether it was computed now or read back.
                     network.load_state_dict(cached["module"])

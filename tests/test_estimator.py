@@ -353,13 +353,20 @@ def test_memory_pretrains_once_across_clustering_parameters(
         np.testing.assert_array_equal(got.predict_proba(Xt), expected.predict_proba(Xt))
         assert got.pretrain_history_["loss"] == expected.pretrain_history_["loss"]
 
-    # anything the start depends on is part of the key: each of these pretrains again
-    pretrained_on.clear()
+    # anything the start depends on is part of the key: each of these pretrains again,
+    # in the same cache (a joblib.Memory given a str shares the directory of the str;
+    # given a Path, joblib would keep a separate one)
+    same_cache = joblib.Memory(str(tmp_path), verbose=0)
     for change in [dict(lr=3e-3), dict(random_state=1), dict(n_clusters=4), dict(alpha=2.0)]:
-        fit(memory=joblib.Memory(tmp_path, verbose=0), **change)
-    fit(memory=str(tmp_path), tau=0.5)
+        pretrained_on.clear()
+        model = fit(memory=same_cache, **change)
+        assert pretrained_on == [len(Xs)], change
+        assert model.n_clusters_ == change.get("n_clusters", fast_params["n_clusters"])
+    pretrained_on.clear()
+    fit(memory=same_cache, tau=0.5)
+    assert pretrained_on == []
     SupremeClusterer(**fast_params, memory=str(tmp_path)).fit(Xt[:-1], source=(Xs, ys))
-    assert len(pretrained_on) == 4 + 0 + 1
+    assert pretrained_on == [len(Xs)]
 
 
 def test_invalid_parameters_are_rejected(digits_split):
