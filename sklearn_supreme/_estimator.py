@@ -55,6 +55,12 @@ _CLUSTERING_PARAMS = frozenset({
     "pair_weighting", "max_epochs", "source_batch_size", "freeze",
 })
 
+#: Parameters a warm start cannot change: they shape the fitted network (its input
+#: statistics included) and the initial assignments it continues from.
+_WARM_START_FIXED = (
+    "n_clusters", "n_factors", "backbone", "backbone_params", "alpha", "init_pca", "standardize",
+)
+
 #: Parameters that change how a fit runs, not the model it reaches.
 _RUN_PARAMS = frozenset({
     "verbose", "device", "compile", "checkpoint_dir", "checkpoint_every", "callbacks",
@@ -200,8 +206,13 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Epochs between checkpoints; the end of each phase is always saved.
     warm_start : bool, default=False
         When fitted already, ``fit`` continues the clustering phase for
-        ``max_epochs`` more epochs on the same target, from the current network and
-        initial assignments, instead of starting over.
+        ``max_epochs`` more epochs from the current network and initial
+        assignments, instead of starting over. It needs the same data (target and
+        source) and the same parameters that shape the network and its initial
+        clusters (``n_clusters``, ``n_factors``, ``backbone``, ``backbone_params``,
+        ``alpha``, ``init_pca``, ``standardize``); otherwise it raises a
+        ``ValueError`` naming what changed. The clustering phase's parameters
+        (``tau``, the loss weights, ``lr``, ``freeze``...) can change.
     callbacks : list of skorch callbacks, default=None
         Extra :mod:`skorch.callbacks` added to the nets of both phases (their
         ``phase`` attribute says which is running).
@@ -215,7 +226,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         the result (``verbose``, ``compile``, ``callbacks``...). Fits that differ
         only in the clustering phase, such as a search over ``tau`` with an integer
         ``random_state``, then pretrain once, and reach the same model as without
-        the cache (on the CPU). A string is the cache directory. Callbacks see no
+        the cache (on the CPU). A string is the cache directory. The parameters must
+        pickle (joblib hashes them): a lambda ``augment`` raises a ``ValueError``.
+        Callbacks see no
         pretraining epochs when the start comes from the cache; a fit that resumes
         from a checkpoint does not use it.
     random_state : int, RandomState instance or None, default=None
@@ -470,7 +483,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"n_samples={X.shape[0]}: {type(self).__name__} needs at least 2 target samples "
                 "(pairs of samples are its training signal)."
             )
-        self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(X, kind, Xs, ys)
+        signature = self._check_warm_start(X, Xs, ys)
+        self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(
+            X, kind, Xs, ys, encoder
+        )
         if X.shape[0] < self.n_clusters_:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters_}: "
@@ -488,6 +504,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             ) from exc
         for name, value in fitted.items():
             setattr(self, name, value)
+        self._warm_start_signature = signature
         self.source_classes_ = encoder.classes_ if encoder is not None else None
         self.device_ = str(device)
         self.input_shape_ = X.shape[1:]
@@ -502,11 +519,6 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         common = self._net_params(kind, device)
 
         if self.warm_start and hasattr(self, "net_"):
-            if len(X) != len(self.initial_proba_):
-                raise ValueError(
-                    f"warm_start=True continues the previous fit on the same target: X has "
-                    f"{len(X)} samples, the previous fit had {len(self.initial_proba_)}."
-                )
             # A copy: if this call fails, the previous model must stay as it was.
             net = copy.deepcopy(self.net_)
             net.set_params(**common)
@@ -540,7 +552,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                     network, pretrain_history, p_init, initial_labels = start()
                 else:
                     key = (
-                        self._start_params(), self.n_clusters_, X, Xs, ys, kind, str(device), seed
+                        self._hashable_start_params(), self.n_clusters_, X, Xs, ys, kind,
+                        str(device), seed,
                     )
                     cached = memory.cache(_cached_start, ignore=["start"])(start, key=key)
                     # The same state whether it was computed now or read back.
@@ -634,6 +647,22 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             if k not in _CLUSTERING_PARAMS | _RUN_PARAMS | {"n_clusters", "random_state"}
         }
 
+    def _hashable_start_params(self):
+        """``_start_params()``, checked to be hashable by joblib, which keys ``memory``."""
+        params = self._start_params()
+        for name, value in params.items():
+            try:
+                joblib.hash(value)
+            # joblib hashes by pickling; what fails (a lambda, a local function) raises
+            # one of pickle's errors, whose types vary with the object.
+            except Exception as exc:
+                raise ValueError(
+                    f"memory= keys its cache on the parameters, but {name}={value!r} cannot "
+                    f"be hashed by joblib ({type(exc).__name__}: {exc}). Define it at module "
+                    "level so that it pickles, or set memory=None."
+                ) from exc
+        return params
+
     def _pretrained_features(self, X_source, y_source, arrays, random_state=None):
         """Features of each of ``arrays`` from this estimator's backbone, pretrained on
         ``(X_source, y_source)`` alone; the estimator itself is left unchanged.
@@ -649,10 +678,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         with _seeded(seed, device), _cudnn_autotune(device):
             network = self._build_network(arrays[0], kind, Xs, ys, seed, n_clusters=1)
-            network, _ = self._pretrain(
-                self._maybe_compile(network), torch.as_tensor(Xs).to(device),
-                torch.as_tensor(ys).to(device), self._net_params(kind, device), None, None, {},
-            )
+            try:
+                network, _ = self._pretrain(
+                    self._maybe_compile(network), torch.as_tensor(Xs).to(device),
+                    torch.as_tensor(ys).to(device), self._net_params(kind, device), None, None,
+                    {},
+                )
+            except TrainingInterrupted as exc:  # Ctrl-C, as in fit
+                raise KeyboardInterrupt(str(exc)) from exc
             trained = self._backbone_is_trained(has_source=True)
             return [
                 _embed(network, torch.as_tensor(a).to(device), self.batch_size, trained)
@@ -743,7 +776,39 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 )
         return X, kind
 
-    def _resolve_n_clusters(self, X, kind, Xs, ys):
+    def _check_warm_start(self, X, Xs, ys):
+        """What a later warm start must keep (the parameters of ``_WARM_START_FIXED`` and
+        the data); for a warm start, checks that it keeps what the previous fit recorded."""
+        params = self.get_params(deep=False)
+        signature = {
+            "params": {name: params[name] for name in _WARM_START_FIXED},
+            "data": joblib.hash((X, Xs, ys)),
+        }
+        if not (self.warm_start and hasattr(self, "net_")):
+            return signature
+        previous = self._warm_start_signature
+        changed = [
+            f"{name}={value!r} (was {previous['params'][name]!r})"
+            for name, value in signature["params"].items()
+            if not _equal(value, previous["params"][name])
+            # "auto", or the number it resolved to, keeps the fitted clusters.
+            and not (name == "n_clusters" and value in ("auto", self.n_clusters_))
+        ]
+        if changed:
+            raise ValueError(
+                "warm_start=True continues the fitted network and initial clusters, which "
+                f"fix {', '.join(_WARM_START_FIXED)}; this fit changes {'; '.join(changed)}. "
+                "Set warm_start=False to fit anew."
+            )
+        if signature["data"] != previous["data"]:
+            raise ValueError(
+                "warm_start=True continues the previous fit on the same data, but X or the "
+                "source differ from that fit's. Pass the same data, or set "
+                "warm_start=False to fit anew."
+            )
+        return signature
+
+    def _resolve_n_clusters(self, X, kind, Xs, ys, encoder):
         """``n_clusters``, or for ``"auto"`` the number estimated from the source; and
         the estimation's results (None for an int)."""
         if self.n_clusters != "auto":
@@ -764,9 +829,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         # overlap, the silhouette gives 2 whatever the truth and probe_cut counted
         # CIFAR-10's 5 novel classes.
         criterion = "accuracy_silhouette" if kind == "vector" else "probe_cut"
+        # The source in the caller's labels, so that the results name its classes
+        # (the draws are the same: both sort the classes alike).
         return estimate_n_clusters(
-            X, Xs, ys, candidates=range(2, min(21, len(X))), criterion=criterion,
-            random_state=self.random_state,
+            X, Xs, encoder.classes_[ys], candidates=range(2, min(21, len(X))),
+            criterion=criterion, random_state=self.random_state,
         )
 
     def _validate_source(self, source, X, target_kind, X_source=None, y_source=None):
@@ -940,14 +1007,33 @@ def _describe(kind):
     }[kind]
 
 
+def _equal(a, b):
+    """Whether two parameter values are the same, without failing on values that
+    do not compare to a bool (arrays): those count as different unless identical."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
 def _as_network_input(X, name):
     """The layout of a validated array, and the array in the dtype the network reads."""
-    if X.ndim == 2:
-        return np.ascontiguousarray(X, dtype=np.float32), "vector"
-    if X.ndim == 4:
-        if X.dtype == np.uint8:
-            return np.ascontiguousarray(X), "uint8_nhwc"
-        return np.ascontiguousarray(X, dtype=np.float32), "float_nchw"
+    if X.ndim == 4 and X.dtype == np.uint8:
+        return np.ascontiguousarray(X), "uint8_nhwc"
+    if X.ndim in (2, 4):
+        # The input was checked finite; float64 values beyond float32's range are not
+        # after the cast (numpy's overflow warning is replaced by the error below), and
+        # would surface later as a non-finite loss.
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(X, dtype=np.float32)
+        if X.dtype != np.float32 and not np.isfinite(out).all():
+            raise ValueError(
+                f"{name} has values beyond the float32 range (about 3.4e38 in absolute "
+                "value); the network computes in float32. Rescale the input."
+            )
+        return out, "vector" if X.ndim == 2 else "float_nchw"
     raise ValueError(
         f"{name} must be 2-D feature rows or 4-D images (uint8 (N, H, W, C) or float "
         f"(N, C, H, W)); got an array of shape {X.shape}."
@@ -1012,12 +1098,26 @@ def _adapted_target_logits(network, X, batch_size, device):
     batches; re-estimated on the target, predictions match what the target head was
     trained on. ``network`` keeps the re-estimated statistics.
     """
-    update_bn(_batches(X, batch_size), network, device)
+    update_bn(_even_batches(X, batch_size), network, device)
     return _forward_batches(network, X, batch_size, str(device))
 
 
 def _batches(X, batch_size):
     return (X[start:start + batch_size] for start in range(0, len(X), batch_size))
+
+
+def _even_batches(X, batch_size):
+    """``X`` in the fewest batches of at most ``batch_size`` samples, their sizes as
+    equal as can be, and never a batch of one (one more sample than ``batch_size`` if
+    that is the only way).
+
+    For :func:`torch.optim.swa_utils.update_bn`, which averages the statistics of
+    its batches with equal weights: slicing by ``batch_size`` would leave a remainder
+    that counts as much as a full batch, and a remainder of one sample is an error
+    in batch norm's training mode (a target of 65 samples with ``batch_size=64``).
+    """
+    n_batches = max(1, min(-(-len(X) // batch_size), len(X) // 2))
+    return torch.tensor_split(X, n_batches)
 
 
 @torch.no_grad()

@@ -325,13 +325,28 @@ class NovelClassSplit(BaseCrossValidator):
 @contextlib.contextmanager
 def _search_memory(estimator):
     """``estimator`` with a temporary ``memory`` for the duration of a search, unless
-    it caches already or has no ``memory`` parameter."""
+    it caches already, has no ``memory`` parameter, or could not share its start
+    between fits: without an integer ``random_state`` each fit draws its own seed,
+    and parameters joblib cannot hash (a lambda ``augment``) cannot key a cache."""
     params = estimator.get_params(deep=False)
-    if "memory" not in params or params["memory"] is not None:
+    if (
+        "memory" not in params or params["memory"] is not None
+        or not isinstance(params.get("random_state"), numbers.Integral)
+        or not _start_is_hashable(estimator)
+    ):
         yield estimator
         return
     with tempfile.TemporaryDirectory(prefix="sklearn_supreme_search_") as location:
         yield clone(estimator).set_params(memory=location)
+
+
+def _start_is_hashable(estimator):
+    """Whether ``estimator``'s ``memory`` could key its cache on its parameters."""
+    try:
+        estimator._hashable_start_params()
+    except (AttributeError, ValueError):  # not a SupremeClusterer, or not hashable
+        return False
+    return True
 
 
 def _fit_held_out(estimator, X_source, y_source, train, test, tau):
@@ -511,6 +526,35 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
         self : SupremeClustererCV
             The fitted search.
         """
+        # As SupremeClusterer.fit: on any error the search returns to the state it had
+        # before this call, never a mix of this search's results and an older refit.
+        previous_state = self.__dict__.copy()
+        try:
+            self._fit(X, source, X_source, y_source)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous_state)
+            raise
+        return self
+
+    def fit_predict(self, X, y=None, **kwargs):
+        """Fit the search and return the refitted best estimator's ``labels_``.
+
+        Parameters
+        ----------
+        X, y, **kwargs
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        self.fit(X, y, **kwargs)
+        return self._refitted("fit_predict").labels_
+
+    def _fit(self, X, source, X_source, y_source):
+        for name in [name for name in vars(self) if name.endswith("_")]:
+            delattr(self, name)  # the results of a previous fit
         pair = _source_pair(source, X_source, y_source)
         if pair is None:
             raise ValueError(
@@ -520,6 +564,13 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
         X_source = check_array(pair[0], allow_nd=True, dtype=None, input_name="X_source")
         y_source = column_or_1d(np.asarray(pair[1]), warn=False)
         check_consistent_length(X_source, y_source)
+        # The target is only used by the refit, after the whole search: checked now.
+        X = check_array(X, allow_nd=True, dtype=None, input_name="X")
+        if X.shape[1:] != X_source.shape[1:]:
+            raise ValueError(
+                f"X has samples of shape {X.shape[1:]} but X_source of shape "
+                f"{X_source.shape[1:]}; source and target must be alike."
+            )
         taus = self._check_taus()
         estimator = self._check_estimator()
         splits = self._splits(X_source, y_source)
@@ -561,7 +612,6 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
             self.labels_ = best.labels_
             self.n_clusters_ = getattr(best, "n_clusters_", best.get_params()["n_clusters"])
             self.n_features_in_ = best.n_features_in_
-        return self
 
     def _check_taus(self):
         taus = np.asarray(self.taus, dtype=float)

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
+from sklearn_supreme._estimator import _even_batches
 from sklearn_supreme._objective import supreme_loss
 from sklearn_supreme._training import LOSS_TERMS
 
@@ -282,10 +283,13 @@ def _fit_error(digits_split, **overrides):
         (lambda Xs, ys, Xt: dict(source=Xs), TypeError, "source must be a pair"),
         (lambda Xs, ys, Xt: dict(source=(Xs, ys, ys)), TypeError, "source must be a pair"),
         (lambda Xs, ys, Xt: dict(X=Xt.reshape(len(Xt), 8, 8)), ValueError, "2-D feature rows or 4-D images"),
+        (lambda Xs, ys, Xt: dict(X=Xt * 1e300), ValueError, "X has values beyond the float32 range"),
+        (lambda Xs, ys, Xt: dict(source=(Xs * 1e300, ys)), ValueError, "X_source has values beyond"),
     ],
     ids=[
         "shape-mismatch", "y-length", "one-class", "too-few-samples", "nan", "inf", "nan-source",
-        "empty", "empty-source", "not-a-pair", "triple", "3-d",
+        "empty", "empty-source", "not-a-pair", "triple", "3-d", "float32-overflow",
+        "float32-overflow-source",
     ],
 )
 def test_bad_input_raises_clear_error(digits_split, make, error, match):
@@ -295,6 +299,25 @@ def test_bad_input_raises_clear_error(digits_split, make, error, match):
         fit()
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
+
+
+@pytest.mark.parametrize("n, batch_size, sizes", [
+    (65, 64, [33, 32]), (128, 64, [64, 64]), (5, 2, [3, 2]), (3, 2, [3]), (2, 64, [2]),
+])
+def test_even_batches_by_hand(n, batch_size, sizes):
+    batches = _even_batches(torch.arange(n), batch_size)
+    assert [len(b) for b in batches] == sizes
+    assert torch.equal(torch.cat(batches), torch.arange(n))
+
+
+def test_batch_norm_adaptation_with_a_remainder_of_one(digits_split, fast_params):
+    # 65 = 64 + 1: slicing by batch_size would leave batch norm a batch of one sample
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**{**fast_params, "max_epochs": 1}).fit(Xt[:65], source=(Xs, ys))
+    # the statistics were re-estimated on the target: predictions match them
+    np.testing.assert_array_equal(model.predict(Xt[:65]), model.labels_)
+    bn = next(m for m in model.net_.module_.modules() if isinstance(m, nn.BatchNorm1d))
+    assert bn.num_batches_tracked.item() == 2
 
 
 def test_image_backbone_on_vectors_and_mlp_on_images(digits_split):

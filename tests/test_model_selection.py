@@ -240,6 +240,51 @@ def test_cv_invalid_input(blob_source, params, fit_kwargs, error, match):
         SupremeClustererCV(**params).fit(X[:5], **fit_kwargs)
 
 
+def test_cv_checks_the_target_before_searching(blob_source):
+    X, y = blob_source
+    bad = X[:5].copy()
+    bad[0, 0] = np.nan
+    for target, match in [(bad, "NaN"), (X[:5, :1], "X has samples of shape \\(1,\\)")]:
+        with pytest.raises(ValueError, match=match):
+            SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2).fit(
+                target, source=(X, y)
+            )
+    assert TauDependentClusterer.calls == []  # no fit ran
+
+
+def test_cv_refit_never_mixes_two_searches(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2).fit(
+        X[:9], source=(X, y)
+    )
+    fitted = dict(vars(search))
+    # a failing search leaves the previous one whole
+    with pytest.raises(ValueError, match="NaN"):
+        search.fit(np.full((9, 2), np.nan), source=(X, y))
+    assert vars(search).keys() == fitted.keys()
+    assert all(vars(search)[k] is v for k, v in fitted.items())
+    # a search without refit drops the previous refit instead of serving it
+    search.set_params(refit=False, taus=(0.1,)).fit(X[:9], source=(X, y))
+    assert search.best_tau_ == 0.1
+    assert not any(hasattr(search, a) for a in ("best_estimator_", "labels_", "n_clusters_"))
+    with pytest.raises(AttributeError, match="refit=False; predict"):
+        search.predict(X[:9])
+    with pytest.raises(AttributeError, match="refit=False; fit_predict"):
+        search.fit_predict(X[:9], source=(X, y))
+
+
+def test_cv_with_an_augment_joblib_cannot_hash(digits_split, tmp_path):
+    # A lambda cannot key a cache: the search runs uncached rather than failing.
+    Xs, ys, Xt, _ = digits_split
+    template = SupremeClusterer(n_clusters=5, augment=lambda x: x * 0.9, **TINY)
+    cv = NovelClassSplit(1, n_novel_classes=2, random_state=0)
+    search = SupremeClustererCV(template, taus=(0.1, 1.0), cv=cv).fit(Xt, source=(Xs, ys))
+    assert search.labels_.shape == (len(Xt),)
+    # while a cache the user asked for says why it cannot work
+    with pytest.raises(ValueError, match="augment=<function .*cannot be hashed by joblib"):
+        clone(template).set_params(memory=str(tmp_path)).fit(Xt, source=(Xs, ys))
+
+
 def test_cv_source_given_twice(blob_source):
     X, y = blob_source
     with pytest.raises(ValueError, match="not both"):
@@ -490,6 +535,12 @@ def test_auto_n_clusters_is_estimated_and_used():
     np.testing.assert_allclose(estimation.score, results.score)
     assert model.predict_proba(X_target[:4]).shape == (4, 3)
     assert model.initial_proba_.shape == (len(X_target), 3)
+    # the probe classes are named in the caller's labels; the draws are the same
+    names = np.array(["a", "b", "c", "d"])[y_source]
+    named = SupremeClusterer("auto", **TINY).fit(X_target, source=(X_source, names))
+    assert named.n_clusters_ == 3
+    for got, drawn in zip(named.n_clusters_estimation_.probe_classes, results.probe_classes):
+        np.testing.assert_array_equal(got, np.array(["a", "b", "c", "d"])[drawn])
 
 
 @pytest.mark.parametrize(

@@ -94,14 +94,29 @@ def test_warm_start_continues_training(digits_split):
     np.testing.assert_array_equal(model.predict(Xt), model.labels_)
 
 
-def test_warm_start_needs_same_target(digits_split):
+def test_warm_start_needs_same_data_and_network(digits_split):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(**{**PARAMS, "max_epochs": 1}).fit(Xt, source=(Xs, ys))
-    labels = model.labels_.copy()
+    labels, state = model.labels_.copy(), dict(vars(model))
     model.set_params(warm_start=True)
-    with pytest.raises(ValueError, match="same target"):
-        model.fit(Xt[:100], source=(Xs, ys))
+    other_target = Xt[::-1]  # same length and shape: only the data tells them apart
+    for data in [(Xt[:100], (Xs, ys)), (other_target, (Xs, ys)), (Xt, (Xs[:-1], ys[:-1])),
+                 (Xt, (Xs, (ys + 1) % 5)), (Xt[:, :32], (Xs[:, :32], ys))]:
+        with pytest.raises(ValueError, match="same data"):
+            model.fit(data[0], source=data[1])
+    # what shapes the fitted network or its initial clusters cannot change
+    for change, named in [(dict(n_factors=4), "n_factors=4 \\(was 64\\)"),
+                          (dict(n_clusters=3), "n_clusters=3 \\(was 5\\)"),
+                          (dict(standardize=False), "standardize=False"),
+                          (dict(backbone_params={"hidden_layer_sizes": (8,)}), "backbone_params")]:
+        with pytest.raises(ValueError, match=f"warm_start=True continues .* changes {named}"):
+            model.set_params(**change).fit(Xt, source=(Xs, ys))
+        model.set_params(**{name: state[name] for name in change})
+    assert vars(model).keys() == state.keys()
     np.testing.assert_array_equal(model.labels_, labels)
+    # the clustering phase's parameters can change, and "auto" keeps the fitted clusters
+    model.set_params(tau=0.5, balance_weight=1.0, n_clusters="auto").fit(Xt, source=(Xs, ys))
+    assert model.n_clusters_ == 5 and model.n_iter_ == 2
 
 
 def test_warm_start_failure_keeps_previous_model(digits_split):
