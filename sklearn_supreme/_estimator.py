@@ -821,6 +821,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 "n_clusters='auto' estimates the number of clusters from the source classes: "
                 "pass source=(X_source, y_source), or give n_clusters as an int."
             )
+        if len(X) < 3:
+            raise ValueError(
+                f"n_clusters='auto' needs at least 3 target samples to choose between 2 "
+                f"clusters and more; X has {len(X)}. Give n_clusters as an int."
+            )
         # Imported here: model_selection imports this module.
         from .model_selection import estimate_n_clusters
 

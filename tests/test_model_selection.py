@@ -576,12 +576,14 @@ def test_int_n_clusters_is_n_clusters_(digits_split):
     assert model.n_clusters_estimation_ is None
 
 
-def test_auto_n_clusters_needs_source():
-    X_target, *_ = _blob_classes(4, 3)
+def test_auto_n_clusters_needs_source_and_three_targets():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
     model = SupremeClusterer("auto", **TINY)
     with pytest.raises(ValueError, match="n_clusters='auto' estimates"):
         model.fit(X_target)
     assert not hasattr(model, "n_clusters_")  # nothing left half-fitted
+    with pytest.raises(ValueError, match="at least 3 target samples.*X has 2"):
+        model.fit(X_target[:2], source=(X_source, y_source))
 
 
 def test_n_clusters_rejects_other_strings():
