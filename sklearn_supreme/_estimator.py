@@ -483,7 +483,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"n_samples={X.shape[0]}: {type(self).__name__} needs at least 2 target samples "
                 "(pairs of samples are its training signal)."
             )
-        signature = self._check_warm_start(X, Xs, ys)
+        # Hashed once: it keys the warm-start check, the checkpoint and the memory cache.
+        data_hash = joblib.hash((X, Xs, ys))
+        signature = self._check_warm_start(data_hash)
         self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(
             X, kind, Xs, ys, encoder
         )
@@ -496,7 +498,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         try:
             with _seeded(seed, device), _cudnn_autotune(device):
-                fitted = self._train(X, kind, Xs, ys, device, seed)
+                fitted = self._train(X, kind, Xs, ys, device, seed, data_hash)
         except torch.OutOfMemoryError as exc:
             raise MemoryError(
                 f"The device {device} ran out of memory with batch_size={self.batch_size}; "
@@ -510,9 +512,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         self.input_shape_ = X.shape[1:]
         self._n_features_out = self.n_factors
 
-    def _train(self, X, kind, Xs, ys, device, seed):
-        """Both training phases (or their continuation); returns the fitted attributes."""
-        checkpoint_path, resume = self._resumable_checkpoint(X, Xs, ys)
+    def _train(self, X, kind, Xs, ys, device, seed, data_hash):
+        """Both training phases (or their continuation); returns the fitted attributes.
+        ``data_hash`` is joblib's hash of ``(X, Xs, ys)``."""
+        checkpoint_path, resume = self._resumable_checkpoint(data_hash)
         X_dev = torch.as_tensor(X).to(device)
         Xs_dev = None if Xs is None else torch.as_tensor(Xs).to(device)
         ys_dev = None if ys is None else torch.as_tensor(ys).to(device)
@@ -552,7 +555,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                     network, pretrain_history, p_init, initial_labels = start()
                 else:
                     key = (
-                        self._hashable_start_params(), self.n_clusters_, X, Xs, ys, kind,
+                        self._hashable_start_params(), self.n_clusters_, data_hash, kind,
                         str(device), seed,
                     )
                     cached = memory.cache(_cached_start, ignore=["start"])(start, key=key)
@@ -730,7 +733,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             )
         return callbacks
 
-    def _resumable_checkpoint(self, X, Xs, ys):
+    def _resumable_checkpoint(self, data_hash):
         """The checkpoint path, and the checkpoint to resume from if one matches this fit."""
         if self.checkpoint_dir is None:
             return None, None
@@ -739,7 +742,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             k: v for k, v in self.get_params().items()
             if k not in _RUN_PARAMS
         }
-        fingerprint = joblib.hash((params, X, Xs, ys))
+        fingerprint = joblib.hash((params, data_hash))
         if not path.exists() or (self.warm_start and hasattr(self, "net_")):
             return path, {"fingerprint": fingerprint, "phase": None}
         state = load_checkpoint(path)
@@ -776,13 +779,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 )
         return X, kind
 
-    def _check_warm_start(self, X, Xs, ys):
+    def _check_warm_start(self, data_hash):
         """What a later warm start must keep (the parameters of ``_WARM_START_FIXED`` and
-        the data); for a warm start, checks that it keeps what the previous fit recorded."""
+        the data, by its hash); for a warm start, checks that it keeps what the previous
+        fit recorded."""
         params = self.get_params(deep=False)
         signature = {
             "params": {name: params[name] for name in _WARM_START_FIXED},
-            "data": joblib.hash((X, Xs, ys)),
+            "data": data_hash,
         }
         if not (self.warm_start and hasattr(self, "net_")):
             return signature
