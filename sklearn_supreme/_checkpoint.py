@@ -3,6 +3,8 @@
 A checkpoint holds what is needed to continue a fit exactly where it stopped: the
 phase, the epochs done, the network and optimiser states, the skorch history, torch's
 random number generator states and the phase-specific extras (initial assignments).
+Each fit writes its own file, named by its fingerprint (a hash of its parameters and
+data), so the fits of a search can share one directory.
 """
 
 import json
@@ -15,10 +17,13 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 __all__ = [
-    "TrainingCheckpoint", "save_checkpoint", "load_checkpoint", "restore", "CHECKPOINT_NAME",
+    "TrainingCheckpoint", "save_checkpoint", "load_checkpoint", "restore", "checkpoint_file",
 ]
 
-CHECKPOINT_NAME = "supreme_checkpoint.pt"
+
+def checkpoint_file(directory, fingerprint):
+    """The file in ``directory`` that holds the checkpoint of the fit ``fingerprint``."""
+    return Path(directory) / f"supreme_checkpoint_{fingerprint}.pt"
 
 
 def save_checkpoint(path, state):

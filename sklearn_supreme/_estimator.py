@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import os
+import uuid
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from torch.optim.swa_utils import update_bn
 
 from ._augment import resolve_augment
 from ._checkpoint import (
-    CHECKPOINT_NAME, TrainingCheckpoint, load_checkpoint, restore, rng_state, set_rng_state,
+    TrainingCheckpoint, checkpoint_file, load_checkpoint, restore, rng_state, set_rng_state,
 )
 from ._initial import initial_assignment
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
@@ -199,9 +200,16 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     checkpoint_dir : str or path-like, default=None
         Directory where the whole training state (network, optimiser, epoch, initial
         assignments, random generator states) is written every ``checkpoint_every``
-        epochs of both phases, atomically. A later ``fit`` with the same parameters
-        and data resumes from it and reaches the same model as an uninterrupted fit
-        (on the CPU); a checkpoint of another fit there is an error.
+        epochs of both phases, atomically, to a file named by a hash of the
+        parameters and data (``supreme_checkpoint_<hash>.pt``), so the fits of a
+        search can share the directory. A later ``fit`` with the same parameters and
+        data resumes from its file, with the interrupted fit's seed (so also with
+        ``random_state=None`` and ``n_clusters="auto"``), and reaches the same model
+        as an uninterrupted fit (on the CPU); once the fit has ended, it reads the
+        model back. A warm start writes a file of its own (its hash includes the
+        fitted state it continues), which a repeated warm start from that state
+        resumes. Nothing removes the files. The parameters must pickle, as for
+        ``memory``.
     checkpoint_every : int, default=1
         Epochs between checkpoints; the end of each phase is always saved.
     warm_start : bool, default=False
@@ -486,19 +494,33 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         # Hashed once: it keys the warm-start check, the checkpoint and the memory cache.
         data_hash = joblib.hash((X, Xs, ys))
         signature = self._check_warm_start(data_hash)
-        self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(
-            X, kind, Xs, ys, encoder
+        checkpoint_path, resume = self._resumable_checkpoint(data_hash)
+        # A resumed fit is the interrupted one: its seed, and so its K estimate and
+        # initial clusters, even with random_state=None.
+        seed = (
+            resume["seed"] if resume and resume["phase"] is not None
+            else check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+        self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(
+            X, kind, Xs, ys, encoder, seed
+        )
+        if resume and resume["phase"] is not None and resume["n_clusters"] != self.n_clusters_:
+            raise ValueError(
+                f"{checkpoint_path} was written by a fit with n_clusters={resume['n_clusters']}, "
+                f"but this fit estimated n_clusters={self.n_clusters_} from the same data. "
+                "Remove the file to fit anew."
+            )
         if X.shape[0] < self.n_clusters_:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters_}: "
                 "there must be at least one target sample per cluster."
             )
         device = self._resolve_device()
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         try:
             with _seeded(seed, device), _cudnn_autotune(device):
-                fitted = self._train(X, kind, Xs, ys, device, seed, data_hash)
+                fitted = self._train(
+                    X, kind, Xs, ys, device, seed, data_hash, checkpoint_path, resume
+                )
         except torch.OutOfMemoryError as exc:
             raise MemoryError(
                 f"The device {device} ran out of memory with batch_size={self.batch_size}; "
@@ -507,19 +529,26 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         for name, value in fitted.items():
             setattr(self, name, value)
         self._warm_start_signature = signature
+        # Names this fitted state, so that a warm start from it has its own checkpoint.
+        self._fit_id = uuid.uuid4().hex
         self.source_classes_ = encoder.classes_ if encoder is not None else None
         self.device_ = str(device)
         self.input_shape_ = X.shape[1:]
         self._n_features_out = self.n_factors
 
-    def _train(self, X, kind, Xs, ys, device, seed, data_hash):
+    def _train(self, X, kind, Xs, ys, device, seed, data_hash, checkpoint_path, resume):
         """Both training phases (or their continuation); returns the fitted attributes.
-        ``data_hash`` is joblib's hash of ``(X, Xs, ys)``."""
-        checkpoint_path, resume = self._resumable_checkpoint(data_hash)
+        ``data_hash`` is joblib's hash of ``(X, Xs, ys)``; ``resume`` the checkpoint to
+        continue, if any (see ``_resumable_checkpoint``)."""
         X_dev = torch.as_tensor(X).to(device)
         Xs_dev = None if Xs is None else torch.as_tensor(Xs).to(device)
         ys_dev = None if ys is None else torch.as_tensor(ys).to(device)
         common = self._net_params(kind, device)
+        # What every checkpoint of this fit records beside the training state.
+        extra = {
+            "fingerprint": resume["fingerprint"] if resume else None,
+            "seed": seed, "n_clusters": self.n_clusters_,
+        }
 
         if self.warm_start and hasattr(self, "net_"):
             # A copy: if this call fails, the previous model must stay as it was.
@@ -531,14 +560,12 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             p_init = self.initial_proba_
             initial_labels = self.initial_labels_
             pretrain_history = self.pretrain_history_
-            extra = {}
         else:
             network = self._maybe_compile(
                 self._build_network(X, kind, Xs, ys, seed, self.n_clusters_)
             )
             # Checked before pretraining: a misspelt pattern fails now, not minutes later.
             frozen_names = self._frozen_names(network)
-            extra = {"fingerprint": resume.get("fingerprint") if resume else None}
             if resume and resume["phase"] == "cluster":
                 p_init = resume["p_init"].numpy()
                 initial_labels = resume["initial_labels"].numpy()
@@ -580,7 +607,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         # skorch trains the module instance it is given (or, warm, the copy's).
         with frozen(network, frozen_names):
             if self.warm_start and hasattr(self, "net_"):
-                net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs)
+                done = 0
+                if resume and resume["phase"] == "cluster":  # this continuation, interrupted
+                    restore(net, resume)
+                    done = resume["epoch"] - len(self.net_.history)
+                net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - done)
             elif resume and resume["phase"] == "cluster":
                 restore(net, resume)
                 net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - resume["epoch"])
@@ -734,22 +765,37 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         return callbacks
 
     def _resumable_checkpoint(self, data_hash):
-        """The checkpoint path, and the checkpoint to resume from if one matches this fit."""
+        """The checkpoint file of this fit, and what to resume from: the checkpoint, or
+        ``{"fingerprint": ..., "phase": None}`` when there is none yet; ``(None, None)``
+        without ``checkpoint_dir``.
+
+        The fingerprint hashes the parameters that shape the model and the data; a
+        warm start's, also the fitted state it continues, so that it never resumes
+        from (or overwrites) the checkpoint of a fresh fit or of another continuation.
+        """
         if self.checkpoint_dir is None:
             return None, None
-        path = Path(self.checkpoint_dir) / CHECKPOINT_NAME
-        params = {
-            k: v for k, v in self.get_params().items()
-            if k not in _RUN_PARAMS
-        }
-        fingerprint = joblib.hash((params, data_hash))
-        if not path.exists() or (self.warm_start and hasattr(self, "net_")):
+        params = {k: v for k, v in self.get_params().items() if k not in _RUN_PARAMS}
+        try:
+            key = (params, data_hash)
+            if self.warm_start and hasattr(self, "net_"):
+                key += ("warm start of", getattr(self, "_fit_id", None))
+            fingerprint = joblib.hash(key)
+        # joblib hashes by pickling; the error types vary with the object (see memory).
+        except Exception as exc:
+            raise ValueError(
+                "checkpoint_dir names each fit's checkpoint by a hash of its parameters, but "
+                f"they cannot be hashed by joblib ({type(exc).__name__}: {exc}). Define "
+                "callables at module level so that they pickle, or set checkpoint_dir=None."
+            ) from exc
+        path = checkpoint_file(self.checkpoint_dir, fingerprint)
+        if not path.exists():
             return path, {"fingerprint": fingerprint, "phase": None}
         state = load_checkpoint(path)
-        if state.get("fingerprint") != fingerprint:
+        if state.get("fingerprint") != fingerprint:  # a renamed or foreign file
             raise ValueError(
                 f"{path} holds a checkpoint of a different fit (other parameters or data). "
-                "Point checkpoint_dir at an empty directory, or remove the file."
+                "Remove the file, or point checkpoint_dir at another directory."
             )
         return path, state
 
@@ -812,9 +858,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             )
         return signature
 
-    def _resolve_n_clusters(self, X, kind, Xs, ys, encoder):
+    def _resolve_n_clusters(self, X, kind, Xs, ys, encoder, seed):
         """``n_clusters``, or for ``"auto"`` the number estimated from the source; and
-        the estimation's results (None for an int)."""
+        the estimation's results (None for an int). The estimate is seeded by an int
+        ``random_state``, else by the fit's ``seed`` (which a checkpoint records)."""
         if self.n_clusters != "auto":
             return self.n_clusters, None
         if self.warm_start and hasattr(self, "net_"):
@@ -842,7 +889,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         # (the draws are the same: both sort the classes alike).
         return estimate_n_clusters(
             X, Xs, encoder.classes_[ys], candidates=range(2, min(21, len(X))),
-            criterion=criterion, random_state=self.random_state,
+            criterion=criterion,
+            random_state=self.random_state if isinstance(self.random_state, Integral) else seed,
         )
 
     def _validate_source(self, source, X, target_kind, X_source=None, y_source=None):

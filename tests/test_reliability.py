@@ -1,14 +1,19 @@
 """Checkpoints, resuming, warm start and interruption: a fit is never left half-done."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from skorch.callbacks import Callback
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._checkpoint import CHECKPOINT_NAME, load_checkpoint
+from sklearn_supreme._checkpoint import load_checkpoint
+from sklearn_supreme.metrics import cluster_accuracy_scorer
+from sklearn_supreme.model_selection import estimate_n_clusters
 
 PARAMS = dict(n_clusters=5, pretrain_epochs=3, max_epochs=4, batch_size=64, random_state=0)
 
@@ -32,6 +37,23 @@ def uninterrupted(digits_split):
     return SupremeClusterer(**PARAMS).fit(Xt, source=(Xs, ys))
 
 
+def _checkpoints(directory):
+    return sorted(Path(directory).glob("supreme_checkpoint_*.pt"))
+
+
+def _only_checkpoint(directory):
+    (path,) = _checkpoints(directory)
+    return path
+
+
+class CountEpochs(Callback):
+    def __init__(self):
+        self.epochs = []
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs.append(net.phase)
+
+
 def _states_equal(a, b):
     sa, sb = a.net_.module_.state_dict(), b.net_.module_.state_dict()
     return all(torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6) for k in sa)
@@ -45,7 +67,7 @@ def test_resume_after_failure_matches_uninterrupted_fit(digits_split, uninterrup
         failing.fit(Xt, source=(Xs, ys))
     with pytest.raises(NotFittedError):
         check_is_fitted(failing)
-    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    state = load_checkpoint(_only_checkpoint(tmp_path))
     # the checkpoint callback runs after the user's: the failing epoch was not saved
     assert state["epoch"] == epoch - 1 and state["phase"] == ("cluster" if phase == "clustering" else "pretrain")
 
@@ -57,11 +79,98 @@ def test_resume_after_failure_matches_uninterrupted_fit(digits_split, uninterrup
     assert _states_equal(resumed, uninterrupted)
 
 
-def test_checkpoint_of_other_fit_is_refused(digits_split, tmp_path):
+def test_fits_with_other_parameters_or_data_keep_their_own_checkpoints(digits_split, tmp_path):
     Xs, ys, Xt, _ = digits_split
     SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+    first = _only_checkpoint(tmp_path)
+    first_state = load_checkpoint(first)
+    other = SupremeClusterer(**{**PARAMS, "tau": 0.1}, checkpoint_dir=tmp_path)
+    other.fit(Xt, source=(Xs, ys))
+    (second,) = set(_checkpoints(tmp_path)) - {first}
+    plain = SupremeClusterer(**{**PARAMS, "tau": 0.1}).fit(Xt, source=(Xs, ys))
+    # the other fit started afresh beside the first, which it left as it was
+    np.testing.assert_array_equal(other.labels_, plain.labels_)
+    assert _states_equal(other, plain)
+    SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path).fit(Xt[:-1], source=(Xs, ys))
+    assert len(_checkpoints(tmp_path)) == 3
+    assert load_checkpoint(first)["fingerprint"] == first_state["fingerprint"]
+    assert torch.equal(load_checkpoint(first)["module"]["target_head.weight"],
+                       first_state["module"]["target_head.weight"])
+    # a file whose name says one fit but holds another is refused, not trusted
+    first.replace(second)
     with pytest.raises(ValueError, match="checkpoint of a different fit"):
         SupremeClusterer(**{**PARAMS, "tau": 0.1}, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+
+
+def test_refit_of_a_finished_checkpoint_reads_the_model_back(digits_split, uninterrupted, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+    counter = CountEpochs()
+    again = SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path, callbacks=[counter])
+    again.fit(Xt, source=(Xs, ys))
+    assert counter.epochs == []  # no epoch of either phase was trained again
+    np.testing.assert_array_equal(again.labels_, uninterrupted.labels_)
+    assert again.n_iter_ == PARAMS["max_epochs"] and _states_equal(again, uninterrupted)
+
+
+def test_resume_reuses_the_seed_and_n_clusters_of_the_interrupted_fit(
+    digits_split, tmp_path, monkeypatch
+):
+    # With random_state=None a fresh fit draws another seed, and n_clusters="auto"
+    # could estimate another K, which would not fit the checkpoint's network.
+    Xs, ys, Xt, _ = digits_split
+    drawn = []
+
+    def spy(*args, **kwargs):
+        drawn.append(kwargs["random_state"])
+        return estimate_n_clusters(*args, **kwargs)
+
+    monkeypatch.setattr("sklearn_supreme.model_selection.estimate_n_clusters", spy)
+    params = {**PARAMS, "n_clusters": "auto", "random_state": None, "checkpoint_dir": tmp_path}
+    with pytest.raises(RuntimeError, match="injected"):
+        SupremeClusterer(**params, callbacks=[FailAt("clustering", 2)]).fit(Xt, source=(Xs, ys))
+    state = load_checkpoint(_only_checkpoint(tmp_path))
+    resumed = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+    assert drawn == [state["seed"], state["seed"]]
+    assert resumed.n_clusters_ == state["n_clusters"]
+    np.testing.assert_array_equal(resumed.initial_labels_, state["initial_labels"].numpy())
+    assert resumed.n_iter_ == PARAMS["max_epochs"]
+
+    # should the estimate ever differ, the error says so instead of a size mismatch
+    monkeypatch.setattr(
+        "sklearn_supreme.model_selection.estimate_n_clusters",
+        lambda *a, **k: (state["n_clusters"] + 1, None),
+    )
+    with pytest.raises(ValueError, match=f"written by a fit with n_clusters={state['n_clusters']}"):
+        SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+
+
+def test_search_clones_share_a_checkpoint_dir(digits_split, tmp_path):
+    # Each fit of the search (2 taus x 2 folds, and the refit) writes its own file,
+    # also from parallel workers, and the search's results are those without them.
+    Xs, ys, Xt, yt = digits_split
+    params = {**PARAMS, "pretrain_epochs": 1, "max_epochs": 2}
+
+    def search(**extra):
+        return GridSearchCV(
+            SupremeClusterer(**params, **extra), {"tau": [0.1, 1.0]},
+            scoring=cluster_accuracy_scorer, cv=KFold(2, shuffle=True, random_state=0),
+            n_jobs=2, error_score="raise",
+        ).fit(Xt, yt, source=(Xs, ys))
+
+    with_checkpoints = search(checkpoint_dir=str(tmp_path))
+    assert len(_checkpoints(tmp_path)) == 5
+    np.testing.assert_allclose(
+        with_checkpoints.cv_results_["mean_test_score"], search().cv_results_["mean_test_score"]
+    )
+
+
+def test_checkpoint_dir_needs_parameters_that_pickle(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path, augment=lambda x: x)
+    with pytest.raises(ValueError, match="checkpoint_dir names each fit's checkpoint by a hash"):
+        model.fit(Xt, source=(Xs, ys))
+    assert not _checkpoints(tmp_path)
 
 
 def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninterrupted, tmp_path):
@@ -74,7 +183,7 @@ def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninter
         model.fit(Xt, source=(Xs, ys))
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
-    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["epoch"] == 2
+    assert load_checkpoint(_only_checkpoint(tmp_path))["epoch"] == 2
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -130,6 +239,31 @@ def test_warm_start_failure_keeps_previous_model(digits_split):
     after = model.net_.module_.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert model.n_iter_ == 1
+
+
+def test_warm_start_checkpoints_its_own_continuation_and_resumes_it(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    first = {**PARAMS, "max_epochs": 2}
+    reference = SupremeClusterer(**first).fit(Xt, source=(Xs, ys))
+    reference.set_params(warm_start=True, max_epochs=3).fit(Xt, source=(Xs, ys))
+
+    model = SupremeClusterer(**first, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+    fresh = _only_checkpoint(tmp_path)
+    model.set_params(warm_start=True, max_epochs=3, callbacks=[FailAt("clustering", 4)])
+    with pytest.raises(RuntimeError, match="injected"):
+        model.fit(Xt, source=(Xs, ys))
+    (warm,) = set(_checkpoints(tmp_path)) - {fresh}
+    assert load_checkpoint(fresh)["epoch"] == 2  # the fresh fit's file is untouched
+    assert load_checkpoint(warm)["epoch"] == 3
+    # the same warm start again continues the interrupted continuation
+    model.set_params(callbacks=None).fit(Xt, source=(Xs, ys))
+    assert model.n_iter_ == 5
+    np.testing.assert_array_equal(model.labels_, reference.labels_)
+    np.testing.assert_allclose(model.history_["loss"], reference.history_["loss"], rtol=1e-5)
+    assert _states_equal(model, reference)
+    # a warm start from the new state is another continuation, with a file of its own
+    model.set_params(max_epochs=1).fit(Xt, source=(Xs, ys))
+    assert model.n_iter_ == 6 and len(_checkpoints(tmp_path)) == 3
 
 
 def test_out_of_memory_names_batch_size(digits_split):
