@@ -4,6 +4,7 @@ import contextlib
 import copy
 import os
 import uuid
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -425,8 +426,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or image array
-            Target samples: feature rows, uint8 images ``(N, H, W, C)`` or float
-            images ``(N, C, H, W)``.
+            Target samples: feature rows, uint8 images ``(N, H, W, C)`` (other
+            integer dtypes too, if their values lie in 0-255) or float images
+            ``(N, C, H, W)``.
         y : None
             Ignored; present for API consistency.
         source : tuple (X_source, y_source), default=None
@@ -813,7 +815,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     # --------------------------------------------------------------- validation
     def _validate_X(self, X, reset):
         X = validate_data(
-            self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64, np.uint8]
+            self, _integer_images_as_uint8(X, "X"), reset=reset, allow_nd=True,
+            dtype=[np.float32, np.float64, np.uint8],
         )
         X, kind = _as_network_input(X, "X")
         if not reset:
@@ -899,7 +902,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             return None, None, None
         X_source, y_source = source
         X_source = check_array(
-            X_source, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
+            _integer_images_as_uint8(X_source, "X_source"), allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
             input_name="X_source",
         )
         X_source, kind = _as_network_input(X_source, "X_source")
@@ -1075,10 +1078,42 @@ def _equal(a, b):
         return False
 
 
+def _integer_images_as_uint8(X, name):
+    """4-D integer arrays other than uint8 as uint8 images ``(N, H, W, C)``.
+
+    ``np.array`` of pixel lists gives int64: such arrays hold pixel values as uint8
+    images do, and validation would otherwise cast them to float, read as
+    ``(N, C, H, W)``. Values outside 0-255 are an error, not wrapped around.
+    Anything else is returned as it is, for validation to check.
+    """
+    if not (
+        getattr(X, "ndim", None) == 4 and hasattr(X, "dtype")
+        and np.issubdtype(X.dtype, np.integer) and X.dtype != np.uint8
+    ):
+        return X
+    X = np.asarray(X)
+    if X.size and (X.min() < 0 or X.max() > 255):
+        raise ValueError(
+            f"{name} holds {X.dtype} images with values in [{X.min()}, {X.max()}]; integer "
+            "images are read as uint8 (N, H, W, C) and must hold pixel values in 0-255. "
+            "Pass other values as float images (N, C, H, W)."
+        )
+    return X.astype(np.uint8)
+
+
 def _as_network_input(X, name):
     """The layout of a validated array, and the array in the dtype the network reads."""
     if X.ndim == 4 and X.dtype == np.uint8:
         return np.ascontiguousarray(X), "uint8_nhwc"
+    if X.ndim == 4 and X.shape[-1] in (1, 3) and min(X.shape[1:3]) > 4:
+        # A warning, not an error: a float (N, C, H, W) array may have 1 or 3 columns.
+        warnings.warn(
+            f"{name} of shape {X.shape} looks like channels-last images (N, H, W, C), but "
+            f"float images are read as (N, C, H, W): {X.shape[1]} channels of "
+            f"{X.shape[2]}x{X.shape[3]} pixels. Pass X.transpose(0, 3, 1, 2), or uint8 "
+            "images (N, H, W, C).",
+            UserWarning,
+        )
     if X.ndim in (2, 4):
         # The input was checked finite; float64 values beyond float32's range are not
         # after the cast (numpy's overflow warning is replaced by the error below), and

@@ -50,7 +50,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ._estimator import SupremeClusterer, _source_pair
+from ._estimator import SupremeClusterer, _integer_images_as_uint8, _source_pair
 from .metrics import cluster_accuracy
 
 __all__ = ["NovelClassSplit", "SupremeClustererCV", "estimate_n_clusters"]
@@ -958,8 +958,14 @@ def estimate_n_clusters(
     ((7,), (6, 7), (6,))
     """
     dtypes = [np.float64, np.float32, np.uint8]
-    X_target = check_array(X_target, allow_nd=True, dtype=dtypes, input_name="X_target")
-    X_source = check_array(X_source, allow_nd=True, dtype=dtypes, input_name="X_source")
+    X_target = check_array(
+        _integer_images_as_uint8(X_target, "X_target"), allow_nd=True, dtype=dtypes,
+        input_name="X_target",
+    )
+    X_source = check_array(
+        _integer_images_as_uint8(X_source, "X_source"), allow_nd=True, dtype=dtypes,
+        input_name="X_source",
+    )
     y_source = column_or_1d(np.asarray(y_source), warn=False)
     check_consistent_length(X_source, y_source)
     if X_source.shape[1:] != X_target.shape[1:]:

@@ -1,8 +1,10 @@
 """Behaviour of SupremeClusterer: fitted attributes, determinism, inputs, round trips."""
 
+import contextlib
 import copy
 import pickle
 import shutil
+import warnings
 
 import joblib
 import numpy as np
@@ -204,8 +206,47 @@ def test_images_with_cnn(uint8):
     assert model.predict(Xt).shape == (40,)
     assert model.transform(Xt[:5]).shape == (5, model.n_factors)
     # same shape, other layout: float (N, C, H, W) where uint8 (N, H, W, C) was fitted
-    with pytest.raises(ValueError, match="fitted on samples of shape"):
-        model.predict(Xt.astype(np.float32 if uint8 else np.uint8))
+    # (as float, the uint8 images also look channels-last, and are warned about)
+    with pytest.warns(UserWarning, match="channels-last") if uint8 else contextlib.nullcontext():
+        with pytest.raises(ValueError, match="fitted on samples of shape"):
+            model.predict(Xt.astype(np.float32 if uint8 else np.uint8))
+
+
+IMAGE_PARAMS = dict(
+    n_clusters=3, backbone="cnn", backbone_params={"width": 4}, pretrain_epochs=1, max_epochs=1,
+    batch_size=16, random_state=0,
+)
+
+
+def test_integer_images_are_read_as_uint8_images():
+    # np.array of pixel lists is int64: the same images as uint8, not float (N, C, H, W)
+    rng = np.random.RandomState(0)
+    Xt, Xs = _images(40, rng), _images(30, rng)
+    ys = np.repeat([0, 1, 2], 10)
+    as_uint8 = SupremeClusterer(**IMAGE_PARAMS).fit(Xt, source=(Xs, ys))
+    as_int = SupremeClusterer(**IMAGE_PARAMS).fit(Xt.astype(np.int64), source=(Xs.astype(np.int16), ys))
+    assert as_int.net_.module_.adapter.kind == "uint8_nhwc"
+    np.testing.assert_array_equal(as_int.labels_, as_uint8.labels_)
+    np.testing.assert_array_equal(as_int.predict(Xt.astype(np.int32)), as_uint8.predict(Xt))
+    too_bright = Xt.astype(np.int64)
+    too_bright[0, 0, 0, 0] = 256
+    with pytest.raises(ValueError, match=r"X holds int64 images with values in \[0, 256\].*0-255"):
+        SupremeClusterer(**IMAGE_PARAMS).fit(too_bright, source=(Xs, ys))
+    with pytest.raises(ValueError, match=r"X_source holds int16 images with values in \[-1, 255\]"):
+        SupremeClusterer(**IMAGE_PARAMS).fit(Xt, source=(Xs.astype(np.int16) - (Xs == 0), ys))
+
+
+def test_float_channels_last_images_get_a_warning():
+    rng = np.random.RandomState(0)
+    channels_last = rng.rand(40, 8, 8, 3).astype(np.float32)
+    model = SupremeClusterer(**{**IMAGE_PARAMS, "pretrain_epochs": 0})
+    with pytest.warns(UserWarning, match=r"shape \(40, 8, 8, 3\) looks like channels-last.*"
+                                        r"8 channels of 8x3 pixels.*transpose\(0, 3, 1, 2\)"):
+        with pytest.raises(ValueError, match="backbone failed"):  # 8x3 images are too small
+            model.fit(channels_last)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # channels-first input, as asked, warns nothing
+        model.fit(channels_last.transpose(0, 3, 1, 2))
 
 
 class _TinyBackbone(nn.Module):

@@ -569,6 +569,18 @@ def test_auto_n_clusters_criterion_follows_the_input_kind(
     assert model.n_clusters_ == expected
 
 
+def test_estimate_n_clusters_reads_integer_images_as_uint8(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    Xs, Xt = (X.reshape(-1, 8, 8, 1).astype(np.uint8) for X in (Xs, Xt))
+    kwargs = dict(candidates=range(2, 8), criterion="probe_cut", n_draws=2, random_state=0)
+    k_uint8, uint8_results = estimate_n_clusters(Xt, Xs, ys, **kwargs)
+    k_int, int_results = estimate_n_clusters(Xt.astype(np.int64), Xs.astype(np.int32), ys, **kwargs)
+    assert k_int == k_uint8
+    np.testing.assert_array_equal(int_results.probe_f1, uint8_results.probe_f1)
+    with pytest.raises(ValueError, match="X_target holds int64 images with values in"):
+        estimate_n_clusters(Xt.astype(np.int64) - 1, Xs, ys, **kwargs)
+
+
 def test_int_n_clusters_is_n_clusters_(digits_split):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(n_clusters=4, **TINY).fit(Xt, source=(Xs, ys))
