@@ -207,10 +207,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         data resumes from its file, with the interrupted fit's seed (so also with
         ``random_state=None`` and ``n_clusters="auto"``), and reaches the same model
         as an uninterrupted fit (on the CPU); once the fit has ended, it reads the
-        model back. A warm start writes a file of its own (its hash includes the
-        fitted state it continues), which a repeated warm start from that state
-        resumes. Nothing removes the files. The parameters must pickle, as for
-        ``memory``.
+        model back. So with ``random_state=None`` (or a ``RandomState``), repeated
+        fits there return the first one's model rather than new draws. A warm start
+        writes a file of its own, keyed also on the fit it continues, which the same
+        warm start from that fit (read back in another process too) resumes.
+        ``callbacks`` are not part of the hash: ones that change the training (a
+        learning-rate schedule) must be the same on resuming, and skorch's
+        ``LRScheduler`` state is not saved. Nothing removes the files. The
+        parameters must pickle, as for ``memory``.
     checkpoint_every : int, default=1
         Epochs between checkpoints; the end of each phase is always saved.
     warm_start : bool, default=False
@@ -433,7 +437,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             Ignored; present for API consistency.
         source : tuple (X_source, y_source), default=None
             Labelled source samples of other classes, shaped like ``X`` per sample.
-            Labels may be any hashable values; at least two classes.
+            Labels may be values of any one sortable type (strings, integers...),
+            none missing; at least two classes. A DataFrame ``X_source`` must have
+            the columns of a DataFrame ``X``, in the same order.
         X_source : array-like, default=None
             The source samples as a separate argument, instead of ``source``; give
             ``y_source`` with it. This form lets a
@@ -532,7 +538,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             setattr(self, name, value)
         self._warm_start_signature = signature
         # Names this fitted state, so that a warm start from it has its own checkpoint.
-        self._fit_id = uuid.uuid4().hex
+        # With checkpoints, the same in any process that reads this fit back (its
+        # fingerprint and seed); without, a fit no other call reproduces for sure.
+        self._fit_id = (
+            joblib.hash((resume["fingerprint"], seed)) if resume else uuid.uuid4().hex
+        )
         self.source_classes_ = encoder.classes_ if encoder is not None else None
         self.device_ = str(device)
         self.input_shape_ = X.shape[1:]
@@ -555,6 +565,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         if self.warm_start and hasattr(self, "net_"):
             # A copy: if this call fails, the previous model must stay as it was.
             net = copy.deepcopy(self.net_)
+            # A copied skorch net holds two copies of the module (module and module_);
+            # initialize(), which a resume calls, would swap in the one not frozen.
+            net.module = net.module_
             net.set_params(**common)
             self._maybe_compile(net.module_)  # copies drop compiled code
             network = net.module_
@@ -611,8 +624,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             if self.warm_start and hasattr(self, "net_"):
                 done = 0
                 if resume and resume["phase"] == "cluster":  # this continuation, interrupted
+                    done = self._check_continues(resume, checkpoint_path)
                     restore(net, resume)
-                    done = resume["epoch"] - len(self.net_.history)
                 net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - done)
             elif resume and resume["phase"] == "cluster":
                 restore(net, resume)
@@ -778,10 +791,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         if self.checkpoint_dir is None:
             return None, None
         params = {k: v for k, v in self.get_params().items() if k not in _RUN_PARAMS}
+        if isinstance(params["random_state"], np.random.RandomState):
+            # Its state advances with every fit: as None, a draw that a resume records.
+            params["random_state"] = "a RandomState instance"
         try:
             key = (params, data_hash)
             if self.warm_start and hasattr(self, "net_"):
-                key += ("warm start of", getattr(self, "_fit_id", None))
+                # A model fitted before _fit_id existed continues under a key of its own.
+                key += ("warm start of", getattr(self, "_fit_id", None) or uuid.uuid4().hex)
             fingerprint = joblib.hash(key)
         # joblib hashes by pickling; the error types vary with the object (see memory).
         except Exception as exc:
@@ -801,6 +818,19 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             )
         return path, state
 
+    def _check_continues(self, resume, path):
+        """The epochs a warm start's checkpoint has done beyond the fitted model, after
+        checking that it continues this model (its history starts with ours)."""
+        fitted = [row["train_loss"] for row in self.net_.history]
+        recorded = [row.get("train_loss") for row in resume["history"]]
+        done = resume["epoch"] - len(fitted)
+        if not (0 <= done <= self.max_epochs and recorded[: len(fitted)] == fitted):
+            raise ValueError(
+                f"{path} does not continue this fitted model (its history differs). "
+                "Remove the file, or point checkpoint_dir at another directory."
+            )
+        return done
+
     def _loss_params(self):
         return {
             "tau": self.tau,
@@ -814,19 +844,26 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
     # --------------------------------------------------------------- validation
     def _validate_X(self, X, reset):
+        X = _integer_images_as_uint8(X, "X")
+        if not reset and getattr(X, "ndim", None) == 4 and hasattr(X, "dtype"):
+            # Images of another shape: this message, before scikit-learn's count of
+            # "features" (the second axis: a height or a number of channels).
+            self._check_fitted_shape(X.shape, "uint8_nhwc" if X.dtype == np.uint8 else "float_nchw")
         X = validate_data(
-            self, _integer_images_as_uint8(X, "X"), reset=reset, allow_nd=True,
-            dtype=[np.float32, np.float64, np.uint8],
+            self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64, np.uint8]
         )
         X, kind = _as_network_input(X, "X")
         if not reset:
-            if X.shape[1:] != self.input_shape_ or kind != self.net_.module_.adapter.kind:
-                raise ValueError(
-                    f"X has samples of shape {X.shape[1:]} ({_describe(kind)}), but "
-                    f"{type(self).__name__} was fitted on samples of shape "
-                    f"{self.input_shape_} ({_describe(self.net_.module_.adapter.kind)})."
-                )
+            self._check_fitted_shape(X.shape, kind)
         return X, kind
+
+    def _check_fitted_shape(self, shape, kind):
+        if shape[1:] != self.input_shape_ or kind != self.net_.module_.adapter.kind:
+            raise ValueError(
+                f"X has samples of shape {shape[1:]} ({_describe(kind)}), but "
+                f"{type(self).__name__} was fitted on samples of shape "
+                f"{self.input_shape_} ({_describe(self.net_.module_.adapter.kind)})."
+            )
 
     def _check_warm_start(self, data_hash):
         """What a later warm start must keep (the parameters of ``_WARM_START_FIXED`` and
@@ -901,12 +938,13 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         if source is None:
             return None, None, None
         X_source, y_source = source
+        _check_source_columns(getattr(self, "feature_names_in_", None), X_source)
         X_source = check_array(
             _integer_images_as_uint8(X_source, "X_source"), allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
             input_name="X_source",
         )
         X_source, kind = _as_network_input(X_source, "X_source")
-        y_source = column_or_1d(np.asarray(y_source), warn=False)
+        y_source = _check_source_labels(y_source)
         if len(y_source) != len(X_source):
             raise ValueError(
                 f"y_source has {len(y_source)} labels but X_source has {len(X_source)} samples."
@@ -918,7 +956,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 "must have the same feature shape."
             )
         encoder = LabelEncoder()
-        y_encoded = encoder.fit_transform(y_source)
+        y_encoded = encoder.fit_transform(y_source)  # sortable: _check_source_labels
         if len(encoder.classes_) < 2:
             raise ValueError(
                 f"y_source must contain at least 2 classes, got {len(encoder.classes_)} "
@@ -1052,6 +1090,65 @@ def _source_pair(source, X_source, y_source):
     return X_source, y_source
 
 
+def _check_source_columns(feature_names, X_source):
+    """A source with named columns must name the target's features, in their order.
+
+    ``feature_names`` are the target's (``feature_names_in_``, None without names);
+    scikit-learn checks the names of ``predict``'s input likewise. Either side
+    without names is not checked.
+    """
+    columns = getattr(X_source, "columns", None)
+    if feature_names is None or columns is None:
+        return
+    columns = np.asarray(columns, dtype=object)
+    if len(columns) == len(feature_names) and (columns == feature_names).all():
+        return
+    if set(columns.tolist()) == set(np.asarray(feature_names, dtype=object).tolist()):
+        detail = "the same names in another order; select X_source[X.columns]"
+    else:
+        missing = [c for c in feature_names if c not in set(columns.tolist())][:5]
+        detail = f"X's {missing} are missing from X_source"
+    raise ValueError(
+        "X_source's columns must be X's, in the same order, for source and target "
+        f"features to line up; they have {detail}."
+    )
+
+
+def _check_source_labels(y_source):
+    """``y_source`` as a 1-D array of labels that are all present and sortable.
+
+    Missing labels (NaN, None, pandas' NA) would otherwise become a class of their
+    own, and labels of mixed types fail to sort (``LabelEncoder``) with a bare
+    ``TypeError``.
+    """
+    if hasattr(y_source, "isna"):  # pandas: NaN, None and pd.NA alike
+        missing = np.asarray(y_source.isna()).ravel()
+    else:
+        missing = None
+    y_source = column_or_1d(np.asarray(y_source), warn=False)
+    if missing is None:
+        if y_source.dtype.kind == "f":
+            missing = np.isnan(y_source)
+        elif y_source.dtype == object:
+            missing = np.array([v is None or (isinstance(v, float) and v != v) for v in y_source])
+        else:
+            missing = np.zeros(len(y_source), dtype=bool)
+    if missing.any():
+        raise ValueError(
+            f"y_source has {int(missing.sum())} missing labels (NaN or None); every source "
+            "sample needs its class. Drop the unlabelled samples from the source."
+        )
+    try:
+        np.unique(y_source)
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in y_source})
+        raise TypeError(
+            f"y_source mixes labels of types {kinds}, which do not sort together; use "
+            "labels of one type (all strings, or all integers)."
+        ) from exc
+    return y_source
+
+
 def _set_callbacks(net, callbacks):
     # skorch's set_params(callbacks=...) initialises the old list on an initialised net.
     net.callbacks = callbacks
@@ -1103,10 +1200,19 @@ def _integer_images_as_uint8(X, name):
 
 def _as_network_input(X, name):
     """The layout of a validated array, and the array in the dtype the network reads."""
+    # Images in the other layout than their dtype's are warned about, not refused:
+    # an image may be 1 or 3 pixels wide (or high) and have many channels.
     if X.ndim == 4 and X.dtype == np.uint8:
+        if X.shape[1] in (1, 3) and min(X.shape[2:]) > 4:
+            warnings.warn(
+                f"{name} of shape {X.shape} looks like channels-first images (N, C, H, W), "
+                f"but uint8 images are read as (N, H, W, C): {X.shape[3]} channels of "
+                f"{X.shape[1]}x{X.shape[2]} pixels. Pass X.transpose(0, 2, 3, 1), or float "
+                "images (N, C, H, W).",
+                UserWarning,
+            )
         return np.ascontiguousarray(X), "uint8_nhwc"
     if X.ndim == 4 and X.shape[-1] in (1, 3) and min(X.shape[1:3]) > 4:
-        # A warning, not an error: a float (N, C, H, W) array may have 1 or 3 columns.
         warnings.warn(
             f"{name} of shape {X.shape} looks like channels-last images (N, H, W, C), but "
             f"float images are read as (N, C, H, W): {X.shape[1]} channels of "

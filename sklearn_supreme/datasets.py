@@ -156,6 +156,16 @@ def _decode_one(source, name):
     Image = _import_pillow()
     try:
         with Image.open(BytesIO(source) if isinstance(source, bytes) else source) as image:
+            if image.mode.startswith("I;16"):
+                # 16-bit grayscale: Pillow's convert("L") would clip at 255; the top
+                # 8 bits keep the image.
+                return (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+            if image.mode in ("I", "F"):
+                raise ValueError(
+                    f"its pixels are 32-bit {'integers' if image.mode == 'I' else 'floats'} "
+                    f"(mode {image.mode!r}), which have no fixed range to map to 8 bits; "
+                    "convert the image to 8 bits first"
+                )
             target_mode = "L" if image.mode in _GRAY_MODES else "RGB"
             if image.mode != target_mode:
                 image = image.convert(target_mode)

@@ -36,7 +36,7 @@ import numpy as np
 from joblib import Memory, Parallel, delayed
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
-from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context, clone
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
@@ -47,10 +47,12 @@ from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
     check_is_fitted,
-    column_or_1d,
 )
 
-from ._estimator import SupremeClusterer, _integer_images_as_uint8, _source_pair
+from ._estimator import (
+    SupremeClusterer, _check_source_columns, _check_source_labels, _integer_images_as_uint8,
+    _source_pair,
+)
 from .metrics import cluster_accuracy
 
 __all__ = ["NovelClassSplit", "SupremeClustererCV", "estimate_n_clusters"]
@@ -358,7 +360,7 @@ def _fit_held_out(estimator, X_source, y_source, train, test, tau):
     return cluster_accuracy(y_source[test], estimator.labels_), fit_time
 
 
-class SupremeClustererCV(ClusterMixin, BaseEstimator):
+class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     """SUPREME transfer clustering with ``tau`` chosen by cross-validation on the source.
 
     The temperature ``tau`` of the pair confidences (Eq. 4) is best at different
@@ -428,6 +430,9 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
         ``best_estimator_.n_clusters_``; only with ``refit=True``.
     n_features_in_ : int
         ``best_estimator_.n_features_in_``; only with ``refit=True``.
+    feature_names_in_ : ndarray of str
+        ``best_estimator_.feature_names_in_``; only with ``refit=True`` and a ``X``
+        with string column names.
 
     See Also
     --------
@@ -549,8 +554,32 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        self._check_refit("fit_predict")
         self.fit(X, y, **kwargs)
-        return self._refitted("fit_predict").labels_
+        return self.labels_
+
+    def fit_transform(self, X, y=None, **kwargs):
+        """Fit the search and return the factor-space representation of ``X``.
+
+        Parameters
+        ----------
+        X, y, **kwargs
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_factors)
+        """
+        self._check_refit("fit_transform")
+        return self.fit(X, y, **kwargs).transform(X)
+
+    def _check_refit(self, method):
+        # Before the search, not after its len(taus) * n_splits fits.
+        if not self.refit:
+            raise AttributeError(
+                f"{method} needs refit=True: with refit=False the search fits no model on X. "
+                "Call fit, and read cv_results_ and best_tau_."
+            )
 
     def _fit(self, X, source, X_source, y_source):
         for name in [name for name in vars(self) if name.endswith("_")]:
@@ -561,8 +590,14 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
                 f"{type(self).__name__} chooses tau on the source classes: pass "
                 "source=(X_source, y_source)."
             )
+        # The refit gets the data as given (a DataFrame's column names included).
+        X_given, X_source_given = X, pair[0]
+        X_columns = getattr(X, "columns", None)
+        _check_source_columns(
+            None if X_columns is None else np.asarray(X_columns, dtype=object), pair[0]
+        )
         X_source = check_array(pair[0], allow_nd=True, dtype=None, input_name="X_source")
-        y_source = column_or_1d(np.asarray(pair[1]), warn=False)
+        y_source = _check_source_labels(pair[1])
         check_consistent_length(X_source, y_source)
         # The target is only used by the refit, after the whole search: checked now.
         X = check_array(X, allow_nd=True, dtype=None, input_name="X")
@@ -608,10 +643,26 @@ class SupremeClustererCV(ClusterMixin, BaseEstimator):
 
         if self.refit:
             best = clone(estimator).set_params(tau=self.best_tau_)
-            self.best_estimator_ = best.fit(X, source=(X_source, y_source))
+            self.best_estimator_ = best.fit(X_given, source=(X_source_given, y_source))
             self.labels_ = best.labels_
             self.n_clusters_ = getattr(best, "n_clusters_", best.get_params()["n_clusters"])
             self.n_features_in_ = best.n_features_in_
+            if hasattr(best, "feature_names_in_"):
+                self.feature_names_in_ = best.feature_names_in_
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the factor-space features, by the refitted best estimator.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored beyond scikit-learn's consistency check.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        return self._refitted("get_feature_names_out").get_feature_names_out(input_features)
 
     def _check_taus(self):
         taus = np.asarray(self.taus, dtype=float)
@@ -958,6 +1009,10 @@ def estimate_n_clusters(
     ((7,), (6, 7), (6,))
     """
     dtypes = [np.float64, np.float32, np.uint8]
+    target_columns = getattr(X_target, "columns", None)
+    _check_source_columns(
+        None if target_columns is None else np.asarray(target_columns, dtype=object), X_source
+    )
     X_target = check_array(
         _integer_images_as_uint8(X_target, "X_target"), allow_nd=True, dtype=dtypes,
         input_name="X_target",
@@ -966,7 +1021,7 @@ def estimate_n_clusters(
         _integer_images_as_uint8(X_source, "X_source"), allow_nd=True, dtype=dtypes,
         input_name="X_source",
     )
-    y_source = column_or_1d(np.asarray(y_source), warn=False)
+    y_source = _check_source_labels(y_source)
     check_consistent_length(X_source, y_source)
     if X_source.shape[1:] != X_target.shape[1:]:
         raise ValueError(

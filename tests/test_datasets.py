@@ -185,6 +185,27 @@ def test_grayscale_kept_or_converted(tmp_path):
     np.testing.assert_array_equal(mixed.images[1], colour)
 
 
+def test_16_bit_grayscale_keeps_its_top_8_bits(tmp_path):
+    # Pillow converts 16-bit to 8-bit grayscale by clipping at 255: both images
+    # would read as white.
+    for name, value in [("a", 30000), ("b", 1000)]:
+        (tmp_path / "deep" / name).mkdir(parents=True)
+        Image.fromarray(np.full((HEIGHT, WIDTH), value, np.uint16)).save(
+            tmp_path / "deep" / name / "0.png"
+        )
+    assert Image.open(tmp_path / "deep" / "a" / "0.png").mode.startswith("I;16")
+    data = load_image_folder(tmp_path / "deep", cache=False)
+    assert data.images.shape == (2, HEIGHT, WIDTH, 1)
+    np.testing.assert_array_equal(data.images[:, 0, 0, 0], [30000 >> 8, 1000 >> 8])
+
+
+def test_float_pixels_are_refused_with_their_mode(tmp_path):
+    (tmp_path / "float" / "a").mkdir(parents=True)
+    Image.fromarray(np.full((HEIGHT, WIDTH), 0.5, np.float32)).save(tmp_path / "float" / "a" / "0.tif")
+    with pytest.raises(ValueError, match=r"0\.tif.*32-bit floats \(mode 'F'\).*convert the image"):
+        load_image_folder(tmp_path / "float", cache=False)
+
+
 def test_alpha_channel_is_dropped(tmp_path):
     rgba = np.zeros((HEIGHT, WIDTH, 4), dtype=np.uint8)
     rgba[..., :3] = _pixels("train", 1, 1)

@@ -1,6 +1,5 @@
 """Behaviour of SupremeClusterer: fitted attributes, determinism, inputs, round trips."""
 
-import contextlib
 import copy
 import pickle
 import shutil
@@ -206,10 +205,14 @@ def test_images_with_cnn(uint8):
     assert model.predict(Xt).shape == (40,)
     assert model.transform(Xt[:5]).shape == (5, model.n_factors)
     # same shape, other layout: float (N, C, H, W) where uint8 (N, H, W, C) was fitted
-    # (as float, the uint8 images also look channels-last, and are warned about)
-    with pytest.warns(UserWarning, match="channels-last") if uint8 else contextlib.nullcontext():
-        with pytest.raises(ValueError, match="fitted on samples of shape"):
-            model.predict(Xt.astype(np.float32 if uint8 else np.uint8))
+    with pytest.raises(ValueError, match="fitted on samples of shape"):
+        model.predict(Xt.astype(np.float32 if uint8 else np.uint8))
+    # the other layout of the same images: said before scikit-learn counts "features"
+    other = Xt.transpose(0, 3, 1, 2).astype(np.float32) if uint8 else (
+        (Xt.transpose(0, 2, 3, 1) * 20 + 128).clip(0, 255).astype(np.uint8))
+    with pytest.raises(ValueError, match=r"X has samples of shape \(\d+, \d+, \d+\) \((float|uint8) "
+                                         r"images.*fitted on samples of shape"):
+        model.predict(other)
 
 
 IMAGE_PARAMS = dict(
@@ -236,7 +239,7 @@ def test_integer_images_are_read_as_uint8_images():
         SupremeClusterer(**IMAGE_PARAMS).fit(Xt, source=(Xs.astype(np.int16) - (Xs == 0), ys))
 
 
-def test_float_channels_last_images_get_a_warning():
+def test_images_in_the_other_layout_get_a_warning():
     rng = np.random.RandomState(0)
     channels_last = rng.rand(40, 8, 8, 3).astype(np.float32)
     model = SupremeClusterer(**{**IMAGE_PARAMS, "pretrain_epochs": 0})
@@ -247,6 +250,58 @@ def test_float_channels_last_images_get_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # channels-first input, as asked, warns nothing
         model.fit(channels_last.transpose(0, 3, 1, 2))
+    # the mirror mistake: uint8 images handed over channels-first, as torchvision has them
+    channels_first = (channels_last * 255).astype(np.uint8).transpose(0, 3, 1, 2)
+    with pytest.warns(UserWarning, match=r"shape \(40, 3, 8, 8\) looks like channels-first.*"
+                                        r"8 channels of 3x8 pixels.*transpose\(0, 2, 3, 1\)"):
+        with pytest.raises(ValueError, match="backbone failed"):
+            model.fit(channels_first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(channels_first.transpose(0, 2, 3, 1))
+
+
+def test_dataframe_source_must_have_the_target_columns(digits_split, fast_params):
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = digits_split
+    columns = [f"pixel{i}" for i in range(Xt.shape[1])]
+    Xt, Xs = pd.DataFrame(Xt, columns=columns), pd.DataFrame(Xs, columns=columns)
+    model = SupremeClusterer(**fast_params)
+    # reordered columns would pair each source feature with another target feature
+    with pytest.raises(ValueError, match="same names in another order; select X_source\\[X.columns\\]"):
+        model.fit(Xt, source=(Xs[columns[::-1]], ys))
+    renamed = Xs.rename(columns={"pixel0": "p0", "pixel5": "p5"})
+    with pytest.raises(ValueError, match=r"X's \['pixel0', 'pixel5'\] are missing from X_source"):
+        model.fit(Xt, source=(renamed, ys))
+    assert not hasattr(model, "n_features_in_")  # nothing left half-fitted
+    # the same columns, or a side without names, are accepted
+    named = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    plain = SupremeClusterer(**fast_params).fit(Xt.to_numpy(), source=(Xs.to_numpy(), ys))
+    np.testing.assert_array_equal(named.labels_, plain.labels_)
+    SupremeClusterer(**fast_params).fit(Xt, source=(Xs.to_numpy(), ys))
+
+
+@pytest.mark.parametrize("kind", ["float-nan", "object-none", "pandas-NA"])
+def test_missing_source_labels_are_an_error(digits_split, fast_params, kind):
+    Xs, ys, Xt, _ = digits_split
+    unlabelled = np.arange(len(ys)) < 2
+    if kind == "float-nan":
+        y = np.where(unlabelled, np.nan, ys)
+    elif kind == "object-none":
+        y = np.array([None if u else v for u, v in zip(unlabelled, ys)], dtype=object)
+    else:
+        pd = pytest.importorskip("pandas")
+        y = pd.Series(ys, dtype="Int64").mask(unlabelled)
+    # without the check they became a class of their own, pretrained on
+    with pytest.raises(ValueError, match="y_source has 2 missing labels"):
+        SupremeClusterer(**fast_params).fit(Xt, source=(Xs, y))
+
+
+def test_source_labels_of_mixed_types_are_named(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    mixed = np.array([int(v) if v < 3 else f"c{v}" for v in ys], dtype=object)
+    with pytest.raises(TypeError, match=r"mixes labels of types \['int', 'str'\]"):
+        SupremeClusterer(**fast_params).fit(Xt, source=(Xs, mixed))
 
 
 class _TinyBackbone(nn.Module):

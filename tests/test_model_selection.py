@@ -269,8 +269,31 @@ def test_cv_refit_never_mixes_two_searches(blob_source):
     assert not any(hasattr(search, a) for a in ("best_estimator_", "labels_", "n_clusters_"))
     with pytest.raises(AttributeError, match="refit=False; predict"):
         search.predict(X[:9])
-    with pytest.raises(AttributeError, match="refit=False; fit_predict"):
-        search.fit_predict(X[:9], source=(X, y))
+    # fit_predict and fit_transform say so before the search, which is not run
+    TauDependentClusterer.calls.clear()
+    for method in ("fit_predict", "fit_transform"):
+        with pytest.raises(AttributeError, match=f"{method} needs refit=True"):
+            getattr(search, method)(X[:9], source=(X, y))
+    assert TauDependentClusterer.calls == [] and search.best_tau_ == 0.1
+
+
+def test_cv_is_a_transformer_that_keeps_feature_names(digits_split):
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = digits_split
+    columns = [f"pixel{i}" for i in range(Xt.shape[1])]
+    Xt, Xs = pd.DataFrame(Xt, columns=columns), pd.DataFrame(Xs, columns=columns)
+    cv = NovelClassSplit(1, n_novel_classes=2, random_state=0)
+    search = SupremeClustererCV(SupremeClusterer(n_clusters=5, **TINY), taus=(1.0,), cv=cv)
+    Z = search.set_output(transform="pandas").fit_transform(Xt, source=(Xs, ys))
+    best = search.best_estimator_
+    # the refit saw the DataFrames: names checked on predict, as for SupremeClusterer
+    np.testing.assert_array_equal(search.feature_names_in_, columns)
+    np.testing.assert_array_equal(best.feature_names_in_, columns)
+    assert list(Z.columns) == list(search.get_feature_names_out())
+    assert list(Z.columns) == list(best.get_feature_names_out())
+    np.testing.assert_allclose(Z.to_numpy(), best.transform(Xt), rtol=1e-6)
+    with pytest.raises(ValueError, match="X_source's columns must be X's"):
+        search.fit(Xt, source=(Xs[columns[::-1]], ys))
 
 
 def test_cv_with_an_augment_joblib_cannot_hash(digits_split, tmp_path):
@@ -579,6 +602,17 @@ def test_estimate_n_clusters_reads_integer_images_as_uint8(digits_split):
     np.testing.assert_array_equal(int_results.probe_f1, uint8_results.probe_f1)
     with pytest.raises(ValueError, match="X_target holds int64 images with values in"):
         estimate_n_clusters(Xt.astype(np.int64) - 1, Xs, ys, **kwargs)
+
+
+def test_estimate_n_clusters_checks_source_columns_and_labels(digits_split):
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = digits_split
+    columns = [f"pixel{i}" for i in range(Xt.shape[1])]
+    Xt, Xs = pd.DataFrame(Xt, columns=columns), pd.DataFrame(Xs, columns=columns)
+    with pytest.raises(ValueError, match="same names in another order"):
+        estimate_n_clusters(Xt, Xs[columns[::-1]], ys)
+    with pytest.raises(ValueError, match="y_source has 1 missing labels"):
+        estimate_n_clusters(Xt, Xs, np.where(np.arange(len(ys)) == 3, np.nan, ys))
 
 
 def test_int_n_clusters_is_n_clusters_(digits_split):

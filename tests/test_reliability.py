@@ -113,11 +113,13 @@ def test_refit_of_a_finished_checkpoint_reads_the_model_back(digits_split, unint
     assert again.n_iter_ == PARAMS["max_epochs"] and _states_equal(again, uninterrupted)
 
 
+@pytest.mark.parametrize("random_state", [None, "RandomState"])
 def test_resume_reuses_the_seed_and_n_clusters_of_the_interrupted_fit(
-    digits_split, tmp_path, monkeypatch
+    digits_split, tmp_path, monkeypatch, random_state
 ):
     # With random_state=None a fresh fit draws another seed, and n_clusters="auto"
-    # could estimate another K, which would not fit the checkpoint's network.
+    # could estimate another K, which would not fit the checkpoint's network. A
+    # RandomState instance, whose state each fit advances, resumes the same way.
     Xs, ys, Xt, _ = digits_split
     drawn = []
 
@@ -127,10 +129,13 @@ def test_resume_reuses_the_seed_and_n_clusters_of_the_interrupted_fit(
 
     monkeypatch.setattr("sklearn_supreme.model_selection.estimate_n_clusters", spy)
     params = {**PARAMS, "n_clusters": "auto", "random_state": None, "checkpoint_dir": tmp_path}
+    if random_state == "RandomState":
+        params["random_state"] = np.random.RandomState(0)
     with pytest.raises(RuntimeError, match="injected"):
         SupremeClusterer(**params, callbacks=[FailAt("clustering", 2)]).fit(Xt, source=(Xs, ys))
     state = load_checkpoint(_only_checkpoint(tmp_path))
     resumed = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+    assert len(_checkpoints(tmp_path)) == 1
     assert drawn == [state["seed"], state["seed"]]
     assert resumed.n_clusters_ == state["n_clusters"]
     np.testing.assert_array_equal(resumed.initial_labels_, state["initial_labels"].numpy())
@@ -241,9 +246,10 @@ def test_warm_start_failure_keeps_previous_model(digits_split):
     assert model.n_iter_ == 1
 
 
-def test_warm_start_checkpoints_its_own_continuation_and_resumes_it(digits_split, tmp_path):
+@pytest.mark.parametrize("freeze", [None, "backbone.*"])
+def test_warm_start_checkpoints_its_own_continuation_and_resumes_it(digits_split, tmp_path, freeze):
     Xs, ys, Xt, _ = digits_split
-    first = {**PARAMS, "max_epochs": 2}
+    first = {**PARAMS, "max_epochs": 2, "freeze": freeze}
     reference = SupremeClusterer(**first).fit(Xt, source=(Xs, ys))
     reference.set_params(warm_start=True, max_epochs=3).fit(Xt, source=(Xs, ys))
 
@@ -255,15 +261,40 @@ def test_warm_start_checkpoints_its_own_continuation_and_resumes_it(digits_split
     (warm,) = set(_checkpoints(tmp_path)) - {fresh}
     assert load_checkpoint(fresh)["epoch"] == 2  # the fresh fit's file is untouched
     assert load_checkpoint(warm)["epoch"] == 3
-    # the same warm start again continues the interrupted continuation
-    model.set_params(callbacks=None).fit(Xt, source=(Xs, ys))
-    assert model.n_iter_ == 5
-    np.testing.assert_array_equal(model.labels_, reference.labels_)
-    np.testing.assert_allclose(model.history_["loss"], reference.history_["loss"], rtol=1e-5)
-    assert _states_equal(model, reference)
-    # a warm start from the new state is another continuation, with a file of its own
-    model.set_params(max_epochs=1).fit(Xt, source=(Xs, ys))
-    assert model.n_iter_ == 6 and len(_checkpoints(tmp_path)) == 3
+
+    # The estimator is lost, as in a crash: another process reads the first fit back,
+    # and the same warm start resumes the continuation, training only what it lacked.
+    counter = CountEpochs()
+    revived = SupremeClusterer(**first, checkpoint_dir=tmp_path).fit(Xt, source=(Xs, ys))
+    revived.set_params(warm_start=True, max_epochs=3, callbacks=[counter])
+    revived.fit(Xt, source=(Xs, ys))
+    assert len(counter.epochs) == 2 and revived.n_iter_ == 5
+    np.testing.assert_array_equal(revived.labels_, reference.labels_)
+    np.testing.assert_allclose(revived.history_["loss"], reference.history_["loss"], rtol=1e-5)
+    assert _states_equal(revived, reference)  # frozen weights included
+
+    # the same warm start from the new state is another continuation, with a file of its own
+    counter.epochs.clear()
+    revived.fit(Xt, source=(Xs, ys))
+    assert len(counter.epochs) == 3 and revived.n_iter_ == 8
+    assert len(_checkpoints(tmp_path)) == 3
+
+
+def test_warm_start_refuses_a_checkpoint_that_does_not_continue_it(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**{**PARAMS, "max_epochs": 1}, checkpoint_dir=tmp_path)
+    model.fit(Xt, source=(Xs, ys))
+    fresh = _only_checkpoint(tmp_path)
+    model.set_params(warm_start=True, max_epochs=2, callbacks=[FailAt("clustering", 3)])
+    with pytest.raises(RuntimeError, match="injected"):
+        model.fit(Xt, source=(Xs, ys))
+    (warm,) = set(_checkpoints(tmp_path)) - {fresh}
+    state = load_checkpoint(warm)
+    state["history"][0]["train_loss"] += 1.0  # its first epoch is not this model's
+    torch.save(state, warm)
+    with pytest.raises(ValueError, match="does not continue this fitted model"):
+        model.set_params(callbacks=None).fit(Xt, source=(Xs, ys))
+    assert model.n_iter_ == 1
 
 
 def test_out_of_memory_names_batch_size(digits_split):
