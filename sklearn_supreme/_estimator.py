@@ -503,16 +503,17 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         data_hash = joblib.hash((X, Xs, ys))
         signature = self._check_warm_start(data_hash)
         checkpoint_path, resume = self._resumable_checkpoint(data_hash)
+        resuming = resume is not None and resume["phase"] is not None
         # A resumed fit is the interrupted one: its seed, and so its K estimate and
         # initial clusters, even with random_state=None.
         seed = (
-            resume["seed"] if resume and resume["phase"] is not None
+            resume["seed"] if resuming
             else check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(
             X, kind, Xs, ys, encoder, seed
         )
-        if resume and resume["phase"] is not None and resume["n_clusters"] != self.n_clusters_:
+        if resuming and resume["n_clusters"] != self.n_clusters_:
             raise ValueError(
                 f"{checkpoint_path} was written by a fit with n_clusters={resume['n_clusters']}, "
                 f"but this fit estimated n_clusters={self.n_clusters_} from the same data. "
@@ -1093,20 +1094,21 @@ def _source_pair(source, X_source, y_source):
 def _check_source_columns(feature_names, X_source):
     """A source with named columns must name the target's features, in their order.
 
-    ``feature_names`` are the target's (``feature_names_in_``, None without names);
-    scikit-learn checks the names of ``predict``'s input likewise. Either side
-    without names is not checked.
+    ``feature_names`` are the target's (its ``columns`` or ``feature_names_in_``;
+    None without names); scikit-learn checks the names of ``predict``'s input
+    likewise. Either side without names is not checked.
     """
     columns = getattr(X_source, "columns", None)
     if feature_names is None or columns is None:
         return
-    columns = np.asarray(columns, dtype=object)
-    if len(columns) == len(feature_names) and (columns == feature_names).all():
+    names, columns = list(feature_names), list(columns)
+    if names == columns:
         return
-    if set(columns.tolist()) == set(np.asarray(feature_names, dtype=object).tolist()):
+    if set(names) == set(columns):
         detail = "the same names in another order; select X_source[X.columns]"
     else:
-        missing = [c for c in feature_names if c not in set(columns.tolist())][:5]
+        present = set(columns)
+        missing = [c for c in names if c not in present][:5]
         detail = f"X's {missing} are missing from X_source"
     raise ValueError(
         "X_source's columns must be X's, in the same order, for source and target "

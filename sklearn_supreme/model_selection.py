@@ -592,10 +592,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         # The refit gets the data as given (a DataFrame's column names included).
         X_given, X_source_given = X, pair[0]
-        X_columns = getattr(X, "columns", None)
-        _check_source_columns(
-            None if X_columns is None else np.asarray(X_columns, dtype=object), pair[0]
-        )
+        _check_source_columns(getattr(X, "columns", None), pair[0])
         X_source = check_array(pair[0], allow_nd=True, dtype=None, input_name="X_source")
         y_source = _check_source_labels(pair[1])
         check_consistent_length(X_source, y_source)
@@ -1009,10 +1006,7 @@ def estimate_n_clusters(
     ((7,), (6, 7), (6,))
     """
     dtypes = [np.float64, np.float32, np.uint8]
-    target_columns = getattr(X_target, "columns", None)
-    _check_source_columns(
-        None if target_columns is None else np.asarray(target_columns, dtype=object), X_source
-    )
+    _check_source_columns(getattr(X_target, "columns", None), X_source)
     X_target = check_array(
         _integer_images_as_uint8(X_target, "X_target"), allow_nd=True, dtype=dtypes,
         input_name="X_target",
