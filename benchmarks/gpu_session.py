@@ -174,7 +174,9 @@ def main(argv=None):
             run_cifar10_benchmark(
                 args.data, range(args.seeds), smoke=args.smoke, per_class=per_class,
                 cache_dir=args.cache_dir, out=os.path.join(args.out, "cifar10.json"),
-                resume=args.resume, trace_every=args.trace_every or None, command=command,
+                # A rehearsal's few epochs would leave no epoch to score.
+                resume=args.resume, command=command,
+                trace_every=min(args.trace_every, params["max_epochs"]) or None,
                 **{**dict(args.overrides), "compile": mode == "compile"},
             )
             return 0

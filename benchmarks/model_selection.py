@@ -43,7 +43,6 @@ batches, and, for K, the probe draws. It prints a summary and writes every numbe
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time

@@ -6,7 +6,6 @@ import os
 import uuid
 import warnings
 from numbers import Integral, Real
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -26,7 +25,6 @@ from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
     check_memory,
-    column_or_1d,
     validate_data,
 )
 from torch import nn
@@ -37,6 +35,7 @@ from ._checkpoint import (
     TrainingCheckpoint, checkpoint_file, load_checkpoint, restore, rng_state, set_rng_state,
 )
 from ._initial import initial_assignment
+from .metrics import _check_complete_labels
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from ._training import (
     LOSS_TERMS, CosineAnnealing, SourcePretrainNet, SupremeNet, TrainingInterrupted, frozen,
@@ -940,9 +939,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             return None, None, None
         X_source, y_source = source
         _check_source_columns(getattr(self, "feature_names_in_", None), X_source)
-        X_source = check_array(
-            _integer_images_as_uint8(X_source, "X_source"), allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
-            input_name="X_source",
+        X_source = _check_named_array(
+            _integer_images_as_uint8(X_source, "X_source"), "X_source", allow_nd=True,
+            dtype=[np.float32, np.float64, np.uint8],
         )
         X_source, kind = _as_network_input(X_source, "X_source")
         y_source = _check_source_labels(y_source)
@@ -1116,39 +1115,24 @@ def _check_source_columns(feature_names, X_source):
     )
 
 
-def _check_source_labels(y_source):
-    """``y_source`` as a 1-D array of labels that are all present and sortable.
+def _check_named_array(X, input_name, **kwargs):
+    """:func:`~sklearn.utils.check_array` whose error for an empty array names it.
 
-    Missing labels (NaN, None, pandas' NA) would otherwise become a class of their
-    own, and labels of mixed types fail to sort (``LabelEncoder``) with a bare
-    ``TypeError``.
+    scikit-learn's "Found array with 0 sample(s)" does not say which array, and a fit
+    takes up to three (the target and the source's samples and labels).
     """
-    if hasattr(y_source, "isna"):  # pandas: NaN, None and pd.NA alike
-        missing = np.asarray(y_source.isna()).ravel()
-    else:
-        missing = None
-    y_source = column_or_1d(np.asarray(y_source), warn=False)
-    if missing is None:
-        if y_source.dtype.kind == "f":
-            missing = np.isnan(y_source)
-        elif y_source.dtype == object:
-            missing = np.array([v is None or (isinstance(v, float) and v != v) for v in y_source])
-        else:
-            missing = np.zeros(len(y_source), dtype=bool)
-    if missing.any():
-        raise ValueError(
-            f"y_source has {int(missing.sum())} missing labels (NaN or None); every source "
-            "sample needs its class. Drop the unlabelled samples from the source."
-        )
-    try:
-        np.unique(y_source)
-    except TypeError as exc:
-        kinds = sorted({type(v).__name__ for v in y_source})
-        raise TypeError(
-            f"y_source mixes labels of types {kinds}, which do not sort together; use "
-            "labels of one type (all strings, or all integers)."
-        ) from exc
-    return y_source
+    X = check_array(X, input_name=input_name, ensure_min_samples=0, **kwargs)
+    if X.shape[0] == 0:
+        raise ValueError(f"{input_name} is empty (shape {X.shape}); it needs at least one sample.")
+    return X
+
+
+def _check_source_labels(y_source):
+    """``y_source`` as a 1-D array of labels that are all present and sortable."""
+    return _check_complete_labels(
+        y_source, "y_source",
+        " Every source sample needs its class; drop the unlabelled samples from the source.",
+    )
 
 
 def _set_callbacks(net, callbacks):

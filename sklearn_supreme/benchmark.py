@@ -18,6 +18,7 @@ import copy
 import datetime
 import json
 import math
+import numbers
 import os
 import platform
 import subprocess
@@ -101,7 +102,7 @@ def run_cifar10_benchmark(
         CIFAR-10 as a folder or tar archive of per-image files, read by
         :func:`~sklearn_supreme.datasets.load_cifar10` (decoded once, then cached).
     seeds : sequence of int, default=(0, 1, 2)
-        One fit per seed, passed as ``random_state``.
+        One fit per seed, passed as ``random_state``; at least one.
     smoke : bool, default=False
         Start from :data:`SMOKE_PARAMS` and :data:`SMOKE_PER_CLASS` images per class
         instead of :data:`CIFAR10_PARAMS` and all images.
@@ -118,31 +119,39 @@ def run_cifar10_benchmark(
         torch's own number.
     out : str, default=None
         JSON file for the results; rewritten atomically after every seed, so that an
-        interrupted run keeps the seeds it finished (``"complete": false``).
+        interrupted run keeps the seeds it finished (``"complete": false``). Checked
+        to be writable before the data is loaded.
     resume : bool, default=False
         If ``out`` exists, keep its finished seeds and fit only the others: for a run
         cut off by a time limit, or seeds spread over several sessions on the same
         kind of machine. Its protocol and settings must be the ones of this call.
-        Each run records the machine and date it was measured on.
+        Runs of seeds that ``seeds`` does not name are kept as well (resuming never
+        deletes finished work): the results hold the union, sorted by seed. Each run
+        records the machine and date it was measured on.
     trace_every : int, default=None
         Also score the clustering every ``trace_every`` epochs (each run's
         ``trace``): the network's weights are copied to the host at those epochs and
         scored after the fit, like ``labels_`` (batch norm re-estimated on the
-        target), so the fit's timing holds only the copies. None: no trace.
+        target), so the fit's timing holds only the copies. None: no trace. Larger
+        than ``max_epochs`` (nothing to trace) it is an error.
     command : str, default=None
         The command line to record; defaults to this process's.
     file : file-like, default=None
         Where the report is printed; defaults to ``sys.stdout``.
     **estimator_params : dict
         :class:`~sklearn_supreme.SupremeClusterer` parameters that override the
-        base settings.
+        base settings. Their ``callbacks`` run in every fit, before the one of
+        ``trace_every``. With ``n_clusters="auto"`` each fit estimates K from the
+        source, and both methods use that estimate (the K-means baseline is the
+        estimator's initial clustering).
 
     Returns
     -------
     results : dict
         What the JSON file holds: ``protocol``, ``params`` (every parameter of the
         estimator), ``seeds``, ``runs`` (per seed: the scores of both methods, seconds
-        of each phase, epochs, target images per second), ``results`` and ``timing``
+        of each phase, epochs, target images per second, and with
+        ``n_clusters="auto"`` the fitted ``n_clusters``), ``results`` and ``timing``
         (mean and std over the seeds), ``trace`` (with ``trace_every``: the scores by
         epoch, mean and std over the seeds; else None), ``paper`` (Table 1),
         ``environment`` and ``complete``.
@@ -166,8 +175,9 @@ def run_cifar10_benchmark(
     >>> sorted(results["results"]), results["complete"]
     (['kmeans_pretrained', 'supreme'], True)
     """
+    seeds, earlier = _check_run(seeds, out, resume, trace_every, smoke, estimator_params)
     prepared = _prepare(data, smoke, per_class, cache_dir, estimator_params)
-    finished = _finished_runs(out, prepared) if resume else {}
+    finished = _finished_runs(out, earlier, prepared)
     with torch_threads(1 if n_threads is None and smoke else n_threads):
         return _run(
             prepared, seeds, out=out, finished=finished, trace_every=trace_every,
@@ -175,9 +185,46 @@ def run_cifar10_benchmark(
         )
 
 
+def _check_run(seeds, out, resume, trace_every, smoke, estimator_params):
+    """Check what of a run's input can be checked before minutes of loading.
+
+    Returns the seeds as a list of ints and the earlier results that a resume
+    continues (:func:`_read_results`; None without ``resume``).
+    """
+    seeds = _check_seeds(seeds)
+    if out is not None:
+        check_output_path(out)
+    earlier = _read_results(out) if resume else None
+    max_epochs = _params(smoke, estimator_params).get("max_epochs")
+    # A max_epochs that is no int is reported by the parameters' validation.
+    if trace_every is not None and isinstance(max_epochs, numbers.Integral) and (
+        trace_every > max_epochs
+    ):
+        raise ValueError(
+            f"trace_every={trace_every} is larger than max_epochs={max_epochs}: no "
+            f"clustering epoch would be scored. Give trace_every (--trace-every) at most "
+            f"{max_epochs}, or more epochs (--set max_epochs=N)."
+        )
+    return seeds, earlier
+
+
+def _check_seeds(seeds):
+    """``seeds`` as a list of ints, of at least one seed."""
+    seeds = [int(seed) for seed in seeds]
+    if not seeds:
+        # Else the run fails after the load, with a "complete": false file left behind.
+        raise ValueError("seeds must hold at least one seed.")
+    return seeds
+
+
+def _params(smoke, estimator_params):
+    """The estimator settings of a run: the base ones, overridden by ``estimator_params``."""
+    return {**(SMOKE_PARAMS if smoke else CIFAR10_PARAMS), **estimator_params}
+
+
 def _prepare(data, smoke, per_class, cache_dir, estimator_params):
     """Check the settings, then load and split the data: every error of the user's input."""
-    params = {**(SMOKE_PARAMS if smoke else CIFAR10_PARAMS), **estimator_params}
+    params = _params(smoke, estimator_params)
     if "random_state" in params:
         raise ValueError("random_state is set by the seeds; do not pass it.")
     # Bad settings fail here, before minutes of loading, not at the first fit.
@@ -261,40 +308,105 @@ def _recorded_params(params):
     return recorded
 
 
-def _finished_runs(out, prepared):
-    """The runs of an earlier results file ``out`` of the same protocol and settings,
-    by seed."""
-    params, protocol = prepared["params"], prepared["protocol"]
+def _read_results(out):
+    """The earlier results file ``out`` that a resume continues, or None if there is none.
+
+    Read before the data is loaded, so that a wrong file fails at once; it must be the
+    JSON file of a CIFAR-10 benchmark run. :func:`_finished_runs` then checks that its
+    protocol and settings are those of this run.
+    """
     if out is None:
         raise ValueError("resume needs the results file: give out (--out).")
     if not os.path.exists(out):
-        return {}
-    with open(out) as f:
-        earlier = json.load(f)
-    expected = _recorded_params(params)
-    if earlier.get("params") is not None and earlier["params"] != expected:
-        changed = sorted(k for k in expected if earlier["params"].get(k) != expected[k])
+        return None
+    with open(out, "rb") as f:
+        content = f.read()
+    try:
+        earlier = json.loads(content)
+    except ValueError as exc:  # also a file that is not text at all
         raise ValueError(
-            f"{out} holds runs with other settings ({', '.join(changed)}); resume only "
-            "continues a run of the same settings. Write to another file."
+            f"{out} is not a JSON file ({exc}); resume continues the results file of an "
+            "earlier benchmark run: give its --out, or write to another file."
+        ) from None
+    if not (
+        isinstance(earlier, dict)
+        and earlier.get("benchmark") == "cifar10"
+        and isinstance(earlier.get("protocol"), dict)
+        and isinstance(earlier.get("params"), (dict, type(None)))
+        and isinstance(earlier.get("runs"), list)
+        and all(isinstance(run, dict) and isinstance(run.get("seed"), int)
+                for run in earlier["runs"])
+    ):
+        raise ValueError(
+            f"{out} is not the results file of a cifar10 benchmark run (which holds "
+            '"benchmark": "cifar10", its protocol, params and runs by seed); resume '
+            "continues such a file: give its --out, or write to another file."
         )
+    return earlier
+
+
+def _differences(recorded, current):
+    """The keys whose values differ between ``recorded`` (a file's) and ``current``,
+    a key of one side only included, and the differences in words."""
+    absent = object()
+    keys = sorted(
+        key for key in {*recorded, *current}
+        if recorded.get(key, absent) != current.get(key, absent)
+    )
+
+    def show(mapping, key):
+        return repr(mapping[key]) if key in mapping else "absent"
+
+    details = "; ".join(
+        f"{key}: {show(recorded, key)} in the file, {show(current, key)} here" for key in keys
+    )
+    return keys, details
+
+
+def _finished_runs(out, earlier, prepared):
+    """The runs of the earlier results ``earlier`` (:func:`_read_results` of ``out``; None:
+    there are none) by seed, checked to be of the same protocol and settings."""
+    if earlier is None:
+        return {}
+    params, protocol = prepared["params"], prepared["protocol"]
+    if earlier.get("params") is not None:
+        changed, details = _differences(earlier["params"], _recorded_params(params))
+        if changed:
+            raise ValueError(
+                f"{out} holds runs with other settings ({', '.join(changed)}): {details}. "
+                "Resume only continues a run of the same settings; write to another file."
+            )
     # The data's path and load time may differ between machines; nothing else may.
-    same = [k for k in protocol if k not in ("data", "load_seconds")]
-    if {k: earlier["protocol"].get(k) for k in same} != {k: protocol[k] for k in same}:
-        raise ValueError(f"{out} holds runs of another protocol; write to another file.")
+    machine_bound = ("data", "load_seconds")
+    changed, details = _differences(
+        {k: v for k, v in earlier["protocol"].items() if k not in machine_bound},
+        {k: v for k, v in protocol.items() if k not in machine_bound},
+    )
+    if changed:
+        raise ValueError(
+            f"{out} holds runs of another protocol ({', '.join(changed)}): {details}. "
+            "Write to another file."
+        )
     return {run["seed"]: run for run in earlier["runs"]}
 
 
 def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None):
     """Fit once per seed on prepared data, print as it goes and at the end, write ``out``.
 
-    ``finished``: runs of earlier calls by seed (``resume``); those seeds are not refitted.
+    ``finished``: runs of earlier calls by seed (``resume``); those seeds are not refitted,
+    and those not in ``seeds`` are kept too: the results hold the union, sorted by seed.
     ``trace_every``: see :func:`run_cifar10_benchmark`.
     """
     file = sys.stdout if file is None else file
-    seeds = [int(seed) for seed in seeds]
+    seeds = _check_seeds(seeds)
     params, protocol = prepared["params"], prepared["protocol"]
     finished = finished or {}
+    requested = set(seeds)
+    if finished:
+        # Resuming never deletes finished work, even with fewer seeds than the file holds.
+        seeds = sorted(requested | set(finished))
+    auto_k = params["n_clusters"] == "auto"
+    k_text = "auto: estimated from the source per seed" if auto_k else params["n_clusters"]
     X_source, y_source = prepared["source"]
     X_target, y_target = prepared["target"]
     results = {
@@ -312,7 +424,7 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
     print(
         f"CIFAR-10 transfer clustering: source {protocol['n_source']} labelled images of "
         f"{', '.join(protocol['source_classes'])}; target {protocol['n_target']} images of "
-        f"{', '.join(protocol['target_classes'])} (K={params['n_clusters']}); loaded in "
+        f"{', '.join(protocol['target_classes'])} (K={k_text}); loaded in "
         f"{protocol['load_seconds']:.1f} s",
         file=file, flush=True,
     )
@@ -325,12 +437,15 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
     for seed in seeds:
         if seed in finished:
             results["runs"].append(finished[seed])
-            print(f"seed {seed}: kept from {out}", file=file, flush=True)
+            note = "" if seed in requested else " (not in this run's seeds)"
+            print(f"seed {seed}: kept from {out}{note}", file=file, flush=True)
             continue
         snapshots = _ClusteringSnapshots(trace_every) if trace_every else None
-        model = SupremeClusterer(
-            **params, random_state=seed, callbacks=[snapshots] if snapshots else None
-        )
+        callbacks = params.get("callbacks")
+        if snapshots is not None:
+            # The user's callbacks first: the snapshots copy the weights they leave.
+            callbacks = [*(callbacks or []), snapshots]
+        model = SupremeClusterer(**{**params, "callbacks": callbacks, "random_state": seed})
         start = time.perf_counter()
         model.fit(X_target, source=(X_source, y_source))
         fit_seconds = time.perf_counter() - start
@@ -356,6 +471,8 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
             "machine": device_name(model.device_),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+        if auto_k:
+            run["n_clusters"] = int(model.n_clusters_)
         if snapshots is not None:
             run["trace"] = _score_snapshots(model, snapshots.states, X_target, y_target)
         results["runs"].append(run)
@@ -365,6 +482,7 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
                 f"{name} " + " ".join(f"{m.upper()} {run[key][m]:.3f}" for m in METRICS)
                 for key, name in _METHODS.items()
             )
+            + (f"; estimated K={run['n_clusters']}" if auto_k else "")
             + f"; pretraining {pretrain_seconds:.1f} s, clustering {clustering_seconds:.1f} s"
             f", fit {fit_seconds:.1f} s",
             file=file, flush=True,
@@ -467,6 +585,13 @@ def format_cifar10_report(results):
         lines.append(
             f"{label:<{width}} "
             + "  ".join(f"{format_mean_std(scores[m]):<13}" for m in METRICS).rstrip()
+        )
+    estimates = [(run["seed"], run["n_clusters"]) for run in results["runs"]
+                 if "n_clusters" in run]
+    if estimates:
+        lines.append(
+            "n_clusters='auto' estimated K (by seed; both methods use it): "
+            + ", ".join(f"{k} ({seed})" for seed, k in estimates)
         )
     lines += [
         "",
@@ -669,6 +794,47 @@ def write_json(path, data):
         raise
 
 
+def check_output_path(path):
+    """Raise ValueError naming ``path`` if :func:`write_json` could not write it.
+
+    For a run's output file, checked before the run rather than found out after it:
+    ``path`` must not be a folder, and its folder must exist or be creatable (its
+    nearest existing folder accepts new files). Nothing is left behind.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     check_output_path(f"{folder}/new/results.json")  # the folder is created later
+    ...     check_output_path(folder)
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot write ...: it is a folder; give a file path, such as .../results.json.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise ValueError(
+            f"cannot write {path}: it is a folder; give a file path, such as "
+            f"{os.path.join(path, 'results.json')}."
+        )
+    existing = os.path.dirname(path)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"cannot write {path}: {existing} is not a folder.")
+    # Creating a file there is the only test that holds for every file system
+    # (os.access says yes to root on read-only and virtual ones such as /proc).
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".", suffix=".probe")
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write {path}: no file can be created in {existing} "
+            f"({exc.strerror or exc}); give a path in a writable folder."
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def add_threads_argument(parser, default_help):
     parser.add_argument(
         "--threads", type=positive_int, metavar="N",
@@ -712,7 +878,8 @@ def add_arguments(parser):
     parser.add_argument("--out", metavar="PATH", help="write the results to this JSON file")
     parser.add_argument(
         "--resume", action="store_true",
-        help="keep the seeds already in --out (same settings and protocol) and run the others",
+        help="keep the seeds already in --out (same settings and protocol), also those "
+        "--seeds does not name, and run the others",
     )
     parser.add_argument(
         "--smoke", action="store_true",
@@ -740,10 +907,13 @@ def run_from_args(args, parser, command):
     """Run the benchmark the parsed ``args`` describe; returns the exit code."""
     seeds = range(args.seeds if args.seeds is not None else (2 if args.smoke else 3))
     try:
+        seeds, earlier = _check_run(
+            seeds, args.out, args.resume, args.trace_every, args.smoke, dict(args.overrides)
+        )
         prepared = _prepare(
             args.data, args.smoke, args.per_class, args.cache_dir, dict(args.overrides)
         )
-        finished = _finished_runs(args.out, prepared) if args.resume else {}
+        finished = _finished_runs(args.out, earlier, prepared)
     except (ValueError, TypeError, OSError) as exc:
         # Bad data or settings; an error during the fits is a bug and keeps its traceback.
         parser.error(str(exc))

@@ -5,9 +5,12 @@ from a directory or from a tar archive, decode it with Pillow into one ``uint8``
 and cache the decoded arrays on disk, so that only the first load pays for decoding.
 """
 
+import bz2
+import gzip
 import hashlib
 import inspect
 import json
+import lzma
 import os
 import re
 import sys
@@ -16,11 +19,14 @@ import tempfile
 import time
 import warnings
 import zipfile
+import zlib
 from io import BytesIO
 
 import joblib
 import numpy as np
 from sklearn.utils import Bunch, _safe_indexing, check_consistent_length, column_or_1d
+
+from .metrics import _check_complete_labels
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -49,7 +55,8 @@ _IMAGE_EXTENSIONS = frozenset(
 )
 
 # Bump when the cached content or its decoding policy changes, so old cache files are ignored.
-_CACHE_VERSION = 1
+# 2: 16-bit grayscale keeps its top 8 bits; EXIF orientation is applied.
+_CACHE_VERSION = 2
 
 # Below this many images per worker, starting worker processes costs more than it saves.
 _MIN_IMAGES_PER_JOB = 2000
@@ -61,13 +68,13 @@ _GRAY_MODES = frozenset({"1", "L", "LA"})
 def _import_pillow():
     """Import Pillow lazily, since it is only an optional dependency."""
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError as exc:
         raise ImportError(
             "Decoding images requires Pillow, which is not installed. Install it with "
             "`pip install pillow` (or `pip install sklearn-supreme[images]`)."
         ) from exc
-    return Image
+    return Image, ImageOps
 
 
 def _log(verbose, message):
@@ -81,8 +88,10 @@ def _image_parts(relative_name):
     if not parts:
         return None
     stem, ext = os.path.splitext(parts[-1])
-    # Hidden files such as macOS "._x.jpg" resource forks are not images despite their suffix.
-    if ext.lower() not in _IMAGE_EXTENSIONS or parts[-1].startswith("."):
+    # Hidden files such as macOS "._x.jpg" resource forks are not images despite their
+    # suffix, and hidden folders (.git, .thumbs, ...) hold no dataset images: skipped in
+    # an archive as in a folder.
+    if ext.lower() not in _IMAGE_EXTENSIONS or any(part.startswith(".") for part in parts):
         return None
     return parts
 
@@ -99,11 +108,19 @@ def _locate(parts, split):
 
 
 def _scan_directory(root):
-    """List the image files under ``root`` as ``(parts, absolute_path, size, mtime_ns)``."""
+    """List the image files under ``root`` as ``(parts, absolute_path, size, mtime_ns)``.
+
+    Symbolic links to folders are followed (``train/cat -> /disk/cats`` is a common
+    layout), except those that lead back to a folder above them, which would loop.
+    """
     entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        # Hidden folders (.git, .ipynb_checkpoints, ...) never hold dataset images.
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        dirnames[:] = [
+            d for d in dirnames
+            # Hidden folders (.git, .ipynb_checkpoints, ...) never hold dataset images.
+            if not d.startswith(".") and not _is_ancestor(os.path.join(dirpath, d), real)
+        ]
         relative_dir = os.path.relpath(dirpath, root)
         for filename in filenames:
             parts = _image_parts(os.path.join(relative_dir, filename))
@@ -115,12 +132,37 @@ def _scan_directory(root):
     return entries
 
 
+def _is_ancestor(folder, real_path):
+    """Whether ``folder`` resolves to ``real_path`` or to a folder above it."""
+    real_folder = os.path.realpath(folder)
+    return real_path == real_folder or real_path.startswith(real_folder.rstrip(os.sep) + os.sep)
+
+
 def _directory_fingerprint(entries):
     """Hash the names, sizes and modification times of every image file of a folder."""
     digest = hashlib.sha256()
     for parts, _, size, mtime_ns in sorted(entries):
-        digest.update(f"{'/'.join(parts)}\0{size}\0{mtime_ns}\n".encode())
+        # surrogateescape: a file name that is not valid UTF-8 is hashed by its bytes.
+        digest.update(f"{'/'.join(parts)}\0{size}\0{mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
+
+
+# Decompressors by the magic bytes that start their files.
+_DECOMPRESSORS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+
+
+def _open_decompressed(path):
+    """The archive's tar stream, decompressed if it is gzip, bzip2 or xz.
+
+    Opened here rather than by ``tarfile.open("r|*")``, whose own gzip reader never
+    checks the CRC, so that reading the stream to its end verifies the data.
+    """
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    for prefix, opener in _DECOMPRESSORS:
+        if magic.startswith(prefix):
+            return opener(path, "rb")
+    return open(path, "rb")
 
 
 def _read_archive(path, keep, verbose):
@@ -130,19 +172,46 @@ def _read_archive(path, keep, verbose):
     ``(parts, data)`` of the members for which ``keep(split, class)`` is true. Streaming
     mode reads a compressed archive sequentially, which is much faster than random access.
     """
-    seen, selected = [], []
+    seen, selected, links = [], [], []
     start = time.perf_counter()
-    with tarfile.open(path, mode="r|*") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            parts = _image_parts(member.name)
-            location = None if parts is None else keep(parts)
-            if location is None:
-                continue
-            seen.append(location[:2])
-            if location[2]:
-                selected.append((parts, archive.extractfile(member).read()))
+    try:
+        with _open_decompressed(path) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
+            for member in archive:
+                parts = _image_parts(member.name)
+                location = None if parts is None else keep(parts)
+                if location is None:
+                    continue
+                if not member.isfile():
+                    links.append(member.name)  # a stream cannot go back to the target
+                    continue
+                seen.append(location[:2])
+                if location[2]:
+                    selected.append((parts, archive.extractfile(member).read()))
+            end_of_members = archive.offset
+            # To the end: the decompressor checks its checksum there.
+            while stream.read(1 << 20):
+                pass
+            # tarfile stops quietly where a file cut at a block boundary ends; a whole
+            # archive has at least one zero block (its end marker) after its members.
+            if stream.tell() < end_of_members + tarfile.BLOCKSIZE:
+                raise tarfile.ReadError(
+                    f"it ends after {len(seen)} images without tar's end-of-archive marker"
+                )
+    except (PermissionError, FileNotFoundError):
+        raise
+    # OSError: gzip's BadGzipFile and bz2's "Invalid data stream".
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise ValueError(
+            f"Cannot read the archive {path!r}, which looks damaged or truncated (an "
+            f"interrupted download or copy?): {exc}"
+        ) from exc
+    if links:
+        warnings.warn(
+            f"{len(links)} image entries of {path!r} are links, which a tar archive read as a "
+            f"stream cannot follow; they were skipped ({links[0]!r}, ...). Archive the files "
+            "themselves (tar --dereference --hard-dereference) to load them.",
+            UserWarning,
+        )
     _log(
         verbose,
         f"read {len(selected)} of {len(seen)} images from {path} "
@@ -153,9 +222,12 @@ def _read_archive(path, keep, verbose):
 
 def _decode_one(source, name):
     """Decode one image to an ``(H, W)`` grayscale or ``(H, W, 3)`` RGB uint8 array."""
-    Image = _import_pillow()
+    Image, ImageOps = _import_pillow()
     try:
         with Image.open(BytesIO(source) if isinstance(source, bytes) else source) as image:
+            # Photos (from phones, say) store their pixels as the sensor read them and
+            # an EXIF tag saying how to turn them; image viewers apply it, and so do we.
+            image = ImageOps.exif_transpose(image)
             if image.mode.startswith("I;16"):
                 # 16-bit grayscale: Pillow's convert("L") would clip at 255; the top
                 # 8 bits keep the image.
@@ -270,7 +342,8 @@ def _read_cache(cache_file, verbose):
                 target_names=data["target_names"].tolist(),
                 filenames=data["filenames"].tolist(),
             )
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # No cache yet (NotADirectoryError: cache_dir is a file; writing will say so).
         return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         warnings.warn(
@@ -356,7 +429,10 @@ def load_image_folder(
     The images must be laid out as ``[<prefix>/]<split>/<class>/<file>`` or, when
     ``split`` is None, as ``[<prefix>/]<class>/<file>``: the class of an image is the name
     of its parent folder and its split the name of the folder above. Files whose suffix is
-    not an image suffix (``.png``, ``.jpg``, ...) and hidden files are ignored.
+    not an image suffix (``.png``, ``.jpg``, ...) and hidden files and folders are ignored.
+    In a folder, symbolic links are followed; in an archive, which is read as a stream,
+    link entries are skipped with a warning. Images are turned upright by their EXIF
+    orientation tag, as image viewers show them.
 
     Parameters
     ----------
@@ -409,7 +485,8 @@ def load_image_folder(
     ------
     ValueError
         If no image is found, ``split`` or one of ``classes`` is absent, the images do not
-        all have the same size, or an image cannot be decoded.
+        all have the same size, an image cannot be decoded, or the archive is damaged
+        or truncated (its compression checksum or tar's end marker is checked).
     ImportError
         If images must be decoded and Pillow is not installed.
 
@@ -439,14 +516,14 @@ def load_image_folder(
     >>> int(data.images[data.target == 0].min())
     255
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     classes = _check_classes(classes)
     if split is not None and not isinstance(split, str):
         raise TypeError(f"split must be a str or None, got {split!r}.")
     if os.path.isdir(path):
         is_archive = False
         entries = _scan_directory(path)
-        fingerprint = _directory_fingerprint(entries)
+        fingerprint = _directory_fingerprint(entries) if cache else None
     elif os.path.isfile(path):
         if not tarfile.is_tarfile(path):
             raise ValueError(f"{path!r} is neither a directory nor a tar archive.")
@@ -607,17 +684,21 @@ def split_source_target(X, y, source_classes, target_classes=None):
     array([[ 4,  5],
            [10, 11]])
     """
-    y = column_or_1d(y)
+    y = _check_complete_labels(column_or_1d(y), "y")
     check_consistent_length(X, y)
     present = np.unique(y)
 
     def as_classes(values, name):
-        values = np.asarray(values)
+        # A set or another iterable of labels is a list of labels too.
+        values = np.asarray(list(values) if isinstance(values, (set, frozenset)) else values)
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"{name} must be a non-empty 1d list of labels, got {values!r}.")
         missing = values[~np.isin(values, present)]
         if missing.size:
-            raise ValueError(f"{name} {missing.tolist()} are not present in y.")
+            raise ValueError(
+                f"{name} {missing.tolist()} are not present in y, whose classes are "
+                f"{present.tolist()}."
+            )
         return values
 
     source_classes = as_classes(source_classes, "source_classes")

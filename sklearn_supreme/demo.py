@@ -8,11 +8,17 @@ the labelled digits 0-4 as the source, and compares three methods per seed:
   initialises): the initial clustering of the SupremeClusterer itself, its
   ``initial_labels_``, so it costs no extra training;
 * :class:`~sklearn_supreme.SupremeClusterer` with :data:`DEMO_PARAMS`.
+
+With ``--set n_clusters=auto`` the SupremeClusterer estimates K from the source on
+each seed (both methods that use the source share that estimate), and the K-means
+on pixels, which has no source to estimate it from, uses the true number of target
+classes.
 """
 
 import sys
 import time
 
+import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 
@@ -22,6 +28,7 @@ from .benchmark import (
     METRICS,
     add_override_argument,
     add_threads_argument,
+    check_output_path,
     environment_info,
     format_environment,
     format_mean_std,
@@ -75,7 +82,8 @@ def run_digits_demo(
         The command line to record; defaults to this process's.
     **estimator_params : dict
         :class:`~sklearn_supreme.SupremeClusterer` settings that override
-        :data:`DEMO_PARAMS`.
+        :data:`DEMO_PARAMS`. With ``n_clusters="auto"``, the K-means on pixels uses
+        the true number of target classes (5): it has no source to estimate K from.
 
     Returns
     -------
@@ -83,9 +91,10 @@ def run_digits_demo(
         ``runs``: per seed, for each method of :data:`METHODS`, its ``acc``, ``nmi``,
         ``ari`` and ``seconds`` (fit time; for the K-means on pretrained features, the
         SupremeClusterer fit without its clustering epochs: pretraining, features and
-        K-means). ``summary``: the same as ``{"mean", "std"}`` over the seeds. Also
-        ``seeds``, ``params`` (every estimator parameter), the data sizes and classes,
-        and ``environment`` (device, versions, date, command).
+        K-means); with ``n_clusters="auto"`` also the fitted ``n_clusters``.
+        ``summary``: the same as ``{"mean", "std"}`` over the seeds. Also ``seeds``,
+        ``params`` (every estimator parameter), the data sizes and classes, and
+        ``environment`` (device, versions, date, command).
 
     Examples
     --------
@@ -108,15 +117,22 @@ def run_digits_demo(
     probe = SupremeClusterer(**params)
     X, y = load_digits(return_X_y=True)
     X_source, y_source, X_target, y_target = split_source_target(X, y, source_classes=range(5))
+    auto_k = params["n_clusters"] == "auto"
+    # KMeans cannot estimate K; on "auto" the pixel baseline gets the truth.
+    kmeans_k = len(np.unique(y_target)) if auto_k else params["n_clusters"]
+    k_text = (
+        f"K=auto: SupremeClusterer estimates it from the source per seed, K-means on "
+        f"pixels uses the true {kmeans_k}" if auto_k else f"K={kmeans_k}"
+    )
     print(
         f"Digits: source {len(y_source)} labelled images of 0-4; target {len(y_target)} "
-        f"images of 5-9 (K={params['n_clusters']})\nSupremeClusterer: {format_params(params)}",
+        f"images of 5-9 ({k_text})\nSupremeClusterer: {format_params(params)}",
         file=file, flush=True,
     )
 
     with torch_threads(n_threads):
         runs = [
-            _run_seed(seed, params, (X_source, y_source), (X_target, y_target), file)
+            _run_seed(seed, params, kmeans_k, (X_source, y_source), (X_target, y_target), file)
             for seed in seeds
         ]
         environment = environment_info(probe._resolve_device(), command)
@@ -142,12 +158,15 @@ def run_digits_demo(
     return results
 
 
-def _run_seed(seed, params, source, target, file):
-    """Scores and fit seconds of the three methods for one seed, printed as they come."""
+def _run_seed(seed, params, kmeans_k, source, target, file):
+    """Scores and fit seconds of the three methods for one seed, printed as they come.
+
+    ``kmeans_k``: the K of the K-means on pixels (``n_clusters``, or the truth for "auto").
+    """
     X_source, y_source = source
     X_target, y_target = target
     start = time.perf_counter()
-    kmeans = KMeans(n_clusters=params["n_clusters"], n_init=20, random_state=seed)
+    kmeans = KMeans(n_clusters=kmeans_k, n_init=20, random_state=seed)
     kmeans.fit(X_target)
     kmeans_seconds = time.perf_counter() - start
 
@@ -166,6 +185,10 @@ def _run_seed(seed, params, source, target, file):
     run["kmeans_pixels"]["seconds"] = kmeans_seconds
     run["kmeans_pretrained"]["seconds"] = fit_seconds - clustering_seconds
     run["supreme"]["seconds"] = fit_seconds
+    if params["n_clusters"] == "auto":
+        run["n_clusters"] = int(model.n_clusters_)
+        print(f"seed {seed}  n_clusters='auto' estimated K={run['n_clusters']}",
+              file=file, flush=True)
     for key, name in METHODS.items():
         scores = run[key]
         print(
@@ -180,9 +203,14 @@ def _run_seed(seed, params, source, target, file):
 def format_digits_report(results):
     """The demo's summary table: mean ± std over the seeds, then the machine."""
     n_seeds = len(results["seeds"])
+    estimates = [run["n_clusters"] for run in results["runs"] if "n_clusters" in run]
+    k_text = (
+        f"K estimated per seed: {', '.join(map(str, estimates))}" if estimates
+        else f"K={results['params']['n_clusters']}"
+    )
     lines = [
         "",
-        f"Digits 5-9 (K=5), source digits 0-4; mean ± std over {n_seeds} "
+        f"Digits 5-9 ({k_text}), source digits 0-4; mean ± std over {n_seeds} "
         f"seed{'s' * (n_seeds != 1)}",
         f"{'Method':<30} {'ACC':<13}  {'NMI':<13}  {'ARI':<13}  fit seconds",
     ]
@@ -203,7 +231,10 @@ def add_arguments(parser):
     parser.add_argument(
         "--seeds", type=positive_int, default=3, metavar="N", help="run seeds 0..N-1 (default: 3)"
     )
-    parser.add_argument("--json", metavar="PATH", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--json", metavar="PATH",
+        help="also write the results to this JSON file (checked to be writable first)",
+    )
     add_threads_argument(parser, "1")
     add_override_argument(parser)
 
@@ -212,8 +243,11 @@ def run_from_args(args, parser, command):
     """Run the demo the parsed ``args`` describe; returns the exit code."""
     params = dict(args.overrides)
     try:
-        # Bad settings fail here with a usage message, not in the middle of a fit.
+        # Bad settings fail here with a usage message, not in the middle of a fit; a
+        # --json that cannot be written, not after the whole demo ran.
         SupremeClusterer(**{**DEMO_PARAMS, **params})._validate_params()
+        if args.json is not None:
+            check_output_path(args.json)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     results = run_digits_demo(

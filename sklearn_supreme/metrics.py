@@ -29,6 +29,7 @@ Score a clusterer by cross-validation:
 array([1., 1., 1.])
 """
 
+import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -36,20 +37,51 @@ from sklearn.metrics import (
     normalized_mutual_info_score,
 )
 from sklearn.metrics.cluster import contingency_matrix
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 __all__ = ["cluster_accuracy", "cluster_accuracy_scorer", "clustering_report"]
 
 
-def _check_labels(labels, name):
-    """Validate one labelling as a non-empty 1-D array of hashable values."""
-    # dtype=None keeps string and object labels instead of forcing numbers.
-    labels = check_array(
-        labels, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name=name
-    )
-    if labels.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {labels.shape}.")
+def _check_complete_labels(labels, name, hint=""):
+    """``labels`` as a 1-D array of labels that are all present and sort together.
+
+    Missing labels (NaN, None, pandas' NA) would otherwise count as a class of their
+    own, or fail deep in NumPy; labels of mixed types fail to sort (``np.unique``,
+    ``LabelEncoder``) with a bare ``TypeError``. ``hint`` ends the missing-label error.
+    """
+    if hasattr(labels, "isna"):  # pandas: NaN, None and pd.NA alike
+        missing = np.asarray(labels.isna()).ravel()
+    else:
+        missing = None
+    labels = column_or_1d(np.asarray(labels), warn=False)
+    if missing is None:
+        if labels.dtype.kind == "f":
+            missing = np.isnan(labels)
+        elif labels.dtype == object:
+            missing = np.array([v is None or (isinstance(v, float) and v != v) for v in labels])
+        else:
+            missing = np.zeros(len(labels), dtype=bool)
+    if missing.any():
+        raise ValueError(f"{name} has {int(missing.sum())} missing labels (NaN or None).{hint}")
+    try:
+        np.unique(labels)
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in labels})
+        raise TypeError(
+            f"{name} mixes labels of types {kinds}, which do not sort together; use "
+            "labels of one type (all strings, or all integers)."
+        ) from exc
     return labels
+
+
+def _check_labels(labels, name):
+    """Validate one labelling as a non-empty 1-D array of present, sortable values."""
+    # dtype=None keeps string and object labels instead of forcing numbers.
+    y = check_array(labels, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name=name)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got an array of shape {y.shape}.")
+    # The original, so that a pandas Series' own missing values (pd.NA) are seen.
+    return _check_complete_labels(labels if hasattr(labels, "isna") else y, name)
 
 
 def _check_clusterings(y_true, y_pred):
@@ -93,7 +125,9 @@ def cluster_accuracy(y_true, y_pred):
     ------
     ValueError
         If the two labellings differ in length, are empty, are not 1-D or
-        contain NaN.
+        have missing labels (NaN, None, pandas' NA).
+    TypeError
+        If a labelling mixes types that do not sort together (ints and strings).
 
     See Also
     --------
@@ -160,7 +194,9 @@ def clustering_report(y_true, y_pred):
     ------
     ValueError
         If the two labellings differ in length, are empty, are not 1-D or
-        contain NaN.
+        have missing labels (NaN, None, pandas' NA).
+    TypeError
+        If a labelling mixes types that do not sort together (ints and strings).
 
     Examples
     --------

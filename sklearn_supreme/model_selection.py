@@ -50,10 +50,10 @@ from sklearn.utils.validation import (
 )
 
 from ._estimator import (
-    SupremeClusterer, _check_source_columns, _check_source_labels, _integer_images_as_uint8,
-    _source_pair,
+    SupremeClusterer, _check_named_array, _check_source_columns, _check_source_labels,
+    _integer_images_as_uint8, _source_pair,
 )
-from .metrics import cluster_accuracy
+from .metrics import _check_complete_labels, cluster_accuracy
 
 __all__ = ["NovelClassSplit", "SupremeClustererCV", "estimate_n_clusters"]
 
@@ -114,7 +114,8 @@ class NovelClassSplit(BaseCrossValidator):
     n_novel_classes : int or float, default=2
         Number of classes held out in each split. An int must be at least 1;
         a float in ``(0, 1)`` is a fraction of the classes in ``y``, rounded
-        up as ``test_size`` is in :func:`~sklearn.model_selection.train_test_split`.
+        up (to 1 at least) as ``test_size`` is in
+        :func:`~sklearn.model_selection.train_test_split`.
         At least 2 classes must remain for training.
 
     random_state : int, RandomState instance or None, default=None
@@ -271,6 +272,7 @@ class NovelClassSplit(BaseCrossValidator):
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
+        y = _check_complete_labels(y, "y")
         classes, y_encoded = np.unique(y, return_inverse=True)
 
         n_classes = classes.shape[0]
@@ -304,8 +306,9 @@ class NovelClassSplit(BaseCrossValidator):
             n_novel = int(self.n_novel_classes)
         else:
             # Rounding first stops float error from rounding up an exact
-            # product, e.g. 0.07 * 100 == 7.000000000000001.
-            n_novel = math.ceil(round(self.n_novel_classes * n_classes, 10))
+            # product, e.g. 0.07 * 100 == 7.000000000000001; but a split always
+            # holds out a class, as train_test_split's test set always has a sample.
+            n_novel = max(1, math.ceil(round(self.n_novel_classes * n_classes, 10)))
         n_train = n_classes - n_novel
         if n_train < 2:
             raise ValueError(
@@ -357,7 +360,8 @@ def _fit_held_out(estimator, X_source, y_source, train, test, tau):
     start = time.perf_counter()
     estimator.fit(X_source[test], source=(X_source[train], y_source[train]))
     fit_time = time.perf_counter() - start
-    return cluster_accuracy(y_source[test], estimator.labels_), fit_time
+    score = cluster_accuracy(y_source[test], estimator.labels_)
+    return score, fit_time, time.perf_counter() - start - fit_time
 
 
 class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -408,7 +412,8 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         :class:`~sklearn.model_selection.GridSearchCV` (``pandas.DataFrame``
         reads it): ``"params"``, ``"param_tau"``, ``"split{i}_test_score"``,
         ``"mean_test_score"``, ``"std_test_score"``, ``"rank_test_score"``,
-        ``"mean_fit_time"``, ``"std_fit_time"``.
+        ``"mean_fit_time"``, ``"std_fit_time"``, ``"mean_score_time"``,
+        ``"std_score_time"``.
     best_index_ : int
         Index of the best candidate in ``cv_results_``.
     best_score_ : float
@@ -454,12 +459,13 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     ``source=(X_source, y_source)`` passed to its ``fit``.
 
     The search costs ``len(taus) * n_splits`` fits on the source plus the refit.
-    Every fit uses the ``random_state`` of ``estimator``, so candidates differ by
-    ``tau`` and not by their random draws. With an integer ``random_state``, the
-    fits of one split share their pretraining and initial K-means through the
-    estimator's ``memory`` (a temporary directory, deleted after the search, if it
-    has none): only ``n_splits`` pretrainings run, and ``mean_fit_time`` of the
-    first ``tau`` includes them.
+    Every fit uses the ``random_state`` of ``estimator``: with an integer one,
+    candidates differ by ``tau`` and not by their random draws (with None, the
+    default, each fit draws its own, and the scores are noisier). With an integer
+    ``random_state``, the fits of one split also share their pretraining and
+    initial K-means through the estimator's ``memory`` (a temporary directory,
+    deleted after the search, if it has none): only ``n_splits`` pretrainings
+    run, and ``mean_fit_time`` of the first ``tau`` includes them.
 
     Examples
     --------
@@ -593,11 +599,11 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         # The refit gets the data as given (a DataFrame's column names included).
         X_given, X_source_given = X, pair[0]
         _check_source_columns(getattr(X, "columns", None), pair[0])
-        X_source = check_array(pair[0], allow_nd=True, dtype=None, input_name="X_source")
+        X_source = _check_named_array(pair[0], "X_source", allow_nd=True, dtype=None)
         y_source = _check_source_labels(pair[1])
         check_consistent_length(X_source, y_source)
         # The target is only used by the refit, after the whole search: checked now.
-        X = check_array(X, allow_nd=True, dtype=None, input_name="X")
+        X = _check_named_array(X, "X", allow_nd=True, dtype=None)
         if X.shape[1:] != X_source.shape[1:]:
             raise ValueError(
                 f"X has samples of shape {X.shape[1:]} but X_source of shape "
@@ -616,19 +622,24 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
                 delayed(_fit_held_out)(clone(search_estimator), X_source, y_source, train, test, tau)
                 for tau, train, test in jobs
             )
-        scores = np.array([score for score, _ in results]).reshape(len(taus), len(splits))
-        fit_times = np.array([t for _, t in results]).reshape(len(taus), len(splits))
+        # (score, fit time, score time) of each job -> three (n_taus, n_splits) arrays
+        scores, fit_times, score_times = np.moveaxis(
+            np.array(results).reshape(len(taus), len(splits), 3), -1, 0
+        )
 
         mean = scores.mean(axis=1)
         self.cv_results_ = {
             "params": [{"tau": tau} for tau in taus],
-            "param_tau": np.asarray(taus, dtype=float),
+            # A masked array, as GridSearchCV's param_* columns are.
+            "param_tau": np.ma.MaskedArray(taus, mask=False),
             **{f"split{i}_test_score": scores[:, i] for i in range(len(splits))},
             "mean_test_score": mean,
             "std_test_score": scores.std(axis=1),
             "rank_test_score": rankdata(-mean, method="min").astype(np.int32),
             "mean_fit_time": fit_times.mean(axis=1),
             "std_fit_time": fit_times.std(axis=1),
+            "mean_score_time": score_times.mean(axis=1),
+            "std_score_time": score_times.std(axis=1),
         }
         # argmax takes the first of equal scores, as GridSearchCV does.
         self.best_index_ = int(np.argmax(mean))
@@ -662,7 +673,10 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         return self._refitted("get_feature_names_out").get_feature_names_out(input_features)
 
     def _check_taus(self):
-        taus = np.asarray(self.taus, dtype=float)
+        try:
+            taus = np.asarray(self.taus, dtype=float)
+        except (TypeError, ValueError):  # a set, strings...
+            taus = np.array([np.nan])
         if taus.ndim != 1 or taus.size == 0 or not np.all(np.isfinite(taus) & (taus > 0)):
             raise ValueError(
                 f"taus must be a non-empty 1-D list of finite floats > 0, got {self.taus!r}."
@@ -682,15 +696,35 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     def _splits(self, X_source, y_source):
         cv = 5 if self.cv is None else self.cv
         if isinstance(cv, numbers.Integral):
-            cv = NovelClassSplit(cv, n_novel_classes=2, random_state=0)
-        splits = list(check_cv(cv).split(X_source, y_source))
-        for train, test in splits:
+            try:
+                splits = list(
+                    NovelClassSplit(cv, n_novel_classes=2, random_state=0).split(X_source, y_source)
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"cv={cv} holds out 2 source classes in each of {cv} splits "
+                    f"(NovelClassSplit({cv}, n_novel_classes=2)), which y_source's "
+                    f"{len(np.unique(y_source))} classes do not allow: {exc}"
+                ) from exc
+        else:
+            splits = list(check_cv(cv).split(X_source, y_source))
+        for i, (train, test) in enumerate(splits):
             shared = np.intersect1d(y_source[train], y_source[test])
             if shared.size:
                 raise ValueError(
                     "cv must hold out whole classes (see NovelClassSplit), but a split has "
                     f"the classes {shared.tolist()} on both sides."
                 )
+            # One held-out class is one cluster, which every tau clusters perfectly:
+            # the search would rank nothing. The remaining classes are the fit's source.
+            for side, indices in (("holds out", test), ("trains on", train)):
+                n_side = len(np.unique(y_source[indices]))
+                if n_side < 2:
+                    raise ValueError(
+                        f"Split {i} of cv {side} {n_side} source class; each split must hold "
+                        "out at least 2 classes and train on at least 2 (with one held-out "
+                        "class every tau scores 1.0). Use NovelClassSplit(n_novel_classes=2)."
+                    )
         return splits
 
     def _refitted(self, method):
@@ -820,6 +854,19 @@ def _estimates(candidates, terms):
     return estimates, score, cut_counts
 
 
+def _class_sample(y, fraction, rng):
+    """Sorted indices of a random ``fraction`` of each class of ``y``, one at least.
+
+    A uniform sample can drop a small class, which changes the classes that probe
+    draws are made of (and can leave too few); the classes keep their relative sizes.
+    """
+    keep = [
+        rng.choice(members, max(1, round(fraction * len(members))), replace=False)
+        for members in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    return np.sort(np.concatenate(keep))
+
+
 def _pretrain_and_score_probe_draw(
     estimator, X_target, X_train, y_train, X_source, y_source, probes, seed, candidates,
     clusterer,
@@ -913,9 +960,9 @@ def estimate_n_clusters(
         Labelled source samples.
     y_source : array-like of shape (n_source_samples,)
         Source labels, any hashable values; at least 3 classes.
-    candidates : iterable of int, default=range(2, 21)
-        Candidate numbers of target classes. Among equally scored ones the
-        smallest wins.
+    candidates : array-like of int or range, default=range(2, 21)
+        Candidate numbers of target classes, integers >= 1 and fewer than the
+        target samples clustered. Among equally scored ones the smallest wins.
     n_probe_classes : int, default=None
         Source classes held out as probes in each draw. None means
         ``min(2, n_source_classes - 2)``; at least 2 classes must remain, as in
@@ -945,8 +992,9 @@ def estimate_n_clusters(
     max_samples : int, default=2000
         The target is randomly subsampled to at most this many samples (Ward
         clustering and the silhouette take memory quadratic in it), and the
-        source by the same fraction, so that probe and target classes keep their
-        relative sizes, but not below 10 samples per class on average, nor above
+        source by the same fraction of each class (one sample at least), so that
+        probe and target classes keep their relative sizes, but not below 10
+        samples per class on average, nor above
         ``max_samples * n_classes / n_probe_classes`` samples, so that a draw's
         probes number about ``max_samples`` at most. Only the embedded and
         clustered samples are subsampled: with ``estimator``, pretraining uses
@@ -956,7 +1004,8 @@ def estimate_n_clusters(
     n_jobs : int, default=None
         Number of probe draws processed in parallel by :class:`joblib.Parallel`.
     random_state : int, RandomState instance or None, default=None
-        Controls the probe draws and the subsampling.
+        Controls the probe draws, the subsampling and a ``clusterer``'s own
+        ``random_state`` (set from it when the clusterer has one).
 
     Returns
     -------
@@ -1007,13 +1056,11 @@ def estimate_n_clusters(
     """
     dtypes = [np.float64, np.float32, np.uint8]
     _check_source_columns(getattr(X_target, "columns", None), X_source)
-    X_target = check_array(
-        _integer_images_as_uint8(X_target, "X_target"), allow_nd=True, dtype=dtypes,
-        input_name="X_target",
+    X_target = _check_named_array(
+        _integer_images_as_uint8(X_target, "X_target"), "X_target", allow_nd=True, dtype=dtypes
     )
-    X_source = check_array(
-        _integer_images_as_uint8(X_source, "X_source"), allow_nd=True, dtype=dtypes,
-        input_name="X_source",
+    X_source = _check_named_array(
+        _integer_images_as_uint8(X_source, "X_source"), "X_source", allow_nd=True, dtype=dtypes
     )
     y_source = _check_source_labels(y_source)
     check_consistent_length(X_source, y_source)
@@ -1022,9 +1069,17 @@ def estimate_n_clusters(
             f"X_source has samples of shape {X_source.shape[1:]} but X_target of shape "
             f"{X_target.shape[1:]}."
         )
-    candidates = np.unique(np.asarray(list(candidates), dtype=int))
-    if candidates.size == 0 or candidates[0] < 1:
-        raise ValueError(f"candidates must be integers >= 1, got {candidates.tolist()}.")
+    candidates = list(candidates)
+    if not candidates or not all(
+        isinstance(k, Integral) and not isinstance(k, (bool, np.bool_)) and k >= 1
+        for k in candidates
+    ):
+        # Not cast: int() would silently turn 2.9 into 2.
+        raise ValueError(f"candidates must be integers >= 1, got {candidates!r}.")
+    candidates = np.unique(np.asarray(candidates, dtype=int))
+    if estimator is not None:
+        # Its own fit would check its parameters only inside the first draw.
+        estimator._validate_params()
     rng = check_random_state(random_state)
 
     n_classes = len(np.unique(y_source))
@@ -1033,6 +1088,12 @@ def estimate_n_clusters(
         raise ValueError(
             f"Estimating the number of clusters needs at least 3 source classes (probes "
             f"and 2 others); y_source has {n_classes}."
+        )
+    if n_classes - n_probe < 2:
+        raise ValueError(
+            f"n_probe_classes={n_probe} holds out {n_probe} of the {n_classes} source "
+            f"classes, leaving {n_classes - n_probe}; at least 2 must remain. Use "
+            f"n_probe_classes <= {n_classes - 2}."
         )
 
     # Subsample before the representation: only the kept samples are embedded (a
@@ -1046,17 +1107,18 @@ def estimate_n_clusters(
         max(round(fraction * len(X_source)), 10 * n_classes),
         max_samples * n_classes // n_probe,
     )
+    if candidates[-1] >= min(len(X_target), max_samples):
+        subsampled = f" (max_samples={max_samples})" if len(X_target) > max_samples else ""
+        raise ValueError(
+            f"candidates go up to {candidates[-1]}, but there are only "
+            f"{min(len(X_target), max_samples)} target samples to cluster{subsampled}."
+        )
     if len(X_target) > max_samples:
         X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]
     X_train, y_train = X_source, y_source
     if len(X_source) > n_source:
-        keep = np.sort(rng.choice(len(X_source), n_source, replace=False))
+        keep = _class_sample(y_source, n_source / len(X_source), rng)
         X_source, y_source = X_source[keep], y_source[keep]
-    if candidates[-1] >= len(X_target):
-        raise ValueError(
-            f"candidates go up to {candidates[-1]}, but there are only {len(X_target)} target "
-            "samples to cluster."
-        )
     if criterion == "probe_cut" and n_probe < 2:
         # One probe class only shows at which cut a class comes out whole, not how
         # finely the representation splits classes: on 7 novel digits (3 source
@@ -1072,6 +1134,11 @@ def estimate_n_clusters(
     n_splits = max(1, min(n_draws, math.comb(n_classes, n_probe)))
     splitter = NovelClassSplit(n_splits, n_novel_classes=n_probe, random_state=rng)
     probe_classes = splitter.get_held_out_classes(y_source)
+    if clusterer is not None and "random_state" in clusterer.get_params():
+        # random_state controls every draw of the estimate, the clusterer's included.
+        clusterer = clone(clusterer).set_params(
+            random_state=rng.randint(np.iinfo(np.int32).max)
+        )
 
     if estimator is None:
         Z_target = _features(transformer, X_target)

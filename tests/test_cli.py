@@ -18,11 +18,14 @@ from sklearn.datasets import load_digits
 
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme.__main__ import main
+from skorch.callbacks import Callback
+
 from sklearn_supreme.benchmark import (
     PAPER_TABLE1_CIFAR10,
     format_mean_std,
     mean_std,
     parse_override,
+    run_cifar10_benchmark,
     stratified_subsample,
     write_json,
 )
@@ -127,6 +130,24 @@ def test_demo_command_writes_json(tmp_path):
     assert os.listdir(tmp_path) == ["demo.json"]
 
 
+def test_demo_with_n_clusters_auto(tmp_path):
+    path = tmp_path / "demo.json"
+    code, out, err = run_main([*DEMO_TINY, "--set", "n_clusters=auto", "--json", str(path)])
+    assert code == 0, err
+    results = json.loads(path.read_text())
+    (run,) = results["runs"]
+    assert results["params"]["n_clusters"] == "auto"
+    assert isinstance(run["n_clusters"], int) and 2 <= run["n_clusters"] <= 20
+    # The K-means on pixels has no source to estimate K from: it gets the true 5.
+    X, y = load_digits(return_X_y=True)
+    kmeans = KMeans(n_clusters=5, n_init=20, random_state=0).fit(X[y >= 5])
+    expected = clustering_report(y[y >= 5], kmeans.labels_)
+    assert {m: run["kmeans_pixels"][m] for m in expected} == pytest.approx(expected)
+    assert "K-means on pixels uses the true 5" in out
+    assert f"seed 0  n_clusters='auto' estimated K={run['n_clusters']}\n" in out
+    assert f"Digits 5-9 (K estimated per seed: {run['n_clusters']})" in out
+
+
 # ------------------------------------------------------------------ argument errors
 @pytest.mark.parametrize(
     "argv, message",
@@ -141,6 +162,13 @@ def test_demo_command_writes_json(tmp_path):
         (["demo", "--set", "tau"], "expected key=value"),
         (["demo", "--set", "random_state=3"], "random_state is set by --seeds"),
         (["demo", "--set", "backbone=resnet"], "'backbone' parameter"),
+        # Checked before the data is loaded: this --data does not exist.
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--resume"],
+         "resume needs the results file"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--smoke", "--trace-every", "3"],
+         "trace_every=3 is larger than max_epochs=2"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set", "max_epochs=5",
+          "--trace-every", "6"], "trace_every=6 is larger than max_epochs=5"),
     ],
 )
 def test_argument_errors(argv, message, tmp_path):
@@ -155,6 +183,66 @@ def test_benchmark_rejects_a_folder_without_cifar10(tmp_path):
     code, _, err = run_main(["benchmark", "cifar10", "--data", str(tmp_path), "--smoke",
                              "--cache-dir", str(tmp_path / "cache")])
     assert code == 2 and "No image files" in err
+
+
+# The demo's settings keep it short where the old code ran it before failing.
+DEMO_TINY = ["demo", "--seeds", "1", "--set", "pretrain_epochs=1", "--set", "max_epochs=1"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # Checked before the data is loaded (this --data does not exist) or the demo runs.
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--out", "{tmp}"],
+         "cannot write {tmp}: it is a folder; give a file path, such as {tmp}/results.json"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--out", "{tmp}/file.txt/r.json"],
+         "cannot write {tmp}/file.txt/r.json: {tmp}/file.txt is not a folder"),
+        ([*DEMO_TINY, "--json", "{tmp}"], "cannot write {tmp}: it is a folder"),
+        ([*DEMO_TINY, "--json", "{tmp}/file.txt/new/d.json"],
+         "cannot write {tmp}/file.txt/new/d.json: {tmp}/file.txt is not a folder"),
+    ],
+)
+def test_unwritable_output_is_a_usage_error(argv, message, tmp_path):
+    (tmp_path / "file.txt").write_text("")
+    code, out, err = run_main([arg.format(tmp=tmp_path) for arg in argv])
+    assert code == 2 and "usage:" in err
+    assert message.format(tmp=tmp_path) in err
+    assert out == ""  # nothing ran
+    assert sorted(os.listdir(tmp_path)) == ["file.txt"]  # and the check left nothing
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    "argv", [["benchmark", "cifar10", "--data", "missing", "--out"], [*DEMO_TINY, "--json"]]
+)
+def test_output_in_a_folder_that_cannot_be_created(argv):
+    # /proc accepts no new files, not even from root.
+    code, out, err = run_main([*argv, "/proc/nope/r.json"])
+    assert code == 2 and out == ""
+    assert "cannot write /proc/nope/r.json: no file can be created in /proc" in err
+
+
+def test_resume_rejects_a_file_that_is_no_benchmark_result(tmp_path):
+    # Before the data is loaded (it does not exist), each error names the file.
+    common = ["benchmark", "cifar10", "--data", str(tmp_path / "missing"), "--smoke",
+              "--resume", "--out"]
+    csv = tmp_path / "results.csv"
+    csv.write_text("seed,acc\n0,0.5\n")
+    code, _, err = run_main([*common, str(csv)])
+    assert code == 2 and f"{csv} is not a JSON file (Expecting value" in err
+    binary = tmp_path / "results.npz"
+    binary.write_bytes(b"\x93NUMPY\xff\x00")
+    code, _, err = run_main([*common, str(binary)])
+    assert code == 2 and f"{binary} is not a JSON file" in err
+
+    path = tmp_path / "other.json"
+    for content in [
+        {}, [1, 2], {"dataset": "digits", "runs": []},  # the demo's
+        {"benchmark": "cifar10", "protocol": {}, "params": None, "runs": [{"acc": 0.5}]},
+    ]:
+        path.write_text(json.dumps(content))
+        code, _, err = run_main([*common, str(path)])
+        assert code == 2 and f"{path} is not the results file of a cifar10 benchmark run" in err
 
 
 @pytest.mark.slow
@@ -353,6 +441,149 @@ def test_benchmark_trace_scores_epochs_like_labels(fake_cifar10, tmp_path):
     run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
     assert [row["epoch"] for row in run["trace"]] == [5]
     assert {m: run["trace"][0][m] for m in ("acc", "nmi", "ari")} == run["supreme"]
+
+
+def test_benchmark_resume_with_fewer_seeds_keeps_the_other_runs(fake_cifar10, tmp_path):
+    out = tmp_path / "results.json"
+    common = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class",
+              "4", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    code, _, err = run_main([*common, "--seeds", "2"])
+    assert code == 0, err
+    first = json.loads(out.read_text())
+
+    # Seed 1 is not asked for again, but resuming never deletes finished work.
+    argv = [*common, "--seeds", "1", "--resume"]
+    code, printed, err = run_main(argv)
+    assert code == 0, err
+    results = json.loads(out.read_text())
+    check_benchmark_report(results, printed, n_seeds=2, n_target=20, argv=argv)
+    assert results["runs"] == first["runs"]
+    assert f"seed 1: kept from {out} (not in this run's seeds)" in printed
+
+    # The results hold the union of the file's seeds and the new ones, sorted by seed.
+    results = run_cifar10_benchmark(
+        fake_cifar10, seeds=[3, 1], smoke=True, per_class=4, cache_dir=tmp_path / "cache",
+        out=str(out), resume=True, file=io.StringIO(),
+    )
+    assert results["seeds"] == [0, 1, 3] and [run["seed"] for run in results["runs"]] == [0, 1, 3]
+    assert to_jsonable(results["runs"][:2]) == first["runs"]
+    assert [run["seed"] for run in json.loads(out.read_text())["runs"]] == [0, 1, 3]
+
+
+def test_benchmark_resume_names_what_differs(fake_cifar10, tmp_path):
+    out = tmp_path / "results.json"
+    common = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke",
+              "--cache-dir", str(tmp_path / "cache"), "--seeds", "2"]
+    code, _, err = run_main([*common, "--per-class", "4", "--seeds", "1", "--out", str(out)])
+    assert code == 0, err
+
+    # Settings of one side only (a file of another version) differ as well.
+    earlier = json.loads(out.read_text())
+    tau = earlier["params"].pop("tau")
+    earlier["params"]["old_option"] = 1
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(earlier))
+    code, _, err = run_main([*common, "--per-class", "4", "--out", str(other), "--resume"])
+    assert code == 2 and "holds runs with other settings (old_option, tau): " in err
+    assert f"old_option: 1 in the file, absent here; tau: absent in the file, {tau!r} here" in err
+
+    # The protocol's differences are named, a key of the file alone included.
+    code, _, err = run_main([*common, "--per-class", "3", "--out", str(out), "--resume"])
+    assert code == 2 and "holds runs of another protocol (n_source, n_target, per_class): " in err
+    assert "per_class: 4 in the file, 3 here" in err
+    earlier = json.loads(out.read_text())
+    earlier["protocol"]["split"] = "test"
+    earlier["protocol"]["resize"] = 64
+    other.write_text(json.dumps(earlier))
+    code, _, err = run_main([*common, "--per-class", "4", "--out", str(other), "--resume"])
+    assert code == 2 and "another protocol (resize, split): resize: 64 in the file, absent" in err
+    # The data's folder and load time may differ between machines.
+    earlier = json.loads(out.read_text())
+    earlier["protocol"].update(data="/elsewhere/cifar10", load_seconds=99.0)
+    other.write_text(json.dumps(earlier))
+    code, printed, err = run_main([*common, "--per-class", "4", "--out", str(other), "--resume"])
+    assert code == 0, err
+    assert "seed 0: kept from" in printed
+
+
+class _EpochRecorder(Callback):
+    """Records, at each epoch's end, the net's class and its callbacks' names."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs.append((type(net).__name__, [name for name, _ in net.callbacks_]))
+
+
+def test_benchmark_runs_the_users_callbacks_with_its_own(fake_cifar10, tmp_path):
+    recorder = _EpochRecorder()
+    results = run_cifar10_benchmark(
+        fake_cifar10, seeds=[0], smoke=True, per_class=4, cache_dir=tmp_path / "cache",
+        trace_every=1, callbacks=[recorder], file=io.StringIO(),
+    )
+    (run,) = results["runs"]
+    assert [row["epoch"] for row in run["trace"]] == [1, 2]  # the trace's callback ran
+    # The user's callback ran in both phases (1 pretraining and 2 clustering epochs),
+    # before the trace's.
+    assert [net for net, _ in recorder.epochs] == ["SourcePretrainNet", *["SupremeNet"] * 2]
+    names = recorder.epochs[-1][1]
+    assert names.index("_EpochRecorder") < names.index("_ClusteringSnapshots")
+
+    # From the command line too; the callbacks are a recorded setting.
+    out = tmp_path / "results.json"
+    code, _, err = run_main([
+        "benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
+        "--seeds", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
+        "--set", "callbacks=[]", "--trace-every", "2",
+    ])
+    assert code == 0, err
+    results = json.loads(out.read_text())
+    assert results["params"]["callbacks"] == [] and results["runs"][0]["trace"][0]["epoch"] == 2
+
+
+def test_benchmark_records_the_estimated_n_clusters(fake_cifar10, tmp_path):
+    out = tmp_path / "results.json"
+    code, printed, err = run_main([
+        "benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
+        "--seeds", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
+        "--set", "n_clusters=auto",
+    ])
+    assert code == 0, err
+    results = json.loads(out.read_text())
+    (run,) = results["runs"]
+    assert results["params"]["n_clusters"] == "auto"
+    assert isinstance(run["n_clusters"], int) and 2 <= run["n_clusters"] <= 20
+    assert "(K=auto: estimated from the source per seed)" in printed
+    assert f"; estimated K={run['n_clusters']}; pretraining" in printed
+    report = "n_clusters='auto' estimated K (by seed; both methods use it): "
+    assert f"{report}{run['n_clusters']} (0)" in printed
+
+    # An int K is in the settings; the runs do not repeat it.
+    code, _, err = run_main([
+        "benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
+        "--seeds", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
+    ])
+    assert code == 0, err
+    assert "n_clusters" not in json.loads(out.read_text())["runs"][0]
+
+
+def test_benchmark_rejects_empty_seeds_before_loading(tmp_path):
+    out = tmp_path / "results.json"
+    with pytest.raises(ValueError, match="seeds must hold at least one seed"):
+        run_cifar10_benchmark(tmp_path / "missing", seeds=[], smoke=True, out=str(out),
+                              file=io.StringIO())
+    assert not out.exists()  # no "complete": false file left behind
+
+
+def test_benchmark_function_refuses_an_empty_trace(fake_cifar10, tmp_path):
+    # Refused before loading: every run's trace would be empty.
+    with pytest.raises(ValueError, match="trace_every=3 is larger than max_epochs=2"):
+        run_cifar10_benchmark(
+            fake_cifar10, seeds=[0], smoke=True, per_class=4, cache_dir=tmp_path / "cache",
+            trace_every=3, file=io.StringIO(),
+        )
+    assert not (tmp_path / "cache").exists()
 
 
 def test_clustering_snapshots_copy_the_weights_of_the_clustering_phase():

@@ -46,9 +46,13 @@ def _make_folder(root, ext="png", splits=SPLIT_SIZES, classes=CLASSES):
                 pixels = _pixels(split, c, i)
                 Image.fromarray(pixels).save(folder / f"{i:04d}.{ext}")
                 expected.setdefault(split, {})[f"{split}/{name}/{i:04d}.{ext}"] = pixels
-    # Non-image and hidden files must be ignored (decoding them would raise).
+    # Non-image and hidden files, and images in hidden folders, must be ignored in a
+    # folder and in its archive alike (decoding them would raise).
     Path(root, "README.txt").write_text("not an image")
     Path(root, split, classes[0], ".hidden.png").write_bytes(b"junk")
+    for hidden in (Path(root, split, classes[0], ".thumbs"), Path(root, ".trash", split, "old")):
+        hidden.mkdir(parents=True)
+        (hidden / "0000.png").write_bytes(b"junk")
     return expected
 
 
@@ -103,6 +107,82 @@ def test_archive_matches_folder(image_folder, tmp_path, mode, suffix, prefix):
     if prefix is not None:
         expected_names = [f"{prefix}/{name}" for name in expected_names]
     assert from_archive.filenames == expected_names
+
+
+def test_symlinked_class_folder_is_followed(image_folder, tmp_path):
+    root, expected = image_folder
+    # train/bee -> a folder elsewhere, a common way to assemble a dataset
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.fromarray(_pixels("train", 5, 0)).save(elsewhere / "0000.png")
+    try:
+        os.symlink(elsewhere, root / "train" / "bee", target_is_directory=True)
+        # and a link back up, which must not make the scan loop
+        os.symlink(root, root / "train" / "ant" / "loop", target_is_directory=True)
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links are not available here")
+    data = load_image_folder(root, "train", cache=False)
+
+    assert data.target_names == sorted(CLASSES + ["bee"])
+    bee = data.target_names.index("bee")
+    np.testing.assert_array_equal(data.images[data.target == bee][0], _pixels("train", 5, 0))
+    assert len(data.target) == 3 * len(CLASSES) + 1
+
+
+def test_archive_links_are_skipped_with_a_warning(image_folder, tmp_path):
+    root, _ = image_folder
+    try:
+        os.symlink("0000.png", root / "train" / "ant" / "link.png")
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links are not available here")
+    archive = _make_tar(root, tmp_path / "links.tar.gz")  # tar keeps the link as a link
+    with pytest.warns(UserWarning, match=r"1 image entries .* are links.*link\.png"):
+        data = load_image_folder(archive, "train", cache=False)
+    assert len(data.target) == 3 * len(CLASSES)
+
+
+@pytest.mark.parametrize("damage", ["truncated-tar", "truncated-gzip", "corrupted-gzip"])
+def test_damaged_archive_is_an_error(image_folder, tmp_path, damage):
+    # tarfile alone loaded a tar cut at a block boundary as a smaller data set, and a
+    # gzip with a flipped byte with wrong pixels (it never checks the CRC).
+    root, _ = image_folder
+    archive = _make_tar(root, tmp_path / "images.tar", mode="w" if damage == "truncated-tar" else "w:gz")
+    data = archive.read_bytes()
+    if damage == "truncated-tar":
+        # cut just after the first member's data, at a block boundary
+        with tarfile.open(archive) as tar:
+            first = next(m for m in tar.getmembers() if m.isfile())
+        data = data[: first.offset_data + -(-first.size // 512) * 512]
+    elif damage == "truncated-gzip":
+        data = data[: len(data) // 2]
+    else:
+        # a byte of the deflate stream flipped; the length and header stay valid
+        data = bytearray(data)
+        data[len(data) // 2] ^= 0x01
+        data = bytes(data)
+    archive.write_bytes(data)
+    with pytest.raises(ValueError, match="damaged or truncated"):
+        load_image_folder(archive, "train", cache=False)
+
+
+def test_non_utf8_file_name(image_folder):
+    root, _ = image_folder
+    name = os.fsencode(root / "train" / "ant") + b"/caf\xe9.png"  # Latin-1, not UTF-8
+    try:
+        with open(name, "wb") as f:
+            Image.fromarray(_pixels("train", 1, 9)).save(f, format="PNG")
+    except (OSError, ValueError):
+        pytest.skip("this file system refuses non-UTF-8 names")
+    for cache in (False, True):
+        data = load_image_folder(root, "train", cache=cache, cache_dir=root.parent / "cache")
+        assert len(data.target) == 3 * len(CLASSES) + 1
+
+
+def test_user_home_is_expanded(image_folder, monkeypatch):
+    root, _ = image_folder
+    monkeypatch.setenv("HOME", str(root.parent))
+    data = load_image_folder(os.path.join("~", root.name), "train", cache=False)
+    assert len(data.target) == 3 * len(CLASSES)
 
 
 def test_classes_order_defines_labels(image_folder):
@@ -197,6 +277,22 @@ def test_16_bit_grayscale_keeps_its_top_8_bits(tmp_path):
     data = load_image_folder(tmp_path / "deep", cache=False)
     assert data.images.shape == (2, HEIGHT, WIDTH, 1)
     np.testing.assert_array_equal(data.images[:, 0, 0, 0], [30000 >> 8, 1000 >> 8])
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # Orientation 6 says "rotate 90 degrees clockwise to display" (phone photos taken
+    # upright); the loaded image must be the displayed one.
+    stored = _pixels("train", 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    Image.fromarray(stored).save(tmp_path / "photos" / "a" / "0.png", exif=exif)
+    data = load_image_folder(tmp_path / "photos", cache=False)
+
+    assert data.images.shape == (1, WIDTH, HEIGHT, 3)
+    np.testing.assert_array_equal(data.images[0], np.rot90(stored, k=-1))
+    # The top-left pixel displayed is the stored bottom-left one.
+    np.testing.assert_array_equal(data.images[0, 0, 0], stored[-1, 0])
 
 
 def test_float_pixels_are_refused_with_their_mode(tmp_path):
@@ -307,6 +403,17 @@ def test_unreadable_cache_is_rebuilt(image_folder, tmp_path):
     np.testing.assert_array_equal(
         load_image_folder(root, "train", cache_dir=cache_dir).images, expected.images
     )
+
+
+def test_cache_dir_that_is_a_file_warns_once(image_folder, tmp_path):
+    root, _ = image_folder
+    not_a_dir = tmp_path / "cache"
+    not_a_dir.write_text("a file")
+    with pytest.warns(UserWarning) as caught:
+        data = load_image_folder(root, "train", cache_dir=not_a_dir)
+    # the write says why; a read "unreadable cache file" warning would mislead
+    assert [str(w.message).split(" ")[:4] for w in caught] == [["Could", "not", "write", "cache"]]
+    assert len(data.target) == 3 * len(CLASSES)
 
 
 def test_verbose_reports_progress(image_folder, tmp_path, capsys):
@@ -462,6 +569,15 @@ def test_split_source_target_images_and_sparse():
     np.testing.assert_array_equal(X_source.toarray(), np.eye(4)[[1, 3]])
 
 
+def test_split_source_target_takes_a_set_of_classes():
+    X = np.arange(12).reshape(6, 2)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    by_set = split_source_target(X, y, {0, 1})
+    by_list = split_source_target(X, y, [0, 1])
+    for a, b in zip(by_set, by_list):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_split_source_target_errors():
     X = np.zeros((6, 2))
     y = np.array([0, 1, 2, 0, 1, 2])
@@ -469,8 +585,12 @@ def test_split_source_target_errors():
         split_source_target(X, y, [0, 1], [1, 2])
     with pytest.raises(ValueError, match=r"source_classes \[7\] are not present in y"):
         split_source_target(X, y, [0, 7])
-    with pytest.raises(ValueError, match=r"target_classes \[8, 9\] are not present in y"):
+    with pytest.raises(ValueError, match=r"target_classes \[8, 9\] are not present in y, whose classes are \[0, 1, 2\]"):
         split_source_target(X, y, [0], [8, 9])
+    with pytest.raises(TypeError, match=r"y mixes labels of types \['int', 'str'\]"):
+        split_source_target(X, np.array([0, "a", 2, 0, "a", 2], dtype=object), [0])
+    with pytest.raises(ValueError, match="y has 1 missing labels"):
+        split_source_target(X, np.array([0, None, 2, 0, 1, 2], dtype=object), [0])
     with pytest.raises(ValueError, match="leaving no target class"):
         split_source_target(X, y, [0, 1, 2])
     with pytest.raises(ValueError, match="non-empty"):

@@ -375,7 +375,8 @@ def _fit_error(digits_split, **overrides):
         (lambda Xs, ys, Xt: dict(X=np.where(np.arange(64) == 3, np.inf, Xt)), ValueError, "infinity"),
         (lambda Xs, ys, Xt: dict(source=(np.where(np.arange(64) == 3, np.nan, Xs), ys)), ValueError, "X_source"),
         (lambda Xs, ys, Xt: dict(X=Xt[:0]), ValueError, "0 sample"),
-        (lambda Xs, ys, Xt: dict(source=(Xs[:0], ys[:0])), ValueError, "0 sample"),
+        # scikit-learn's own "Found array with 0 sample(s)" would not name the array
+        (lambda Xs, ys, Xt: dict(source=(Xs[:0], ys[:0])), ValueError, r"X_source is empty \(shape \(0, 64\)\)"),
         (lambda Xs, ys, Xt: dict(source=Xs), TypeError, "source must be a pair"),
         (lambda Xs, ys, Xt: dict(source=(Xs, ys, ys)), TypeError, "source must be a pair"),
         (lambda Xs, ys, Xt: dict(X=Xt.reshape(len(Xt), 8, 8)), ValueError, "2-D feature rows or 4-D images"),

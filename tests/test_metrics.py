@@ -119,11 +119,26 @@ def test_cluster_accuracy_matches_brute_force(labels):
         ([[0, 1], [1, 0]], [[0, 1], [1, 0]], "y_true must be 1-D"),
         ([0, 1], [[0], [1]], "y_pred must be 1-D"),
         ([0.0, np.nan], [0, 1], "y_true contains NaN"),
+        # None in object labels used to fail deep in NumPy with a bare TypeError
+        ([0, None, 1], [0, 1, 1], "y_true has 1 missing labels"),
+        ([0, 1, 1], np.array(["a", None, "b"], dtype=object), "y_pred has 1 missing labels"),
     ],
 )
 def test_cluster_accuracy_invalid_input(y_true, y_pred, match):
     with pytest.raises(ValueError, match=match):
         cluster_accuracy(y_true, y_pred)
+
+
+def test_cluster_accuracy_names_mixed_label_types():
+    with pytest.raises(TypeError, match=r"y_true mixes labels of types \['int', 'str'\]"):
+        cluster_accuracy(np.array([0, "a", 1], dtype=object), [0, 1, 1])
+
+
+def test_cluster_accuracy_pandas_missing_labels():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match="y_true has 1 missing labels|y_true contains NaN"):
+        cluster_accuracy(pd.Series([0, pd.NA, 1], dtype="Int64"), [0, 1, 1])
+    assert cluster_accuracy(pd.Series(["a", "b", "a"]), [0, 1, 0]) == 1.0
 
 
 @pytest.mark.parametrize(

@@ -108,12 +108,17 @@ def test_cv_results_layout_like_grid_search(blob_source):
     results = search.cv_results_
     assert results["params"] == [{"tau": t} for t in taus]
     np.testing.assert_array_equal(results["param_tau"], taus)
+    # masked, as GridSearchCV's param_* columns are (pandas reads both alike)
+    assert isinstance(results["param_tau"], np.ma.MaskedArray)
     splits = np.column_stack([results[f"split{i}_test_score"] for i in range(4)])
     assert "split4_test_score" not in results and search.n_splits_ == 4
     np.testing.assert_allclose(results["mean_test_score"], splits.mean(axis=1))
     np.testing.assert_allclose(results["std_test_score"], splits.std(axis=1))
-    for key in ("mean_fit_time", "std_fit_time"):
+    for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
         assert results[key].shape == (3,) and np.all(results[key] >= 0)
+    grid_keys = {"params", "param_tau", "mean_test_score", "std_test_score", "rank_test_score",
+                 "mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"}
+    assert set(results) == grid_keys | {f"split{i}_test_score" for i in range(4)}
 
 
 def test_cv_ties_go_to_the_first_tau(blob_source):
@@ -230,6 +235,13 @@ def test_cv_accepts_the_two_argument_source(blob_source):
         ({"estimator": KMeans()}, None, ValueError, "lacks \\['tau'\\]"),
         ({"cv": KFold(3)}, None, ValueError, "must hold out whole classes"),
         ({"cv": 0}, None, ValueError, "'cv' parameter"),
+        ({"taus": {0.1, 0.5}}, None, ValueError, "taus must be a non-empty"),
+        # one held-out class is one cluster: every tau would score 1.0
+        ({"cv": NovelClassSplit(2, n_novel_classes=1, random_state=0)}, None, ValueError,
+         "Split 0 of cv holds out 1 source class"),
+        # the parameters named are the ones the int cv stands for (C(6, 2) = 15 sets)
+        ({"cv": 16}, None, ValueError, r"cv=16 holds out 2 source classes in each of 16 splits"),
+        ({}, {"source": (np.zeros((0, 2)), [])}, ValueError, "X_source is empty"),
     ],
 )
 def test_cv_invalid_input(blob_source, params, fit_kwargs, error, match):
@@ -238,6 +250,14 @@ def test_cv_invalid_input(blob_source, params, fit_kwargs, error, match):
     fit_kwargs = {"source": (X, y)} if fit_kwargs is None else fit_kwargs
     with pytest.raises(error, match=match):
         SupremeClustererCV(**params).fit(X[:5], **fit_kwargs)
+
+
+def test_cv_refuses_a_split_with_one_training_class(blob_source):
+    X, y = blob_source
+    one_class_source = [(np.flatnonzero(y == 0), np.flatnonzero(np.isin(y, [1, 2])))]
+    with pytest.raises(ValueError, match="Split 0 of cv trains on 1 source class"):
+        SupremeClustererCV(TauDependentClusterer(), cv=one_class_source).fit(X[:5], source=(X, y))
+    assert TauDependentClusterer.calls == []  # refused before any fit
 
 
 def test_cv_checks_the_target_before_searching(blob_source):
@@ -495,8 +515,9 @@ def test_estimate_n_clusters_with_another_clusterer_and_images():
     "n_target, max_samples, expected",
     [
         # 180 target and 240 source samples: the target is cut to 50, the source to
-        # the same fraction, round(240 * 50 / 180) = 67, so the classes keep their sizes.
-        (180, 50, [50, 67]),
+        # the same fraction, round(240 * 50 / 180) = 67, so the classes keep their
+        # sizes; taken per class, round(60 * 67 / 240) = 17 of each of the 4 classes.
+        (180, 50, [50, 68]),
         # A source much larger than the target is capped at max_samples * n_classes /
         # n_probe_classes = 50 * 4 / 2 = 100, about 50 probe samples per draw.
         (40, 50, [40, 100]),
@@ -519,13 +540,50 @@ def test_estimate_n_clusters_subsamples_at_the_targets_fraction(
     assert seen == expected
 
 
+def test_estimate_n_clusters_subsampling_keeps_every_source_class():
+    # A class of 2 samples among 182 vanished from a uniform subsample of 51, which
+    # left 3 classes for the 4 counted: NovelClassSplit's "leaving 1 to train on".
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    rare = np.flatnonzero(y_source == 3)[2:]
+    X_source, y_source = np.delete(X_source, rare, axis=0), np.delete(y_source, rare)
+    for seed in range(4):
+        _, results = estimate_n_clusters(
+            X_target, X_source, y_source, candidates=[3], max_samples=50, random_state=seed
+        )
+        # all C(4, 2) = 6 pairs of probe classes are drawn, the rare class's included
+        assert len(results.probe_classes) == 6
+        assert sum(3 in classes for classes in results.probe_classes) == 3
+
+
+def test_estimate_n_clusters_seeds_the_clusterer():
+    # Uniform noise: k-means with one random start ends differently on each seed.
+    rng = np.random.RandomState(0)
+    X_target, X_source = rng.uniform(size=(120, 2)), rng.uniform(size=(160, 2))
+    y_source = np.repeat(np.arange(4), 40)
+    runs = [
+        estimate_n_clusters(
+            X_target, X_source, y_source, candidates=range(2, 8),
+            clusterer=KMeans(n_init=1, init="random"), random_state=0,
+        )[1]
+        for _ in range(2)
+    ]
+    for name in ("probe_accuracy", "validity", "probe_f1"):
+        np.testing.assert_array_equal(runs[0][name], runs[1][name])
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"candidates": []}, "candidates must be integers >= 1"),
         ({"candidates": [0, 2]}, "candidates must be integers >= 1"),
-        ({"candidates": [500]}, "only 180 target samples"),
-        ({"n_probe_classes": 3}, "leaving 1 to train on"),
+        # int() would have turned these into 2, 3 and 1, 3
+        ({"candidates": [2.9, 3.7]}, r"integers >= 1, got \[2\.9, 3\.7\]"),
+        ({"candidates": [True, 3]}, "candidates must be integers >= 1"),
+        ({"candidates": [500]}, "only 180 target samples to cluster\\.$"),
+        ({"candidates": [60], "max_samples": 50}, r"only 50 target samples to cluster \(max_samples=50\)"),
+        # the parameter named is the one given, not NovelClassSplit's n_novel_classes
+        ({"n_probe_classes": 3}, "n_probe_classes=3 holds out 3 of the 4 source classes, leaving 1"),
+        ({"estimator": SupremeClusterer(batch_size=0)}, "'batch_size' parameter"),
         ({"criterion": "gap"}, "'criterion' parameter"),
     ],
 )
@@ -613,6 +671,10 @@ def test_estimate_n_clusters_checks_source_columns_and_labels(digits_split):
         estimate_n_clusters(Xt, Xs[columns[::-1]], ys)
     with pytest.raises(ValueError, match="y_source has 1 missing labels"):
         estimate_n_clusters(Xt, Xs, np.where(np.arange(len(ys)) == 3, np.nan, ys))
+    with pytest.raises(ValueError, match="X_source is empty"):
+        estimate_n_clusters(Xt, Xs[:0], ys[:0])
+    with pytest.raises(ValueError, match="X_target is empty"):
+        estimate_n_clusters(Xt[:0], Xs, ys)
 
 
 def test_int_n_clusters_is_n_clusters_(digits_split):

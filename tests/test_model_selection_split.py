@@ -102,6 +102,8 @@ def test_string_labels():
         (0.3, 10, 3),
         # 0.07 * 100 is 7.000000000000001 in floating point, yet means 7.
         (0.07, 100, 7),
+        # A split always holds out a class, as train_test_split always tests a sample.
+        (1e-12, 5, 1),
     ],
 )
 def test_fraction_of_classes(fraction, n_classes, expected):
@@ -202,6 +204,13 @@ def test_invalid_y():
         NovelClassSplit(1, n_novel_classes=1).split(np.zeros((5, 1)), [0, 0, 1, 1, 2, 2])
     with pytest.raises(ValueError, match="y must be 1-D"):
         NovelClassSplit(1, n_novel_classes=1).split(np.zeros((3, 1)), np.zeros((3, 2)))
+    mixed = np.array([0, 0, "b", "b", 2, 2], dtype=object)
+    with pytest.raises(TypeError, match=r"y mixes labels of types \['int', 'str'\]"):
+        NovelClassSplit(1, n_novel_classes=1).split(np.zeros((6, 1)), mixed)
+    with pytest.raises(ValueError, match="y has 1 missing labels"):
+        NovelClassSplit(1, n_novel_classes=1).split(
+            np.zeros((4, 1)), np.array(["a", None, "b", "c"], dtype=object)
+        )
 
 
 @pytest.fixture
