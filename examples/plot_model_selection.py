@@ -39,9 +39,10 @@ X_source, y_source, X_target, y_target = split_source_target(
 # put source and target on different scales (and the clusterer standardises its input
 # anyway).
 # With scikit-learn's metadata routing enabled, a pipeline can instead transform the
-# source with its fitted steps: pass it as ``X_source``/``y_source`` with
-# ``Pipeline(..., transform_input=["X_source"])`` (see
-# :meth:`SupremeClusterer.fit <sklearn_supreme.SupremeClusterer.fit>`).
+# source with its fitted steps: request them with
+# ``SupremeClusterer(...).set_fit_request(X_source=True, y_source=True)``, pass them as
+# ``X_source``/``y_source``, and build ``Pipeline(..., transform_input=["X_source"])``
+# (see :ref:`the source in a Pipeline <pipeline_source>` in the user guide).
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 

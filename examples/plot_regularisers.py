@@ -6,8 +6,8 @@ What the regularisers do
 Besides the pair terms, SUPREME's objective has three regularisers (see
 :ref:`objective`):
 
-* ``balance_weight``: the entropy of the cluster sizes of each batch (Eq. 6), against
-  collapse into a few clusters;
+* ``balance_weight``: :math:`\log K` minus the entropy of the cluster sizes of each
+  batch (Eq. 6), against collapse into a few clusters;
 * ``factor_weight``: the binary entropy of the factor codes (Eq. 7), which pushes each
   factor towards 0 or 1;
 * ``source_weight``: the source cross-entropy kept during clustering (Eq. 8), against

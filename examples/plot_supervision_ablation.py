@@ -11,7 +11,7 @@ SUPREME's clustering objective has two sources of supervision (see :ref:`objecti
   target sample to agree with a random perturbation of itself.
 
 This example switches each off in turn (``self_weight=0``, ``pair_weight=0``) and also
-runs the paper's Eq. 5 read literally (``pair_weighting="literal"``), where the
+runs the paper's Eqs. 4 and 5 as printed (``pair_weighting="literal"``), where the
 self-supervised diagonal is normalised together with all pairs of the batch and so
 carries only about :math:`1/n` of the weight (see :ref:`pair_weighting`).
 """
@@ -79,7 +79,7 @@ plt.show()
 # %%
 # How to read it: the dashed line is where every variant starts, K-means on the
 # source-pretrained features. The transferred pairs can only sharpen that starting
-# clustering, so with transferred supervision alone, and with the literal Eq. 5, where
+# clustering, so with transferred supervision alone, and with Eqs. 4-5 as printed, where
 # the self-supervised diagonal carries about :math:`1/n` of the weight, the result stays
 # close to the start, good or bad. The self-supervised term does not depend on the
 # start: it is the remedy for the samples that the initial clustering gets wrong. These

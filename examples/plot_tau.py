@@ -104,5 +104,7 @@ plt.show()
 # the transferred term follows only the pairs the initial clustering is surest about;
 # at the largest, every pair counts about the same, the ambiguous ones included. The
 # self-supervised term does not depend on ``tau``. Which value is best depends on how
-# reliable the initial clustering is; :ref:`sphx_glr_auto_examples_plot_model_selection.py`
-# shows how to choose it by cross-validation.
+# reliable the initial clustering is. Without target labels,
+# :class:`~sklearn_supreme.model_selection.SupremeClustererCV` chooses it by
+# cross-validation on held-out source classes (see :ref:`evaluation`);
+# :ref:`sphx_glr_auto_examples_plot_model_selection.py` does it with target labels.

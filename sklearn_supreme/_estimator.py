@@ -107,7 +107,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Temperature of the pair confidences (Eq. 4): small values put the weight of
         the transferred pairs on the most confident ones. On digits (6 seeds) 1.0
         and 0.5 gave ACC 0.884 and 0.880, 0.1 gave 0.874; the paper's best values
-        differ between datasets, so choose it with :class:`~sklearn_supreme.SupremeClustererCV`.
+        differ between datasets, so choose it with :class:`~sklearn_supreme.model_selection.SupremeClustererCV`.
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel of the initial assignment (Eq. 1).
     n_factors : int, default=64
