@@ -6,7 +6,7 @@ What the regularisers do
 Besides the pair terms, SUPREME's objective has three regularisers (see
 :ref:`objective`):
 
-* ``balance_weight``: :math:`\log K` minus the entropy of the cluster sizes of each
+* ``balance_weight``: log K minus the entropy of the cluster sizes of each
   batch (Eq. 6), against collapse into a few clusters;
 * ``factor_weight``: the binary entropy of the factor codes (Eq. 7), which pushes each
   factor towards 0 or 1;
