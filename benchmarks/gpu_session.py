@@ -43,24 +43,34 @@ If seeds are missing, a second call finishes them: carry the returned
 (``--resume`` keeps its seeds; it refuses a file of other settings). Copy
 ``cifar10.json`` to ``docs/benchmarks/`` and its table to ``docs/benchmarks.rst``.
 
-With the time left (about 4 minutes after three seeds), a second call profiles the
-clustering step: the same install and exports, then
-``python3 benchmarks/profile_step.py --out $OUT`` (see its docstring).
-
 Freezing the backbone's first three stages in the clustering phase (``freeze``) halves
 a step's arithmetic (1.606 against 3.329 GFLOP per image, ``profile_step.py
 --count-flops-only``), the lever on the 30,000 images/s target; its accuracy is not
-measured at full size yet. The next session's order (900 s of device time): first one
-call of ``timeout_s`` 300 that measures both, the same install and exports, then::
+measured at full size yet.
 
-    python3 benchmarks/gpu_session.py --data .data/cifar10-jpeg.tar.gz \
-      --out $OUT/freeze --cache-dir /tmp/cache --resume --seeds 1 \
-      --set "freeze=['backbone.stem.*', 'backbone.blocks.[0-5].*']" \
-      && python3 benchmarks/profile_step.py --out $OUT/profile \
-      --variants eager eager_freeze_early eager_source_quarter
+The next session's order, revised on 2026-11-27 (ninth and tenth sessions): 900 s of
+device time, the machine's start included, do not fit a 300 s freeze probe and then a
+590 s three-seed call. The three-seed table in the default settings comes first (it is
+what issue 3's table needs), then, with the time left, the profile and the freeze:
 
-then the three seeds above, with that ``--set`` if its seed 0 scored at least the
-eager seed 0 of 2026-11-27 (ACC 0.876) in less time, and without it otherwise.
+1. One call of ``timeout_s`` 590: the install and exports above, then
+   ``python3 benchmarks/gpu_session.py --data .data/cifar10-jpeg.tar.gz --out $OUT
+   --cache-dir /tmp/cache --resume --trace-every 0 2>&1 | tee $OUT/log.txt``
+   (no probe, no trace scoring: about 3 minutes a seed on an H200; what the call
+   finished is in ``cifar10.json`` even if it is cut off).
+2. At once (the machine goes back after 30 s idle), with the returned
+   ``cifar10.json`` copied to ``.data/`` here: ``cp .data/cifar10.json $OUT/`` and the
+   same command, which fits only the missing seeds; then, after a ``;`` (not
+   ``&&``: one failure must not lose the other measurement), ``python3
+   benchmarks/profile_step.py --out $OUT/profile --variants eager eager_freeze_early
+   eager_source_quarter`` for the time left.
+3. A later session: one seed with
+   ``--set "freeze=['backbone.stem.*', 'backbone.blocks.[0-5].*']"`` against that
+   table; adopt it for a new three-seed table if it keeps the accuracy in less time.
+
+Compare timings only on the same kind of device (a call naming no kind may get an
+H100 first; every figure records its device).
+
 Later sessions: the levers, one seed each against that baseline: more
 ``pretrain_epochs``; ``--set source_batch_size=128`` only if ``eager_source_quarter``
 profiles clearly faster (on the CPU proxy a quarter of the source batch lowered ACC by

@@ -48,6 +48,7 @@ import time
 import numpy as np
 import torch
 from skorch.callbacks import Callback
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -105,6 +106,8 @@ class StepTimer(Callback):
             self._sync(net)
             self._start = time.perf_counter()
         elif self.seen == self.skip + self.steps + 1:
+            # The timed steps' queued kernels finish before the profiled window opens.
+            self._sync(net)
             activities = [ProfilerActivity.CPU]
             self.on_cuda = str(net.device).startswith("cuda")
             if self.on_cuda:
@@ -159,10 +162,18 @@ def summarize(timer, batch_size, images_per_step, gflop_per_image):
         )
     events = timer.profiler.key_averages()
     wall_ms = 1e3 * timer.wall_seconds / timer.steps
-    # Each kernel's time counts once, as the self device time of the operator that
-    # launched it; None without a GPU.
+    # The kineto profiler lists each kernel twice, as a device event of its own and in
+    # the self device time of the CPU operator that launched it; the device events
+    # alone, less user annotations (spans, not kernels), count it once, as torch's own
+    # table total does. None without a GPU.
+    host_events = [e for e in events if e.device_type == DeviceType.CPU]
+    kernels = [
+        e for e in events
+        if e.device_type != DeviceType.CPU and not getattr(e, "is_user_annotation", False)
+    ]
     device_ms = (
-        sum(e.self_device_time_total for e in events) / 1e3 / timer.steps if timer.on_cuda else None
+        sum(e.self_device_time_total for e in kernels) / 1e3 / timer.steps
+        if timer.on_cuda else None
     )
     return {
         "steps_timed": timer.steps,
@@ -172,9 +183,12 @@ def summarize(timer, batch_size, images_per_step, gflop_per_image):
         "device_kernel_ms_per_step": device_ms,
         "device_busy_fraction": None if device_ms is None else device_ms / wall_ms,
         # Measured under the profiler, which adds its own overhead to the host's time.
-        "host_ms_per_step_profiled": sum(e.self_cpu_time_total for e in events) / 1e3 / timer.steps,
-        # Nested calls included (a convolution and the kernels it dispatches to).
-        "operator_calls_per_step": sum(e.count for e in events) / timer.steps,
+        "host_ms_per_step_profiled": (
+            sum(e.self_cpu_time_total for e in host_events) / 1e3 / timer.steps
+        ),
+        # Host operators, nested calls included (a convolution and the ones it dispatches
+        # to), as on a CPU rehearsal; not the kernels.
+        "operator_calls_per_step": sum(e.count for e in host_events) / timer.steps,
     }
 
 

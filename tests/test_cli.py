@@ -725,6 +725,39 @@ def test_backbone_gflop_per_image_by_hand():
     assert flop("factor.*") == 2 * first + 3 * second  # nothing of the backbone frozen
 
 
+def test_profile_summary_counts_each_kernel_once():
+    # As the kineto profiler lists it on CUDA: a 100 us kernel as a device event, and
+    # again in the self device time of the CPU operator that launched it; a user
+    # annotation on the device is a span over kernels, not a kernel.
+    from types import SimpleNamespace
+
+    from torch.autograd import DeviceType
+
+    script = _load_script("profile_step")
+
+    def event(device, device_us, cpu_us, annotation=False):
+        return SimpleNamespace(
+            device_type=device, self_device_time_total=device_us, self_cpu_time_total=cpu_us,
+            count=2, is_user_annotation=annotation,
+        )
+
+    events = [
+        event(DeviceType.CPU, 100.0, 30.0),  # aten::conv2d, which launched the kernel
+        event(DeviceType.CUDA, 100.0, 0.0),  # the kernel
+        event(DeviceType.CUDA, 150.0, 0.0, annotation=True),  # Optimizer.step span
+    ]
+    timer = SimpleNamespace(
+        wall_seconds=0.4e-3, steps=2, profiled_steps=2, seen=30, skip=10, on_cuda=True,
+        profiler=SimpleNamespace(key_averages=lambda: events),
+    )
+    summary = script.summarize(timer, batch_size=8, images_per_step=24, gflop_per_image=1.0)
+    assert summary["wall_ms_per_step"] == pytest.approx(0.2)
+    assert summary["device_kernel_ms_per_step"] == pytest.approx(0.05)  # 100 us / 2 steps
+    assert summary["device_busy_fraction"] == pytest.approx(0.25)
+    assert summary["host_ms_per_step_profiled"] == pytest.approx(0.015)
+    assert summary["operator_calls_per_step"] == 1  # the host operator's 2 calls / 2 steps
+
+
 def test_profile_step_counts_flops_only(tmp_path):
     script = _load_script("profile_step")
     assert script.main(["--out", str(tmp_path), "--smoke", "--count-flops-only"]) == 0
