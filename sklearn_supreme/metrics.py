@@ -76,12 +76,15 @@ def _check_complete_labels(labels, name, hint=""):
 
 def _check_labels(labels, name):
     """Validate one labelling as a non-empty 1-D array of present, sortable values."""
+    if hasattr(labels, "isna") and getattr(labels, "ndim", None) == 1:
+        # A pandas Series' own missing values first: check_array fails on pd.NA of a
+        # string Series with a bare "boolean value of NA is ambiguous".
+        labels = _check_complete_labels(labels, name)
     # dtype=None keeps string and object labels instead of forcing numbers.
     y = check_array(labels, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name=name)
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {y.shape}.")
-    # The original, so that a pandas Series' own missing values (pd.NA) are seen.
-    return _check_complete_labels(labels if hasattr(labels, "isna") else y, name)
+    return _check_complete_labels(y, name)
 
 
 def _check_clusterings(y_true, y_pred):

@@ -43,17 +43,13 @@ from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import BaseCrossValidator, check_cv
 from sklearn.utils import Bunch, check_random_state, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
-from sklearn.utils.validation import (
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-)
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._estimator import (
     SupremeClusterer, _check_named_array, _check_source_columns, _check_source_labels,
     _integer_images_as_uint8, _source_pair,
 )
-from .metrics import _check_complete_labels, cluster_accuracy
+from .metrics import _check_labels, cluster_accuracy
 
 __all__ = ["NovelClassSplit", "SupremeClustererCV", "estimate_n_clusters"]
 
@@ -268,11 +264,8 @@ class NovelClassSplit(BaseCrossValidator):
         Returns ``y`` encoded as class indices, the sorted classes and one
         sorted array of class indices per split.
         """
-        # dtype=None keeps string and object labels as they are.
-        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
-        y = _check_complete_labels(y, "y")
+        # 1-D, present and sortable labels of any type (strings and objects kept).
+        y = _check_labels(y, "y")
         classes, y_encoded = np.unique(y, return_inverse=True)
 
         n_classes = classes.shape[0]

@@ -559,6 +559,20 @@ def test_benchmark_records_the_estimated_n_clusters(fake_cifar10, tmp_path):
     report = "n_clusters='auto' estimated K (by seed; both methods use it): "
     assert f"{report}{run['n_clusters']} (0)" in printed
 
+    # The recorded K and both methods' scores are those of the seed's own fit.
+    from sklearn_supreme.benchmark import _prepare, torch_threads
+    from sklearn_supreme.metrics import clustering_report
+
+    prepared = _prepare(fake_cifar10, True, 4, tmp_path / "cache", {"n_clusters": "auto"})
+    with torch_threads(1):  # as the smoke run
+        model = SupremeClusterer(**prepared["params"], random_state=0).fit(
+            prepared["target"][0], source=prepared["source"]
+        )
+    y_target = prepared["target"][1]
+    assert run["n_clusters"] == model.n_clusters_
+    assert run["kmeans_pretrained"] == pytest.approx(clustering_report(y_target, model.initial_labels_))
+    assert run["supreme"] == pytest.approx(clustering_report(y_target, model.labels_))
+
     # An int K is in the settings; the runs do not repeat it.
     code, _, err = run_main([
         "benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",

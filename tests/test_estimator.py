@@ -175,7 +175,7 @@ def test_fit_without_source(digits_split, fast_params):
 def test_source_labels_any_hashable(digits_split, fast_params, labels):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, labels(ys)))
-    assert len(model.source_classes_) == 5
+    np.testing.assert_array_equal(model.source_classes_, np.unique(labels(ys)))
     assert model.net_.module_.source_head.out_features == 5
 
 
@@ -327,12 +327,115 @@ def test_backbone_class_and_instance(digits_split, fast_params):
     assert model.net_.module_.backbone is not instance
 
 
-def test_pretrained_backbone_skips_pretraining(digits_split, fast_params):
+def _spy_initial_assignment(monkeypatch):
+    import sklearn_supreme._estimator as estimator_module
+
+    calls = []
+    original = estimator_module.initial_assignment
+
+    def spy(features, n_clusters, **kwargs):
+        calls.append({"features": features, **kwargs})
+        return original(features, n_clusters, **kwargs)
+
+    monkeypatch.setattr(estimator_module, "initial_assignment", spy)
+    return calls
+
+
+def test_pretrained_backbone_skips_pretraining(digits_split, fast_params, monkeypatch):
+    calls = _spy_initial_assignment(monkeypatch)
     Xs, ys, Xt, _ = digits_split
     params = {**fast_params, "pretrain_epochs": 0}
-    model = SupremeClusterer(backbone=_TinyBackbone(), **params).fit(Xt, source=(Xs, ys))
+    backbone = _TinyBackbone()
+    model = SupremeClusterer(backbone=backbone, **params).fit(Xt, source=(Xs, ys))
     assert model.pretrain_history_["loss"] == []
     assert len(model.history_["loss"]) == fast_params["max_epochs"]
+    # the given module is taken as trained: its 16 features, not the 64 pixels, are
+    # clustered, and they are what the untrained module computes of the standardised input
+    (call,) = calls
+    assert call["features"].shape == (len(Xt), 16)
+    with torch.no_grad():
+        adapter = model.net_.module_.adapter
+        expected = _TinyBackbone()
+        expected.load_state_dict(backbone.state_dict())
+        np.testing.assert_allclose(
+            call["features"], expected(adapter(torch.as_tensor(Xt, dtype=torch.float32))).numpy(),
+            rtol=1e-5, atol=1e-6,
+        )
+
+
+def test_builtin_backbone_without_pretraining_clusters_the_input(digits_split, fast_params, monkeypatch):
+    calls = _spy_initial_assignment(monkeypatch)
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(**{**fast_params, "pretrain_epochs": 0}).fit(Xt, source=(Xs, ys))
+    (call,) = calls
+    assert call["features"].shape == (len(Xt), 64)  # an untrained MLP's features say nothing
+
+
+def test_alpha_and_init_pca_reach_the_initial_assignment(digits_split, fast_params, monkeypatch):
+    from sklearn_supreme._initial import initial_assignment
+
+    calls = _spy_initial_assignment(monkeypatch)
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**fast_params, alpha=3.0, init_pca=False).fit(Xt, source=(Xs, ys))
+    (call,) = calls
+    assert call["alpha"] == 3.0 and call["pca"] is False
+    # and initial_proba_ is that assignment of those features
+    p_init, _, _ = initial_assignment(
+        call["features"], 5, alpha=3.0, pca=False, random_state=call["random_state"]
+    )
+    np.testing.assert_allclose(model.initial_proba_, p_init, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["vector", "uint8_nhwc", "not-standardized"])
+def test_input_statistics_by_hand(digits_split, kind):
+    Xs, ys, Xt, _ = digits_split
+    params = dict(n_clusters=5, pretrain_epochs=1, max_epochs=1, batch_size=64, random_state=0)
+    if kind == "uint8_nhwc":
+        # 8x8 digits as one-channel uint8 images, a small CNN
+        as_images = lambda X: (X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8, 1)  # noqa: E731
+        Xt, Xs = as_images(Xt), as_images(Xs)
+        params.update(backbone="cnn", backbone_params={"width": 4})
+    model = SupremeClusterer(**params, standardize=kind != "not-standardized")
+    adapter = model.fit(Xt, source=(Xs, ys)).net_.module_.adapter
+    mean, scale = adapter.mean.numpy().ravel(), adapter.scale.numpy().ravel()
+    both = np.concatenate([Xt, Xs]).astype(np.float64)
+    if kind == "vector":
+        # per-feature mean; one common scale, the root mean variance of the features
+        np.testing.assert_allclose(mean, both.mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(scale, np.sqrt(both.var(axis=0).mean()), rtol=1e-5)
+    elif kind == "uint8_nhwc":
+        # per channel, of the pixels scaled to [0, 1]
+        np.testing.assert_allclose(mean, [(both / 255).mean()], rtol=1e-5)
+        np.testing.assert_allclose(scale, [(both / 255).std()], rtol=1e-5)
+    else:
+        np.testing.assert_array_equal(mean, 0.0)
+        np.testing.assert_array_equal(scale, 1.0)
+
+
+def test_loss_settings_reach_the_loss(digits_split, monkeypatch):
+    import sklearn_supreme._training as training
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append({k: kwargs[k] for k in ("tau", "pair_weighting", "self_weight", "pair_weight",
+                                            "balance_weight", "factor_weight", "source_weight")})
+        return supreme_loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "supreme_loss", spy)
+    Xs, ys, Xt, _ = digits_split
+    settings = dict(tau=0.3, pair_weighting="literal", self_weight=0.4, pair_weight=1.5,
+                    balance_weight=2.5, factor_weight=0.3, source_weight=0.6)
+    model = SupremeClusterer(
+        n_clusters=5, pretrain_epochs=1, max_epochs=2, batch_size=len(Xt), random_state=0,
+        **settings,
+    ).fit(Xt, source=(Xs, ys))
+    assert seen and all(call == settings for call in seen)
+    # literal: the loss is the joint pair term and the regularisers, no self term
+    h = model.history_
+    for epoch in range(2):
+        expected = sum(settings[f"{t}_weight"] * h[t][epoch] for t in ("pair", "balance", "factor", "source"))
+        assert h["loss"][epoch] == pytest.approx(expected, rel=1e-4)
 
 
 def test_pickle_and_joblib_round_trip(fitted, digits_split, tmp_path):

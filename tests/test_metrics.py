@@ -134,11 +134,15 @@ def test_cluster_accuracy_names_mixed_label_types():
         cluster_accuracy(np.array([0, "a", 1], dtype=object), [0, 1, 1])
 
 
-def test_cluster_accuracy_pandas_missing_labels():
+@pytest.mark.parametrize("dtype, values", [("Int64", [0, None, 1]), ("string", ["a", None, "b"])])
+def test_cluster_accuracy_pandas_missing_labels(dtype, values):
+    # pd.NA of a string Series made check_array fail with a bare TypeError
     pd = pytest.importorskip("pandas")
-    with pytest.raises(ValueError, match="y_true has 1 missing labels|y_true contains NaN"):
-        cluster_accuracy(pd.Series([0, pd.NA, 1], dtype="Int64"), [0, 1, 1])
-    assert cluster_accuracy(pd.Series(["a", "b", "a"]), [0, 1, 0]) == 1.0
+    with pytest.raises(ValueError, match="y_true has 1 missing labels"):
+        cluster_accuracy(pd.Series(values, dtype=dtype), [0, 1, 1])
+    with pytest.raises(ValueError, match="y_pred has 1 missing labels"):
+        clustering_report([0, 1, 1], pd.Series(values, dtype=dtype))
+    assert cluster_accuracy(pd.Series(["a", "b", "a"], dtype="string"), [0, 1, 0]) == 1.0
 
 
 @pytest.mark.parametrize(

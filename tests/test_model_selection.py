@@ -206,12 +206,25 @@ def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
     assert search.best_estimator_.memory is None
 
 
-def test_cv_runs_fits_in_parallel(blob_source):
+def test_cv_runs_fits_in_parallel(blob_source, monkeypatch):
+    import joblib
+
+    import sklearn_supreme.model_selection as model_selection
+
+    used = []
+
+    class RecordingParallel(joblib.Parallel):
+        def __init__(self, n_jobs=None, **kwargs):
+            used.append(n_jobs)
+            super().__init__(n_jobs=n_jobs, **kwargs)
+
+    monkeypatch.setattr(model_selection, "Parallel", RecordingParallel)
     X, y = blob_source
     kwargs = dict(taus=(0.1, 0.25), cv=NovelClassSplit(3, random_state=0), refit=False)
     serial = SupremeClustererCV(TauDependentClusterer(), **kwargs).fit(X[:5], source=(X, y))
     parallel = SupremeClustererCV(TauDependentClusterer(), n_jobs=2, **kwargs)
     parallel.fit(X[:5], source=(X, y))
+    assert used == [None, 2]  # n_jobs reaches joblib, and the results do not depend on it
     for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
         np.testing.assert_array_equal(parallel.cv_results_[key], serial.cv_results_[key])
 

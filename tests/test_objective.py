@@ -164,6 +164,12 @@ def test_supreme_loss_is_weighted_sum_of_terms():
     assert terms["pair"].item() == pytest.approx(
         transferred_pair_loss(p @ g.T, p0 @ p0.T, pair_confidence(p0, 0.5)).item(), rel=1e-6
     )
+    # each term is its own equation's function of the right inputs (the weighted sum
+    # above would hold whatever they computed)
+    assert terms["self"].item() == pytest.approx(self_supervised_loss(p, g).item(), rel=1e-6)
+    assert terms["balance"].item() == pytest.approx(balance_loss(p).item(), rel=1e-6)
+    assert terms["factor"].item() == pytest.approx(factor_binary_loss(a).item(), rel=1e-6)
+    assert terms["source"].item() == pytest.approx(source_cross_entropy(logits, ys).item(), rel=1e-6)
 
 
 def test_supreme_loss_literal_uses_only_the_joint_pair_term():

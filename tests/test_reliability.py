@@ -178,6 +178,20 @@ def test_checkpoint_dir_needs_parameters_that_pickle(digits_split, tmp_path):
     assert not _checkpoints(tmp_path)
 
 
+def test_checkpoint_every_saves_every_kth_epoch(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    # 3 pretraining epochs, then a failure at the end of clustering epoch 2: with
+    # checkpoint_every=3 the last save was pretraining epoch 3 (clustering epoch 3 is
+    # the next one due); with 1 it would be clustering epoch 1
+    failing = SupremeClusterer(
+        **PARAMS, checkpoint_dir=tmp_path, checkpoint_every=3, callbacks=[FailAt("clustering", 2)]
+    )
+    with pytest.raises(RuntimeError, match="injected failure"):
+        failing.fit(Xt, source=(Xs, ys))
+    state = load_checkpoint(_only_checkpoint(tmp_path))
+    assert (state["phase"], state["epoch"]) == ("pretrain", 3)
+
+
 def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninterrupted, tmp_path):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(
