@@ -186,6 +186,27 @@ def test_fit_predict_passes_source(digits_split, fast_params):
     np.testing.assert_array_equal(labels, expected)
 
 
+def test_fit_transform_passes_source(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    codes = SupremeClusterer(**fast_params).fit_transform(Xt, source=(Xs, ys))
+    fitted = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    np.testing.assert_allclose(codes, fitted.transform(Xt), rtol=1e-6)
+    # without the source it would be another model: pretraining is what it transfers
+    unsourced = SupremeClusterer(**fast_params).fit_transform(Xt)
+    assert not np.allclose(codes, unsourced)
+
+
+def test_verbose_prints_each_epoch(digits_split, fast_params, capsys):
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(**fast_params, verbose=1).fit(Xt, source=(Xs, ys))
+    printed = capsys.readouterr().out
+    # skorch's epoch table, once per phase: one row per pretraining and clustering epoch
+    rows = [line for line in printed.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == fast_params["pretrain_epochs"] + fast_params["max_epochs"]
+    SupremeClusterer(**fast_params, verbose=0).fit(Xt, source=(Xs, ys))
+    assert capsys.readouterr().out == ""
+
+
 def _images(n, rng, uint8=True):
     if uint8:
         return rng.randint(0, 256, size=(n, 8, 8, 3)).astype(np.uint8)

@@ -568,6 +568,16 @@ def test_estimate_n_clusters_subsampling_keeps_every_source_class():
         assert sum(3 in classes for classes in results.probe_classes) == 3
 
 
+def test_estimate_n_clusters_in_parallel_equals_serial():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    kwargs = dict(candidates=range(2, 7), random_state=0)
+    serial = estimate_n_clusters(X_target, X_source, y_source, **kwargs)
+    parallel = estimate_n_clusters(X_target, X_source, y_source, n_jobs=2, **kwargs)
+    assert serial[0] == parallel[0]
+    for name in ("probe_accuracy", "validity", "probe_f1", "target_clusters"):
+        np.testing.assert_array_equal(serial[1][name], parallel[1][name])
+
+
 def test_estimate_n_clusters_seeds_the_clusterer():
     # Uniform noise: k-means with one random start ends differently on each seed.
     rng = np.random.RandomState(0)
