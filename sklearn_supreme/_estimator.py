@@ -35,12 +35,12 @@ from ._checkpoint import (
     TrainingCheckpoint, checkpoint_file, load_checkpoint, restore, rng_state, set_rng_state,
 )
 from ._initial import initial_assignment
-from .metrics import _check_complete_labels
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from ._training import (
     LOSS_TERMS, CosineAnnealing, SourcePretrainNet, SupremeNet, TrainingInterrupted, frozen,
     match_frozen,
 )
+from .metrics import _check_complete_labels
 
 __all__ = ["SupremeClusterer"]
 

@@ -395,10 +395,10 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
 
     ``finished``: runs of earlier calls by seed (``resume``); those seeds are not refitted,
     and those not in ``seeds`` are kept too: the results hold the union, sorted by seed.
-    ``trace_every``: see :func:`run_cifar10_benchmark`.
+    ``trace_every``: see :func:`run_cifar10_benchmark`. ``seeds``: checked by
+    :func:`_check_run`.
     """
     file = sys.stdout if file is None else file
-    seeds = _check_seeds(seeds)
     params, protocol = prepared["params"], prepared["protocol"]
     finished = finished or {}
     requested = set(seeds)

@@ -24,7 +24,7 @@ from io import BytesIO
 
 import joblib
 import numpy as np
-from sklearn.utils import Bunch, _safe_indexing, check_consistent_length, column_or_1d
+from sklearn.utils import Bunch, _safe_indexing, check_consistent_length
 
 from .metrics import _check_complete_labels
 
@@ -684,7 +684,7 @@ def split_source_target(X, y, source_classes, target_classes=None):
     array([[ 4,  5],
            [10, 11]])
     """
-    y = _check_complete_labels(column_or_1d(y), "y")
+    y = _check_complete_labels(y, "y")  # 1-D, present and sortable
     check_consistent_length(X, y)
     present = np.unique(y)
 

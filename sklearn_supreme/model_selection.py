@@ -1100,11 +1100,12 @@ def estimate_n_clusters(
         max(round(fraction * len(X_source)), 10 * n_classes),
         max_samples * n_classes // n_probe,
     )
-    if candidates[-1] >= min(len(X_target), max_samples):
+    n_clustered = min(len(X_target), max_samples)
+    if candidates[-1] >= n_clustered:
         subsampled = f" (max_samples={max_samples})" if len(X_target) > max_samples else ""
         raise ValueError(
-            f"candidates go up to {candidates[-1]}, but there are only "
-            f"{min(len(X_target), max_samples)} target samples to cluster{subsampled}."
+            f"candidates go up to {candidates[-1]}, but there are only {n_clustered} target "
+            f"samples to cluster{subsampled}."
         )
     if len(X_target) > max_samples:
         X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]
