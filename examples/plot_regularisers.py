@@ -107,7 +107,10 @@ plt.show()
 # Without the balance term nothing stops the pair terms from merging clusters: the
 # sizes drift away from equal, possibly down to a single cluster. With it, the sizes
 # stay near the true ones here, where the classes are of equal size (see
-# :ref:`limits` for targets whose classes are not). The source term keeps the features
+# :ref:`limits` for targets whose classes are not). A fit whose ``labels_`` leave
+# clusters empty says so with a :class:`~sklearn.exceptions.ConvergenceWarning`, as
+# :class:`~sklearn.cluster.KMeans` warns when it finds fewer distinct clusters than
+# asked for: here the fit without the balance term does. The source term keeps the features
 # anchored to what the source taught while the target head trains; the factor term
 # shapes the codes that ``transform`` returns and matters mostly on long runs. These
 # are single, short runs on one seed: differences of a few points are noise.

@@ -18,6 +18,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -253,6 +254,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     ----------
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample (``predict`` of the fitted model on ``X``).
+        If some of the ``n_clusters_`` clusters get no sample, ``fit`` warns with a
+        :class:`~sklearn.exceptions.ConvergenceWarning`.
     n_clusters_ : int
         Number of clusters fitted: ``n_clusters``, or its estimate for ``"auto"``.
     n_clusters_estimation_ : Bunch or None
@@ -534,6 +537,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"The device {device} ran out of memory with batch_size={self.batch_size}; "
                 "lower batch_size (or use a smaller backbone)."
             ) from exc
+        _warn_empty_clusters(fitted["labels_"], self.n_clusters_)
         for name, value in fitted.items():
             setattr(self, name, value)
         self._warm_start_signature = signature
@@ -1088,6 +1092,27 @@ def _source_pair(source, X_source, y_source):
     if X_source is None or y_source is None:
         raise ValueError("X_source and y_source must be given together.")
     return X_source, y_source
+
+
+def _warn_empty_clusters(labels, n_clusters):
+    """A :class:`~sklearn.exceptions.ConvergenceWarning` if ``labels`` leave clusters
+    empty, as :class:`~sklearn.cluster.KMeans` warns when it finds fewer distinct
+    clusters than asked for.
+
+    The network's target head has ``n_clusters`` outputs, but nothing forces every
+    one of them to win some sample: the balance term (Eq. 6) only pulls the batch's
+    mean assignment towards uniform. An undertrained or collapsed clustering leaves
+    some empty, and labels then skip values.
+    """
+    empty = np.setdiff1d(np.arange(n_clusters), labels)
+    if empty.size:
+        warnings.warn(
+            f"{empty.size} of the n_clusters={n_clusters} clusters are empty in labels_ "
+            f"(no target sample is assigned to {empty.tolist()[:10]}). Train longer "
+            "(max_epochs), raise balance_weight, or lower n_clusters.",
+            ConvergenceWarning,
+            stacklevel=5,  # the caller of fit, past fit's scikit-learn wrapper
+        )
 
 
 def _check_source_columns(feature_names, X_source):

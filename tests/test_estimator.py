@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._estimator import _even_batches
+from sklearn_supreme._estimator import _even_batches, _warn_empty_clusters
 from sklearn_supreme._objective import supreme_loss
 from sklearn_supreme._training import LOSS_TERMS
 
@@ -136,6 +136,40 @@ def test_predict_is_batched_and_order_independent(fitted, digits_split):
     np.testing.assert_array_equal(fitted.predict(big), np.tile(fitted.labels_, 6))
     order = np.random.RandomState(0).permutation(len(Xt))
     np.testing.assert_array_equal(fitted.predict(Xt[order]), fitted.labels_[order])
+
+
+def test_empty_clusters_are_named_by_hand():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_empty_clusters(np.array([2, 0, 1, 1]), 3)  # every cluster used: silent
+    with pytest.warns(ConvergenceWarning, match=r"^2 of the n_clusters=4 clusters .*\[1, 3\]"):
+        _warn_empty_clusters(np.array([0, 2, 2, 0]), 4)
+
+
+def test_fit_that_leaves_clusters_empty_warns_and_is_fitted():
+    # Two distinct points, 4 copies each: whatever the training, equal inputs get
+    # equal labels, so at least 6 of the 8 clusters stay empty.
+    X = np.repeat([[0.0, 0.0], [3.0, 3.0]], 4, axis=0)
+    model = SupremeClusterer(n_clusters=8, max_epochs=2, random_state=0)
+    with warnings.catch_warnings():
+        # Warnings as errors fail the fit (below); the initial K-means's own warning
+        # about the duplicate points is not the one under test.
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Number of distinct clusters", ConvergenceWarning)
+        with pytest.warns(ConvergenceWarning, match="empty in labels_") as record:
+            model.fit(X)
+        n_used = len(np.unique(model.labels_))
+        assert n_used <= 2
+        [ours] = [w for w in record if "empty in labels_" in str(w.message)]
+        assert str(ours.message).startswith(f"{8 - n_used} of the n_clusters=8 clusters")
+        assert ours.filename == __file__  # points at the caller of fit
+
+        # Raised as an error, the warning fails the fit, which keeps the previous model.
+        previous = model.labels_.copy()
+        with pytest.raises(ConvergenceWarning, match="empty in labels_"):
+            model.set_params(max_epochs=1).fit(X[::-1])
+    np.testing.assert_array_equal(model.labels_, previous)
+    assert model.n_iter_ == 2
 
 
 def test_same_seed_same_labels(digits_split, fast_params):
@@ -270,6 +304,8 @@ def test_images_in_the_other_layout_get_a_warning():
             model.fit(channels_last)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # channels-first input, as asked, warns nothing
+        # but what a short fit of random pixels may: clusters left empty
+        warnings.filterwarnings("ignore", ".* clusters are empty", ConvergenceWarning)
         model.fit(channels_last.transpose(0, 3, 1, 2))
     # the mirror mistake: uint8 images handed over channels-first, as torchvision has them
     channels_first = (channels_last * 255).astype(np.uint8).transpose(0, 3, 1, 2)
@@ -279,6 +315,7 @@ def test_images_in_the_other_layout_get_a_warning():
             model.fit(channels_first)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", ".* clusters are empty", ConvergenceWarning)
         model.fit(channels_first.transpose(0, 2, 3, 1))
 
 
