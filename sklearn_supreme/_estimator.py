@@ -532,7 +532,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 fitted = self._train(
                     X, kind, Xs, ys, device, seed, data_hash, checkpoint_path, resume
                 )
-        except torch.OutOfMemoryError as exc:
+        # torch.cuda's name for it: the top-level torch.OutOfMemoryError, the same
+        # class, only exists from torch 2.5, and an except clause that names a missing
+        # attribute would turn every error of an older torch into an AttributeError.
+        except torch.cuda.OutOfMemoryError as exc:
             raise MemoryError(
                 f"The device {device} ran out of memory with batch_size={self.batch_size}; "
                 "lower batch_size (or use a smaller backbone)."

@@ -314,7 +314,7 @@ def test_warm_start_refuses_a_checkpoint_that_does_not_continue_it(digits_split,
 def test_out_of_memory_names_batch_size(digits_split):
     Xs, ys, Xt, _ = digits_split
     # stands in for a CUDA allocation failure during the clustering phase
-    model = SupremeClusterer(**PARAMS, callbacks=[FailAt("clustering", 1, torch.OutOfMemoryError)])
+    model = SupremeClusterer(**PARAMS, callbacks=[FailAt("clustering", 1, torch.cuda.OutOfMemoryError)])
     with pytest.raises(MemoryError, match="lower batch_size"):
         model.fit(Xt, source=(Xs, ys))
     with pytest.raises(NotFittedError):
