@@ -245,8 +245,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         pretraining epochs when the start comes from the cache; a fit that resumes
         from a checkpoint does not use it.
     random_state : int, RandomState instance or None, default=None
-        Seeds network initialisation, K-means, batches and perturbations. On the CPU
-        the same seed gives the same ``labels_``.
+        Seeds network initialisation, K-means, batches and perturbations. On the CPU,
+        with the same number of torch threads (:func:`torch.get_num_threads`), the
+        same seed gives the same ``labels_``; on a GPU, cuDNN's autotuned kernels and
+        atomic additions let repeated fits differ slightly.
     verbose : int, default=0
         Print a line per epoch of both phases.
 
