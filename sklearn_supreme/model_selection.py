@@ -33,7 +33,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from joblib import Memory, Parallel, delayed
+from joblib import Memory
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context, clone
@@ -43,6 +43,9 @@ from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import BaseCrossValidator, check_cv
 from sklearn.utils import Bunch, check_random_state, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+# scikit-learn's Parallel, not joblib's: it carries the caller's scikit-learn config
+# (and, from scikit-learn 1.7, warning filters) into the worker processes.
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._estimator import (
@@ -389,8 +392,9 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         None means 5.
     n_jobs : int, default=None
         Number of cross-validation fits run in parallel by :class:`joblib.Parallel`
-        (one per ``tau`` and split). None means 1 unless in a
-        :func:`joblib.parallel_backend` context; -1 means all processors.
+        (one per ``tau`` and split), through scikit-learn's wrapper, which hands
+        the caller's :func:`sklearn.get_config` to the workers. None means 1 unless
+        in a :func:`joblib.parallel_config` context; -1 means all processors.
     refit : bool, default=True
         Refit the best ``tau`` on the target ``X``; without it only the
         cross-validation results are kept, and ``labels_``, ``predict``,
@@ -995,7 +999,8 @@ def estimate_n_clusters(
     criterion : {"accuracy_silhouette", "probe_cut"}, default="accuracy_silhouette"
         How ``K`` is chosen, see above; ``results.estimates`` holds both choices.
     n_jobs : int, default=None
-        Number of probe draws processed in parallel by :class:`joblib.Parallel`.
+        Number of probe draws processed in parallel by :class:`joblib.Parallel`
+        (through scikit-learn's wrapper, as in :class:`SupremeClustererCV`).
     random_state : int, RandomState instance or None, default=None
         Controls the probe draws, the subsampling and a ``clusterer``'s own
         ``random_state`` (set from it when the clusterer has one).

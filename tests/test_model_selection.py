@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs
@@ -207,13 +208,13 @@ def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
 
 
 def test_cv_runs_fits_in_parallel(blob_source, monkeypatch):
-    import joblib
+    from sklearn.utils.parallel import Parallel
 
     import sklearn_supreme.model_selection as model_selection
 
     used = []
 
-    class RecordingParallel(joblib.Parallel):
+    class RecordingParallel(Parallel):
         def __init__(self, n_jobs=None, **kwargs):
             used.append(n_jobs)
             super().__init__(n_jobs=n_jobs, **kwargs)
@@ -227,6 +228,31 @@ def test_cv_runs_fits_in_parallel(blob_source, monkeypatch):
     assert used == [None, 2]  # n_jobs reaches joblib, and the results do not depend on it
     for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
         np.testing.assert_array_equal(parallel.cv_results_[key], serial.cv_results_[key])
+
+
+class ConfigDependentClusterer(TauDependentClusterer):
+    """Clusters well only where scikit-learn's ``working_memory`` is 123."""
+
+    def fit(self, X, y=None, source=None):
+        super().fit(X, y, source)
+        if get_config()["working_memory"] != 123:
+            self.labels_ = np.zeros(len(X), dtype=int)
+        return self
+
+
+def test_parallel_cv_fits_see_the_callers_sklearn_config(blob_source):
+    # joblib's own Parallel starts its workers with the default config; the caller's
+    # must reach the fits, as it does in scikit-learn's searches.
+    X, y = blob_source
+    search = SupremeClustererCV(
+        ConfigDependentClusterer(), taus=(0.25,), cv=NovelClassSplit(2, random_state=0),
+        n_jobs=2, refit=False,
+    )
+    with config_context(working_memory=123):
+        search.fit(X[:5], source=(X, y))
+    assert search.best_score_ == 1.0
+    search.fit(X[:5], source=(X, y))  # and without it, the stand-in does fail
+    assert search.best_score_ < 1.0
 
 
 def test_cv_accepts_the_two_argument_source(blob_source):
