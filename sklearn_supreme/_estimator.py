@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import inspect
 import os
 import uuid
 import warnings
@@ -9,6 +10,7 @@ from numbers import Integral, Real
 
 import joblib
 import numpy as np
+import sklearn
 import torch
 from scipy.special import softmax
 from sklearn.base import (
@@ -1099,6 +1101,13 @@ def _source_pair(source, X_source, y_source):
     return X_source, y_source
 
 
+#: Where this package's and scikit-learn's code lives (see _user_stacklevel).
+_LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep for path in (__file__, sklearn.__file__))
+
+#: What the empty-cluster warning's message starts with, for warning filters.
+EMPTY_CLUSTERS_MESSAGE = r"\d+ of the n_clusters=\d+ clusters are empty in labels_"
+
+
 def _warn_empty_clusters(labels, n_clusters):
     """A :class:`~sklearn.exceptions.ConvergenceWarning` if ``labels`` leave clusters
     empty, as :class:`~sklearn.cluster.KMeans` warns when it finds fewer distinct
@@ -1116,8 +1125,22 @@ def _warn_empty_clusters(labels, n_clusters):
             f"(no target sample is assigned to {empty.tolist()[:10]}). Train longer "
             "(max_epochs), raise balance_weight, or lower n_clusters.",
             ConvergenceWarning,
-            stacklevel=5,  # the caller of fit, past fit's scikit-learn wrapper
+            stacklevel=_user_stacklevel(),
         )
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` of the first caller outside this package and scikit-learn,
+    for a warning issued by the function that calls this one.
+
+    Written by hand, as pandas' ``find_stack_level`` is: a fixed ``stacklevel`` is
+    right for one call path only, and ``fit`` is reached through ``fit_predict``,
+    ``fit_transform``, a ``Pipeline`` or a search as often as directly.
+    """
+    frame, level = inspect.currentframe(), 0
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_source_columns(feature_names, X_source):

@@ -38,7 +38,12 @@ def _source_like(X):
 
 
 class SupremeClustererCVWithSource(SupremeClustererCV):
-    """:class:`SupremeClustererCV` that makes up a source when ``fit`` gets none."""
+    """:class:`SupremeClustererCV` that makes up a source when ``fit`` gets none.
+
+    What the checks cannot reach through it: ``fit(X)`` without a source (refused by
+    design) and the metadata routing of ``source`` (this ``fit``'s ``**kwargs``
+    request nothing); tests/test_pipeline.py routes the source to the real class.
+    """
 
     def fit(self, X, y=None, **kwargs):
         if not {"source", "X_source"} & kwargs.keys():
@@ -67,7 +72,8 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 
 def _public_estimators():
-    """Every estimator class a user can import from a public module of the package."""
+    """Every estimator class of the package that is public: listed in the ``__all__``
+    of a public module, or defined in one under a public name (listed or not)."""
     modules = [sklearn_supreme] + [
         importlib.import_module(f"sklearn_supreme.{info.name}")
         for info in pkgutil.iter_modules(sklearn_supreme.__path__)
@@ -76,8 +82,13 @@ def _public_estimators():
     return {
         obj
         for module in modules
-        for name in getattr(module, "__all__", [])
-        if inspect.isclass(obj := getattr(module, name)) and issubclass(obj, BaseEstimator)
+        for name, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, BaseEstimator)
+        and obj.__module__.startswith("sklearn_supreme")
+        and (
+            name in getattr(module, "__all__", ())
+            or (obj.__module__ == module.__name__ and not name.startswith("_"))
+        )
     }
 
 

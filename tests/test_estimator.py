@@ -11,6 +11,8 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -163,6 +165,14 @@ def test_fit_that_leaves_clusters_empty_warns_and_is_fitted():
         [ours] = [w for w in record if "empty in labels_" in str(w.message)]
         assert str(ours.message).startswith(f"{8 - n_used} of the n_clusters=8 clusters")
         assert ours.filename == __file__  # points at the caller of fit
+        # also when fit is reached through scikit-learn's code
+        for call in (
+            lambda: clone(model).fit_predict(X),
+            lambda: make_pipeline(FunctionTransformer(), clone(model)).fit(X),
+        ):
+            with pytest.warns(ConvergenceWarning, match="empty in labels_") as record:
+                call()
+            assert {w.filename for w in record if "empty in" in str(w.message)} == {__file__}
 
         # Raised as an error, the warning fails the fit, which keeps the previous model.
         previous = model.labels_.copy()

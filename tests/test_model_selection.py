@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_supreme import SupremeClusterer
+from sklearn_supreme._estimator import _warn_empty_clusters
 from sklearn_supreme.metrics import cluster_accuracy, cluster_accuracy_scorer
 from sklearn_supreme.model_selection import (
     NovelClassSplit,
@@ -253,6 +254,30 @@ def test_parallel_cv_fits_see_the_callers_sklearn_config(blob_source):
     assert search.best_score_ == 1.0
     search.fit(X[:5], source=(X, y))  # and without it, the stand-in does fail
     assert search.best_score_ < 1.0
+
+
+class EmptyClusterClusterer(TauDependentClusterer):
+    """Leaves clusters empty, with SupremeClusterer's warning, but for the refit."""
+
+    def fit(self, X, y=None, source=None):
+        super().fit(X, y, source)
+        if len(source[1]) < 180:  # a search fit: fewer than all 6 classes' samples
+            self.labels_ = np.zeros(len(X), dtype=int)
+            _warn_empty_clusters(self.labels_, self.n_clusters)
+        return self
+
+
+def test_search_fits_do_not_warn_of_empty_clusters(blob_source):
+    # Their score already counts the empty clusters, and their n_clusters is the
+    # search's: a warning would only fail the search under warnings-as-errors.
+    X, y = blob_source
+    search = SupremeClustererCV(
+        EmptyClusterClusterer(), taus=(0.25,), cv=NovelClassSplit(2, random_state=0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        search.fit(X[:6], source=(X, y))
+    assert search.best_score_ == 0.5  # two held-out classes in one cluster
 
 
 def test_cv_accepts_the_two_argument_source(blob_source):
