@@ -6,12 +6,14 @@ and cache the decoded arrays on disk, so that only the first load pays for decod
 """
 
 import bz2
+import contextlib
 import gzip
 import hashlib
 import inspect
 import json
 import lzma
 import os
+import posixpath
 import re
 import sys
 import tarfile
@@ -56,7 +58,8 @@ _IMAGE_EXTENSIONS = frozenset(
 
 # Bump when the cached content or its decoding policy changes, so old cache files are ignored.
 # 2: 16-bit grayscale keeps its top 8 bits; EXIF orientation is applied.
-_CACHE_VERSION = 2
+# 3: links in archives are followed.
+_CACHE_VERSION = 3
 
 # Below this many images per worker, starting worker processes costs more than it saves.
 _MIN_IMAGES_PER_JOB = 2000
@@ -165,51 +168,98 @@ def _open_decompressed(path):
     return open(path, "rb")
 
 
+def _member_name(name):
+    """An archive member's name as links refer to it (``./a/../b`` -> ``b``)."""
+    return posixpath.normpath(name.lstrip("/")) if name else name
+
+
+def _link_target(member):
+    """The member name a link entry points to, or None if it leaves the archive."""
+    if member.islnk():  # hard link: the name of an earlier member
+        return _member_name(member.linkname)
+    if member.linkname.startswith("/"):  # a path on the machine the archive came from
+        return None
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
+    return None if target.startswith("../") or target == ".." else _member_name(target)
+
+
+def _resolve_links(links, files):
+    """Follow each link of ``links`` (name -> target name, or None) through the others
+    to a member of ``files``; unresolved (outside the archive, missing, a loop): None."""
+    resolved = {}
+    for name in links:
+        target, hops = links[name], 0
+        while target in links and hops < 40:  # 40: Linux's limit on chained links
+            target, hops = links[target], hops + 1
+        resolved[name] = target if target in files else None
+    return resolved
+
+
 def _read_archive(path, keep, verbose):
-    """Stream a tar archive once, returning ``(seen, selected)``.
+    """Stream a tar archive, returning ``(seen, selected)``.
 
     ``seen`` holds the ``(split, class)`` of every image member and ``selected`` the
     ``(parts, data)`` of the members for which ``keep(split, class)`` is true. Streaming
     mode reads a compressed archive sequentially, which is much faster than random access.
+    Links (hard or symbolic) to files in the archive are followed: a link's own name
+    places the image, its target gives the bytes. A target that was not read with the
+    first pass (another split, say) costs a second pass; links that lead out of the
+    archive or nowhere are skipped with a warning.
     """
-    seen, selected, links = [], [], []
+    seen, selected = [], []
+    links = {}  # every link entry: name -> target name
+    image_links = []  # (parts, location, name) of the link entries that name an image
+    files, data_of = set(), {}
     start = time.perf_counter()
-    try:
+    with _archive_errors(path):
         with _open_decompressed(path) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
+                name = _member_name(member.name)
+                if member.issym() or member.islnk():
+                    links[name] = _link_target(member)
+                elif member.isfile():
+                    files.add(name)
                 parts = _image_parts(member.name)
                 location = None if parts is None else keep(parts)
                 if location is None:
                     continue
+                if name in links:
+                    image_links.append((parts, location, name))
+                    continue
                 if not member.isfile():
-                    links.append(member.name)  # a stream cannot go back to the target
                     continue
                 seen.append(location[:2])
                 if location[2]:
-                    selected.append((parts, archive.extractfile(member).read()))
-            end_of_members = archive.offset
-            # To the end: the decompressor checks its checksum there.
-            while stream.read(1 << 20):
-                pass
-            # tarfile stops quietly where a file cut at a block boundary ends; a whole
-            # archive has at least one zero block (its end marker) after its members.
-            if stream.tell() < end_of_members + tarfile.BLOCKSIZE:
-                raise tarfile.ReadError(
-                    f"it ends after {len(seen)} images without tar's end-of-archive marker"
-                )
-    except (PermissionError, FileNotFoundError):
-        raise
-    # OSError: gzip's BadGzipFile and bz2's "Invalid data stream".
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
-        raise ValueError(
-            f"Cannot read the archive {path!r}, which looks damaged or truncated (an "
-            f"interrupted download or copy?): {exc}"
-        ) from exc
-    if links:
+                    data_of[name] = archive.extractfile(member).read()
+                    selected.append((parts, data_of[name]))
+            _check_end(stream, archive.offset, len(seen))
+
+    resolved = _resolve_links(links, files)
+    missing = {resolved[name] for _, location, name in image_links if location[2]}
+    missing = missing - set(data_of) - {None}
+    if missing:
+        # Linked to files the first pass did not keep: read them in one more pass.
+        with _archive_errors(path):
+            with _open_decompressed(path) as stream, tarfile.open(
+                fileobj=stream, mode="r|"
+            ) as archive:
+                for member in archive:
+                    name = _member_name(member.name)
+                    if member.isfile() and name in missing:
+                        data_of[name] = archive.extractfile(member).read()
+    broken = []
+    for parts, location, name in image_links:
+        if resolved[name] is None:
+            broken.append(name)
+            continue
+        seen.append(location[:2])
+        if location[2]:
+            selected.append((parts, data_of[resolved[name]]))
+    if broken:
         warnings.warn(
-            f"{len(links)} image entries of {path!r} are links, which a tar archive read as a "
-            f"stream cannot follow; they were skipped ({links[0]!r}, ...). Archive the files "
-            "themselves (tar --dereference --hard-dereference) to load them.",
+            f"{len(broken)} image entries of {path!r} are links that lead out of the "
+            f"archive or to no file in it; they were skipped ({broken[0]!r}, ...). Archive "
+            "the files themselves (tar --dereference --hard-dereference) to load them.",
             UserWarning,
         )
     _log(
@@ -218,6 +268,34 @@ def _read_archive(path, keep, verbose):
         f"in {time.perf_counter() - start:.1f}s",
     )
     return seen, selected
+
+
+@contextlib.contextmanager
+def _archive_errors(path):
+    """A damaged or truncated archive's errors, as one ValueError that says so."""
+    try:
+        yield
+    except (PermissionError, FileNotFoundError):
+        raise
+    # OSError: gzip's BadGzipFile and bz2's "Invalid data stream".
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise ValueError(
+            f"Cannot read the archive {path!r}, which looks damaged or truncated (an "
+            f"interrupted download or copy?): {exc}"
+        ) from exc
+
+
+def _check_end(stream, end_of_members, n_images):
+    """Read ``stream`` to its end, so that the decompressor checks its checksum there,
+    and check that tar's end-of-archive marker follows the members."""
+    while stream.read(1 << 20):
+        pass
+    # tarfile stops quietly where a file cut at a block boundary ends; a whole
+    # archive has at least one zero block (its end marker) after its members.
+    if stream.tell() < end_of_members + tarfile.BLOCKSIZE:
+        raise tarfile.ReadError(
+            f"it ends after {n_images} images without tar's end-of-archive marker"
+        )
 
 
 def _decode_one(source, name):
@@ -430,8 +508,8 @@ def load_image_folder(
     ``split`` is None, as ``[<prefix>/]<class>/<file>``: the class of an image is the name
     of its parent folder and its split the name of the folder above. Files whose suffix is
     not an image suffix (``.png``, ``.jpg``, ...) and hidden files and folders are ignored.
-    In a folder, symbolic links are followed; in an archive, which is read as a stream,
-    link entries are skipped with a warning. Images are turned upright by their EXIF
+    Links are followed, in a folder as in an archive (there, links that lead out of the
+    archive or to nothing in it are skipped with a warning). Images are turned upright by their EXIF
     orientation tag, as image viewers show them.
 
     Parameters

@@ -2,6 +2,7 @@
 
 import os
 import tarfile
+import warnings
 from pathlib import Path
 
 import joblib
@@ -129,14 +130,52 @@ def test_symlinked_class_folder_is_followed(image_folder, tmp_path):
     assert len(data.target) == 3 * len(CLASSES) + 1
 
 
-def test_archive_links_are_skipped_with_a_warning(image_folder, tmp_path):
+def test_archive_links_are_followed_as_in_the_folder(image_folder, tmp_path):
     root, _ = image_folder
+    ant, bee = root / "train" / "ant", root / "train" / "bee"
+    bee.mkdir()
     try:
-        os.symlink("0000.png", root / "train" / "ant" / "link.png")
+        os.symlink("0000.png", ant / "link.png")  # beside its target
+        os.symlink("../../test/ant/0000.png", bee / "chain.png")  # to the other split...
+        os.symlink("chain.png", bee / "chain2.png")  # ...through another link
+        os.link(root / "test" / "ant" / "0001.png", bee / "hard.png")
+    except (OSError, NotImplementedError):
+        pytest.skip("links are not available here")
+    archive = _make_tar(root, tmp_path / "links.tar.gz")
+    with tarfile.open(archive) as tar:  # tar keeps them as links
+        kinds = {m.name.rsplit("/", 1)[-1]: m.type for m in tar if m.name.endswith(".png")}
+    assert [kinds[n] for n in ("link.png", "chain.png", "chain2.png")] == [tarfile.SYMTYPE] * 3
+    assert tarfile.LNKTYPE in {kinds["hard.png"], kinds["0001.png"]}  # whichever came second
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_archive = load_image_folder(archive, "train", cache=False)
+    from_folder = load_image_folder(root, "train", cache=False)
+    np.testing.assert_array_equal(from_archive.images, from_folder.images)
+    np.testing.assert_array_equal(from_archive.target, from_folder.target)
+    names = [f.rsplit("/", 1)[-1] for f in from_archive.filenames]
+    by_name = dict(zip(names, from_archive.images))
+    a = CLASSES.index("ant")
+    np.testing.assert_array_equal(by_name["link.png"], _pixels("train", a, 0))
+    np.testing.assert_array_equal(by_name["chain.png"], _pixels("test", a, 0))
+    np.testing.assert_array_equal(by_name["chain2.png"], _pixels("test", a, 0))
+    np.testing.assert_array_equal(by_name["hard.png"], _pixels("test", a, 1))
+    assert from_archive.target_names == sorted(CLASSES + ["bee"])
+
+
+def test_archive_links_out_of_it_are_skipped_with_a_warning(image_folder, tmp_path):
+    root, _ = image_folder
+    ant = root / "train" / "ant"
+    try:
+        os.symlink(str(ant / "0000.png"), ant / "absolute.png")  # a path on this machine
+        os.symlink("../../../elsewhere.png", ant / "outside.png")
+        os.symlink("missing.png", ant / "dangling.png")
+        os.symlink("loop-b.png", ant / "loop-a.png")
+        os.symlink("loop-a.png", ant / "loop-b.png")
     except (OSError, NotImplementedError):
         pytest.skip("symbolic links are not available here")
-    archive = _make_tar(root, tmp_path / "links.tar.gz")  # tar keeps the link as a link
-    with pytest.warns(UserWarning, match=r"1 image entries .* are links.*link\.png"):
+    archive = _make_tar(root, tmp_path / "links.tar.gz")
+    with pytest.warns(UserWarning, match=r"5 image entries .* are links that lead out"):
         data = load_image_folder(archive, "train", cache=False)
     assert len(data.target) == 3 * len(CLASSES)
 
