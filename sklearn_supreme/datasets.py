@@ -211,42 +211,38 @@ def _read_archive(path, keep, verbose):
     image_links = []  # (parts, location, name) of the link entries that name an image
     files, data_of = set(), {}
     start = time.perf_counter()
-    with _archive_errors(path):
-        with _open_decompressed(path) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
-            for member in archive:
-                name = _member_name(member.name)
-                if member.issym() or member.islnk():
-                    links[name] = _link_target(member)
-                elif member.isfile():
-                    files.add(name)
-                parts = _image_parts(member.name)
-                location = None if parts is None else keep(parts)
-                if location is None:
-                    continue
-                if name in links:
-                    image_links.append((parts, location, name))
-                    continue
-                if not member.isfile():
-                    continue
-                seen.append(location[:2])
-                if location[2]:
-                    data_of[name] = archive.extractfile(member).read()
-                    selected.append((parts, data_of[name]))
-            _check_end(stream, archive.offset, len(seen))
+    with _tar_stream(path) as (stream, archive):
+        for member in archive:
+            name = _member_name(member.name)
+            if member.issym() or member.islnk():
+                links[name] = _link_target(member)
+            elif member.isfile():
+                files.add(name)
+            parts = _image_parts(member.name)
+            location = None if parts is None else keep(parts)
+            if location is None:
+                continue
+            if name in links:
+                image_links.append((parts, location, name))
+                continue
+            if not member.isfile():
+                continue
+            seen.append(location[:2])
+            if location[2]:
+                data_of[name] = archive.extractfile(member).read()
+                selected.append((parts, data_of[name]))
+        _check_end(stream, archive.offset, len(seen))
 
     resolved = _resolve_links(links, files)
     missing = {resolved[name] for _, location, name in image_links if location[2]}
     missing = missing - set(data_of) - {None}
     if missing:
         # Linked to files the first pass did not keep: read them in one more pass.
-        with _archive_errors(path):
-            with _open_decompressed(path) as stream, tarfile.open(
-                fileobj=stream, mode="r|"
-            ) as archive:
-                for member in archive:
-                    name = _member_name(member.name)
-                    if member.isfile() and name in missing:
-                        data_of[name] = archive.extractfile(member).read()
+        with _tar_stream(path) as (_, archive):
+            for member in archive:
+                name = _member_name(member.name)
+                if member.isfile() and name in missing:
+                    data_of[name] = archive.extractfile(member).read()
     broken = []
     for parts, location, name in image_links:
         if resolved[name] is None:
@@ -271,10 +267,12 @@ def _read_archive(path, keep, verbose):
 
 
 @contextlib.contextmanager
-def _archive_errors(path):
-    """A damaged or truncated archive's errors, as one ValueError that says so."""
+def _tar_stream(path):
+    """The archive's decompressed stream and tar reader, in streaming mode; a damaged
+    or truncated archive's errors become one ValueError that says so."""
     try:
-        yield
+        with _open_decompressed(path) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
+            yield stream, archive
     except (PermissionError, FileNotFoundError):
         raise
     # OSError: gzip's BadGzipFile and bz2's "Invalid data stream".

@@ -390,10 +390,15 @@ def test_benchmark_smoke_on_a_small_folder(fake_cifar10, tmp_path):
     assert "SMOKE" in printed
 
 
-def test_benchmark_resume_keeps_finished_seeds(fake_cifar10, tmp_path):
+def _smoke_benchmark_argv(fake_cifar10, tmp_path):
+    """The results file and the arguments of a smoke benchmark writing it, seeds aside."""
     out = tmp_path / "results.json"
-    common = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class",
-              "4", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    return out, ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class",
+                 "4", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+
+
+def test_benchmark_resume_keeps_finished_seeds(fake_cifar10, tmp_path):
+    out, common = _smoke_benchmark_argv(fake_cifar10, tmp_path)
     code, _, err = run_main([*common, "--seeds", "1"])
     assert code == 0, err
     first = json.loads(out.read_text())
@@ -444,9 +449,7 @@ def test_benchmark_trace_scores_epochs_like_labels(fake_cifar10, tmp_path):
 
 
 def test_benchmark_resume_with_fewer_seeds_keeps_the_other_runs(fake_cifar10, tmp_path):
-    out = tmp_path / "results.json"
-    common = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class",
-              "4", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    out, common = _smoke_benchmark_argv(fake_cifar10, tmp_path)
     code, _, err = run_main([*common, "--seeds", "2"])
     assert code == 0, err
     first = json.loads(out.read_text())
