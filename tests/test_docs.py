@@ -9,6 +9,7 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import re
 import subprocess
@@ -112,6 +113,66 @@ def test_public_docstring_has_a_doctest_example(module, name, obj):
                       flags=re.MULTILINE | re.DOTALL)
     assert match, f"{module}.{name} has no numpydoc Examples section"
     assert ">>> " in match.group(1), f"{module}.{name}: Examples has no doctest"
+
+
+BENCHMARK_JSON = DOCS / "benchmarks"
+
+
+def _scores(scores):
+    return " / ".join(f"{scores[key]:.3f}" for key in ("acc", "nmi", "ari"))
+
+
+def _run_figures(run):
+    """The strings a benchmark run's row shows: its scores, times and images/s."""
+    return [
+        _scores(run["kmeans_pretrained"]), _scores(run["supreme"]),
+        *(f"{run[key]:.1f}" for key in ("pretrain_seconds", "clustering_seconds", "fit_seconds")),
+        f"{run['target_images_per_second']:,.0f}",
+    ]
+
+
+def test_gpu_results_on_the_benchmarks_page_are_those_of_the_committed_json():
+    # The page's GPU table, its freeze run and its profile table are copied by hand from
+    # the files a device session returned: a figure edited, mistyped or left over from an
+    # older run fails here.
+    page = (DOCS / "benchmarks.rst").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = json.loads((BENCHMARK_JSON / "cifar10_h200_eager_3seeds.json").read_text())
+    env = table["environment"]
+    assert table["complete"] and len(table["runs"]) >= 3
+    assert f"``{env['git_commit']}``" in page and env["date"][:10] in page
+    assert f"One {env['device']}" in page or f"one {env['device']}" in page
+    assert env["command"].replace("/root/out", "$OUT") in page
+    for run in table["runs"]:
+        for figure in _run_figures(run):
+            assert figure in page, figure
+    mean = {
+        method: " / ".join(
+            f"{table['results'][method][key]['mean']:.3f} ± {table['results'][method][key]['std']:.3f}"
+            for key in ("acc", "nmi", "ari")
+        )
+        for method in ("kmeans_pretrained", "supreme")
+    }
+    fit = "{mean:.1f} ± {std:.1f}".format(**table["timing"]["fit_seconds"])
+    rate = "{mean:,.0f} ± {std:,.0f}".format(**table["timing"]["target_images_per_second"])
+    for figure in [*mean.values(), fit, rate]:
+        assert figure in page, figure
+    acc, nmi = (table["results"]["supreme"][key] for key in ("acc", "nmi"))
+    assert f"ACC {acc['mean']:.3f} ± {acc['std']:.3f} / NMI {nmi['mean']:.3f} ± {nmi['std']:.3f}" in readme
+    assert f"{fit} s per fit" in readme and f"commit `{env['git_commit']}`" in readme
+
+    (frozen,) = json.loads((BENCHMARK_JSON / "cifar10_h200_freeze.json").read_text())["runs"]
+    for figure in _run_figures(frozen):
+        assert figure in page, figure
+
+    profile = json.loads((BENCHMARK_JSON / "profile_h200.json").read_text())
+    for variant in profile["variants"]:
+        row = (
+            f"{variant['wall_ms_per_step']:.1f}", f"{variant['device_kernel_ms_per_step']:.1f}",
+            f"{100 * variant['device_busy_fraction']:.0f} %",
+            f"{variant['target_images_per_second']:,.0f}", f"{variant['backbone_tflop_per_second']:.1f}",
+        )
+        assert "\n     - ".join(row) in page, row
 
 
 @pytest.mark.docs
