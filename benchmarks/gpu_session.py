@@ -54,17 +54,22 @@ less arithmetic helps; frozen but for the last stage, the kernels halve and the 
 launching becomes the bound); one frozen seed (ACC 0.860 against 0.872 for the same
 seed unfrozen, from a different pretrained start; 122.4 s, 26,547 target images/s).
 
-The next session's order (900 s of device time, the start included):
+The next session's order (900 s of device time, the start included). Issue 3's table
+is done; the open issue 4 needs the model selection on the benchmark's network first:
 
-1. One call of ``timeout_s`` 600 as above, with ``--trace-every 10 --set
-   "freeze=['backbone.stem.*', 'backbone.blocks.[0-5].*']"`` (``--mode eager`` forces
-   ``compile=False``, so this table is eager): the three-seed frozen table against the
-   default's, and each run's ACC every 10 epochs, which says whether 100 clustering
-   epochs under- or over-train (fewer epochs would also be faster).
-2. At once, ``python3 benchmarks/profile_step.py --out $OUT/profile --variants
-   eager_freeze_early compile_cudagraphs_freeze_early`` (a minute or more per compiled
-   variant): whether CUDA graphs bring the frozen step from 22 ms to its 12 ms of
-   kernels (about 41,000 target images/s).
+1. One call of ``timeout_s`` 600, the install and exports above, then ``timeout 585
+   python3 benchmarks/model_selection.py cifar10 ...`` with the GPU arguments of that
+   script's docstring (tau by CV against the oracle, and K on the 5 novel classes),
+   ``2>&1 | tee $OUT/log.txt``: about 8 minutes by its estimate.
+2. At once, with the time left: if the call finished, ``python3
+   benchmarks/profile_step.py --out $OUT/profile --variants eager_freeze_early
+   compile_cudagraphs_freeze_early`` (a minute or more per compiled variant: whether
+   CUDA graphs bring the frozen step from 22 ms to its 12 ms of kernels, about 41,000
+   target images/s); if it was cut off in the K part, that part alone (``--skip tau``).
+3. A later session: the three-seed frozen table, one call of ``timeout_s`` 600 as
+   above with ``--trace-every 10 --set "freeze=['backbone.stem.*',
+   'backbone.blocks.[0-5].*']"`` (``--mode eager`` forces ``compile=False``, so this
+   table is eager), against the default's.
 
 Compare timings only on the same kind of device (a call naming no kind may get an
 H100 first; every figure records its device).

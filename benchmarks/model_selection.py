@@ -29,13 +29,24 @@ Two datasets, each with its own settings (``DATASETS``, overridable with ``--set
         --cache-dir /tmp/cifcache --seeds 0 1 --threads 2
 
   On a GPU, the ResNet-18 on all images (``--per-class all``) with fewer clustering
-  epochs for the search's fits than the benchmark's 100, so that it fits in one
-  device call (add ``--skip k`` or ``--skip tau`` to split it over two)::
+  epochs for the search's fits than the benchmark's 100, and K on the 5 novel classes
+  of the target alone (``--k-split``; the 3 novel classes of the proxy are the split
+  the error is reported on), so that it fits in one device call (add ``--skip k`` or
+  ``--skip tau`` to split it over two)::
 
     python3 benchmarks/model_selection.py cifar10 --data .data/cifar10-jpeg.tar.gz \
         --cache-dir /tmp/cache --per-class all --seeds 0 --cv-splits 2 \
+        --k-split "5 novel (5-9)" \
         --set backbone=resnet18 --set backbone_params=None --set batch_size=512 \
         --set pretrain_epochs=30 --set max_epochs=30 --output $OUT/model_selection_cifar10.json
+
+  Estimated from the H200's benchmark rates (about 0.6 s per pretraining epoch of
+  25,000 images, 1.25 s per clustering epoch of 25,000 target images; not yet run):
+  the tau part about 5 minutes (one pretraining and three 30-epoch fits for the
+  oracle, two held-out class sets of three fits each, one refit), the K part about 3
+  (ten probe draws, each a pretraining on three source classes). Every fit prints its
+  line as it ends, so a call cut off keeps them in its log; the JSON is written after
+  each part.
 
 Every seed fits the same settings; a seed changes the network initialisation and
 batches, and, for K, the probe draws. It prints a summary and writes every number to
@@ -66,6 +77,9 @@ from sklearn_supreme.model_selection import (
     estimate_n_clusters,
 )
 
+#: The split of issue 4's target for K: exact for these 5 novel classes.
+FIVE_NOVEL = "5 novel (5-9)"
+
 #: Settings, candidate taus, K splits (novel classes; the other classes are the
 #: source) and K representations of each dataset. The settings are explicit, since
 #: the package defaults are still being tuned.
@@ -75,7 +89,7 @@ DATASETS = {
         params=dict(pretrain_epochs=10, max_epochs=20, batch_size=128, balance_weight=5.0),
         taus=(0.05, 0.1, 0.25, 0.5, 1.0),
         k_splits={
-            "5 novel (5-9)": [5, 6, 7, 8, 9],
+            FIVE_NOVEL: [5, 6, 7, 8, 9],
             "5 novel (0-4)": [0, 1, 2, 3, 4],
             "3 novel (7-9)": [7, 8, 9],
             "4 novel (6-9)": [6, 7, 8, 9],
@@ -91,7 +105,7 @@ DATASETS = {
             max_epochs=20, batch_size=128,
         ),
         taus=(0.1, 0.5, 1.0),
-        k_splits={"5 novel (5-9)": [5, 6, 7, 8, 9], "3 novel (7-9)": [7, 8, 9]},
+        k_splits={FIVE_NOVEL: [5, 6, 7, 8, 9], "3 novel (7-9)": [7, 8, 9]},
         # Raw CIFAR pixels carry little class information; only on request.
         k_embeddings=("pretrained",),
     ),
@@ -213,8 +227,9 @@ def k_benchmark(X, y, splits, seeds, params, embedding, log, k_max=20):
         log(f"  {name}: true K={len(novel)}, estimates "
             + ", ".join(f"{c} {v['estimates']}" for c, v in by_criterion.items())
             + f" ({np.mean([r['seconds'] for r in runs]):.0f}s each)")
-    five = out["5 novel (5-9)"]["by_criterion"]
-    out["target_met"] = {c: all(k == 5 for k in five[c]["estimates"]) for c in CRITERIA}
+    if FIVE_NOVEL in out:
+        five = out[FIVE_NOVEL]["by_criterion"]
+        out["target_met"] = {c: all(k == 5 for k in five[c]["estimates"]) for c in CRITERIA}
     return out
 
 
@@ -237,12 +252,23 @@ def main(argv=None):
         "--k-embedding", choices=["pixels", "pretrained"], action="append",
         help="representations K is estimated in (repeatable; default: the dataset's)",
     )
+    parser.add_argument(
+        "--k-split", action="append", metavar="NAME",
+        help="K splits to run, by name (repeatable; default: all of the dataset's)",
+    )
     parser.add_argument("--k-max", type=int, default=20,
                         help="largest candidate K (default: 20, as estimate_n_clusters)")
     parser.add_argument("--output", help="JSON file (default: model_selection_DATASET.json)")
     add_override_argument(parser)
     args = parser.parse_args(argv)
     spec = DATASETS[args.dataset]
+    k_splits = spec["k_splits"]
+    if args.k_split:
+        unknown = sorted(set(args.k_split) - set(k_splits))
+        if unknown:
+            parser.error(f"unknown --k-split {unknown} for {args.dataset}; its splits: "
+                         f"{list(k_splits)}")
+        k_splits = {name: novel for name, novel in k_splits.items() if name in args.k_split}
     params = {**spec["params"], **dict(args.overrides)}
     per_class = None if args.per_class == "all" else int(args.per_class)
     cv_splits = args.cv_splits or (5 if args.dataset == "digits" else 3)
@@ -272,7 +298,7 @@ def main(argv=None):
             for embedding in args.k_embedding or spec["k_embeddings"]:
                 log(f"K: estimate_n_clusters, {embedding}")
                 results["k"][embedding] = k_benchmark(
-                    X, y, spec["k_splits"], args.seeds, params, embedding, log, args.k_max
+                    X, y, k_splits, args.seeds, params, embedding, log, args.k_max
                 )
                 write_json(output, results)
     write_json(output, results)
@@ -290,8 +316,9 @@ def main(argv=None):
                     c = r["by_criterion"][criterion]
                     log(f"K ({embedding}, {criterion}): {name}: estimates {c['estimates']} "
                         f"(true {r['true']}), mean |error| {c['abs_error']['mean']:.2f}")
-            met = "met" if splits["target_met"][criterion] else "NOT met"
-            log(f"K ({embedding}, {criterion}) target (exact for 5 novel, 5-9): {met}")
+            if "target_met" in splits:
+                met = "met" if splits["target_met"][criterion] else "NOT met"
+                log(f"K ({embedding}, {criterion}) target (exact for 5 novel, 5-9): {met}")
     log(f"Results written to {output}")
     return 0
 

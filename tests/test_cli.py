@@ -837,6 +837,25 @@ def test_model_selection_script_reports_tau_and_k(fake_cifar10, tmp_path):
     assert results["per_class"] == 4 and results["environment"]["device"]
 
 
+def test_model_selection_script_runs_only_the_k_splits_named(fake_cifar10, tmp_path, capsys):
+    script = _load_script("model_selection")
+    out = tmp_path / "ms.json"
+    common = [
+        "cifar10", "--data", str(fake_cifar10), "--per-class", "4", "--seeds", "0",
+        "--k-max", "8", "--cache-dir", str(tmp_path / "cache"), "--skip", "tau",
+        "--set", "pretrain_epochs=1", "--set", "max_epochs=1",
+        "--set", "backbone_params={'width': 4}",
+    ]
+    assert script.main([*common, "--k-split", "3 novel (7-9)", "--output", str(out)]) == 0
+    k = json.loads(out.read_text())["k"]["pretrained"]
+    # Without the 5-novel split there is no verdict on the target, and none is printed.
+    assert list(k) == ["3 novel (7-9)"]
+    assert "target (exact for 5 novel" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main([*common, "--k-split", "5 novel", "--output", str(out)])
+    assert "unknown --k-split ['5 novel'] for cifar10" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
     # Figures name the commit they came from; code that differs from it says so.
