@@ -30,9 +30,9 @@ Two datasets, each with its own settings (``DATASETS``, overridable with ``--set
 
   On a GPU, the ResNet-18 on all images (``--per-class all``) with fewer clustering
   epochs for the search's fits than the benchmark's 100, and K on the 5 novel classes
-  of the target alone (``--k-split``; the 3 novel classes of the proxy are the split
-  the error is reported on), so that it fits in one device call (add ``--skip k`` or
-  ``--skip tau`` to split it over two)::
+  of the target alone (``--k-split``; the error on other splits is reported on the
+  digits and on the CPU proxy), so that it fits in one device call (add ``--skip k``
+  or ``--skip tau`` to split it over two)::
 
     python3 benchmarks/model_selection.py cifar10 --data .data/cifar10-jpeg.tar.gz \
         --cache-dir /tmp/cache --per-class all --seeds 0 --cv-splits 2 \

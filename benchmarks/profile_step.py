@@ -8,9 +8,9 @@ launching is the bound, and CUDA graphs or larger batches help. This script meas
 that, per training variant (eager; a doubled batch; a source batch of a quarter of the
 target batch; the backbone frozen but for its last stage, or frozen whole, in the
 clustering phase (``freeze``); compiled; compiled with CUDA graphs, unfrozen and
-frozen but for the last stage), on the benchmark's shapes (a CIFAR ResNet-18, 25,000 source
-and 25,000 target 32x32 images; random pixels, since the time of a step does not depend
-on what the images show):
+frozen but for the last stage), on the benchmark's shapes (a CIFAR ResNet-18, 25,000
+source and 25,000 target 32x32 images; random pixels, since the time of a step does
+not depend on what the images show):
 
 1. a short fit (1 pretraining epoch, ``--epochs`` clustering epochs) whose clustering
    phase is timed by a skorch callback: ``--skip`` steps of warm-up (cuDNN autotuning,

@@ -146,19 +146,21 @@ def test_gpu_results_on_the_benchmarks_page_are_those_of_the_committed_json():
     for run in table["runs"]:
         for figure in _run_figures(run):
             assert figure in page, figure
+    def mean_std(summary, spec):
+        return f"{summary['mean']:{spec}} ± {summary['std']:{spec}}"
+
     mean = {
         method: " / ".join(
-            f"{table['results'][method][key]['mean']:.3f} ± {table['results'][method][key]['std']:.3f}"
-            for key in ("acc", "nmi", "ari")
+            mean_std(table["results"][method][key], ".3f") for key in ("acc", "nmi", "ari")
         )
         for method in ("kmeans_pretrained", "supreme")
     }
-    fit = "{mean:.1f} ± {std:.1f}".format(**table["timing"]["fit_seconds"])
-    rate = "{mean:,.0f} ± {std:,.0f}".format(**table["timing"]["target_images_per_second"])
+    fit = mean_std(table["timing"]["fit_seconds"], ".1f")
+    rate = mean_std(table["timing"]["target_images_per_second"], ",.0f")
     for figure in [*mean.values(), fit, rate]:
         assert figure in page, figure
-    acc, nmi = (table["results"]["supreme"][key] for key in ("acc", "nmi"))
-    assert f"ACC {acc['mean']:.3f} ± {acc['std']:.3f} / NMI {nmi['mean']:.3f} ± {nmi['std']:.3f}" in readme
+    acc, nmi = (mean_std(table["results"]["supreme"][key], ".3f") for key in ("acc", "nmi"))
+    assert f"ACC {acc} / NMI {nmi}" in readme
     assert f"{fit} s per fit" in readme and f"commit `{env['git_commit']}`" in readme
 
     (frozen,) = json.loads((BENCHMARK_JSON / "cifar10_h200_freeze.json").read_text())["runs"]
@@ -170,7 +172,8 @@ def test_gpu_results_on_the_benchmarks_page_are_those_of_the_committed_json():
         row = (
             f"{variant['wall_ms_per_step']:.1f}", f"{variant['device_kernel_ms_per_step']:.1f}",
             f"{100 * variant['device_busy_fraction']:.0f} %",
-            f"{variant['target_images_per_second']:,.0f}", f"{variant['backbone_tflop_per_second']:.1f}",
+            f"{variant['target_images_per_second']:,.0f}",
+            f"{variant['backbone_tflop_per_second']:.1f}",
         )
         assert "\n     - ".join(row) in page, row
 
