@@ -28,9 +28,10 @@ On the device: first, here, ``bash benchmarks/prepare_device.sh`` (the wheels th
 device lacks go to ``.whl``, the archive to ``.data``; both git-ignored), then one
 device call with ``carry=[".whl", ".data"]`` (every call that reads the archive
 carries ``.data``: a call without it removes it there). An eager seed takes 147-178 s
-of fit on an H200 (the first of a process the longest); three seeds without the probe
-(``--resume``) and without trace scoring (``--trace-every 0``) took 510 s of a call of
-``timeout_s`` 600, the machine's start 30 s more (2026-11-27, commit 16ad3de). A seed
+of fit on an H200 (the first on a freshly started machine the longest); three seeds
+without the probe (``--resume``) and without trace scoring (``--trace-every 0``) took
+510 s of a call of ``timeout_s`` 600, the machine's start 30 s more (the device tool's
+wall and held times, 2026-11-27, commit 16ad3de). A seed
 cut off by the timeout is lost but the finished ones are in ``cifar10.json``::
 
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
@@ -50,7 +51,7 @@ second call at once (the machine goes back after 30 s idle) can ``cp
 Measured so far (``docs/benchmarks.rst``, NVIDIA H200): the three-seed table in the
 default settings (commit 16ad3de: ACC 0.873, 157.6 s per fit, 19,772 target
 images/s); the profile of a step (eager: 96 % of the wall time in GPU kernels, so only
-less arithmetic helps; frozen but for the last stage, the kernels halve and the host's
+fewer or faster kernels help, not CUDA graphs; frozen but for the last stage, the kernels halve and the host's
 launching becomes the bound); one frozen seed (ACC 0.860 against 0.872 for the same
 seed unfrozen, from a different pretrained start; 122.4 s, 26,547 target images/s).
 
@@ -61,11 +62,12 @@ is done; the open issue 4 needs the model selection on the benchmark's network f
    python3 benchmarks/model_selection.py cifar10 ...`` with the GPU arguments of that
    script's docstring (tau by CV against the oracle, and K on the 5 novel classes),
    ``2>&1 | tee $OUT/log.txt``: about 8 minutes by its estimate.
-2. At once, with the time left: if the call finished, ``python3
-   benchmarks/profile_step.py --out $OUT/profile --variants eager_freeze_early
-   compile_cudagraphs_freeze_early`` (a minute or more per compiled variant: whether
-   CUDA graphs bring the frozen step from 22 ms to its 12 ms of kernels, about 41,000
-   target images/s); if it was cut off in the K part, that part alone (``--skip tau``).
+2. At once, with the time left: if the call finished, the exports above (a warm
+   machine keeps ``/tmp/site``), then ``python3 benchmarks/profile_step.py --out
+   $OUT/profile --variants eager_freeze_early compile_cudagraphs_freeze_early`` (a
+   minute or more per compiled variant, never run on a GPU yet: whether CUDA graphs
+   bring the frozen step from 22 ms to its 12 ms of kernels, about 41,700 target
+   images/s); if it was cut off in the K part, that part alone (``--skip tau``).
 3. A later session: the three-seed frozen table, one call of ``timeout_s`` 600 as
    above with ``--trace-every 10 --set "freeze=['backbone.stem.*',
    'backbone.blocks.[0-5].*']"`` (``--mode eager`` forces ``compile=False``, so this

@@ -264,6 +264,8 @@ def main(argv=None):
     spec = DATASETS[args.dataset]
     k_splits = spec["k_splits"]
     if args.k_split:
+        if "k" in args.skip:
+            parser.error("--k-split chooses the K splits, which --skip k skips")
         unknown = sorted(set(args.k_split) - set(k_splits))
         if unknown:
             parser.error(f"unknown --k-split {unknown} for {args.dataset}; its splits: "
@@ -294,6 +296,7 @@ def main(argv=None):
             )
             write_json(output, results)
         if "k" not in args.skip:
+            results["k_splits"] = k_splits
             results["k"] = {}
             for embedding in args.k_embedding or spec["k_embeddings"]:
                 log(f"K: estimate_n_clusters, {embedding}")

@@ -847,13 +847,22 @@ def test_model_selection_script_runs_only_the_k_splits_named(fake_cifar10, tmp_p
         "--set", "backbone_params={'width': 4}",
     ]
     assert script.main([*common, "--k-split", "3 novel (7-9)", "--output", str(out)]) == 0
-    k = json.loads(out.read_text())["k"]["pretrained"]
+    results = json.loads(out.read_text())
+    k = results["k"]["pretrained"]
     # Without the 5-novel split there is no verdict on the target, and none is printed.
-    assert list(k) == ["3 novel (7-9)"]
+    assert list(k) == ["3 novel (7-9)"] and results["k_splits"] == {"3 novel (7-9)": [7, 8, 9]}
     assert "target (exact for 5 novel" not in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        script.main([*common, "--k-split", "5 novel", "--output", str(out)])
-    assert "unknown --k-split ['5 novel'] for cifar10" in capsys.readouterr().err
+    assert script.main([*common, "--k-split", script.FIVE_NOVEL, "--output", str(out)]) == 0
+    k = json.loads(out.read_text())["k"]["pretrained"]
+    assert set(k) == {script.FIVE_NOVEL, "target_met"}
+    assert "target (exact for 5 novel, 5-9)" in capsys.readouterr().out
+    for bad, message in [
+        (["--k-split", "5 novel"], "unknown --k-split ['5 novel'] for cifar10"),
+        (["--k-split", script.FIVE_NOVEL, "--skip", "k"], "--k-split chooses the K splits"),
+    ]:
+        with pytest.raises(SystemExit):
+            script.main([*common, *bad, "--output", str(out)])
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

@@ -117,13 +117,29 @@ def test_public_docstring_has_a_doctest_example(module, name, obj):
 
 BENCHMARK_JSON = DOCS / "benchmarks"
 
+#: The row label of each profiled variant in the page's profile table.
+PROFILE_LABELS = {
+    "eager": "eager (the default)",
+    "eager_freeze_early": "``freeze`` the stem and the first three stages",
+    "eager_source_quarter": "``source_batch_size=128``",
+}
+
 
 def _scores(scores):
     return " / ".join(f"{scores[key]:.3f}" for key in ("acc", "nmi", "ari"))
 
 
-def _run_figures(run):
-    """The strings a benchmark run's row shows: its scores, times and images/s."""
+def _mean_std(summary, spec):
+    return f"{summary['mean']:{spec}} ± {summary['std']:{spec}}"
+
+
+def _row(label, cells):
+    """A row of an RST list-table as the page writes it: label first, then each cell."""
+    return "\n     - ".join([f"   * - {label}", *cells])
+
+
+def _run_cells(run):
+    """The cells of a benchmark run's row: its scores, times and images/s."""
     return [
         _scores(run["kmeans_pretrained"]), _scores(run["supreme"]),
         *(f"{run[key]:.1f}" for key in ("pretrain_seconds", "clustering_seconds", "fit_seconds")),
@@ -132,50 +148,68 @@ def _run_figures(run):
 
 
 def test_gpu_results_on_the_benchmarks_page_are_those_of_the_committed_json():
-    # The page's GPU table, its freeze run and its profile table are copied by hand from
-    # the files a device session returned: a figure edited, mistyped or left over from an
-    # older run fails here.
+    # The page's GPU tables and the figures quoted from them are copied by hand from the
+    # files a device session returned: a figure edited, mistyped, moved to another row
+    # or left over from an older run fails here. Rows are matched whole, label first.
     page = (DOCS / "benchmarks.rst").read_text(encoding="utf-8")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    # Prose wraps anywhere: quoted figures are looked for in the text with its line
+    # breaks and indentation collapsed.
+    prose = " ".join(page.split())
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     table = json.loads((BENCHMARK_JSON / "cifar10_h200_eager_3seeds.json").read_text())
     env = table["environment"]
     assert table["complete"] and len(table["runs"]) >= 3
     assert f"``{env['git_commit']}``" in page and env["date"][:10] in page
-    assert f"One {env['device']}" in page or f"one {env['device']}" in page
+    assert f"Measured on one {env['device']} (torch {env['torch']}" in prose
     assert env["command"].replace("/root/out", "$OUT") in page
     for run in table["runs"]:
-        for figure in _run_figures(run):
-            assert figure in page, figure
-    def mean_std(summary, spec):
-        return f"{summary['mean']:{spec}} ± {summary['std']:{spec}}"
+        assert _row(run["seed"], _run_cells(run)) in page, run["seed"]
 
-    mean = {
-        method: " / ".join(
-            mean_std(table["results"][method][key], ".3f") for key in ("acc", "nmi", "ari")
-        )
+    results, timing = table["results"], table["timing"]
+    scores = {
+        method: " / ".join(_mean_std(results[method][key], ".3f") for key in ("acc", "nmi", "ari"))
         for method in ("kmeans_pretrained", "supreme")
     }
-    fit = mean_std(table["timing"]["fit_seconds"], ".1f")
-    rate = mean_std(table["timing"]["target_images_per_second"], ",.0f")
-    for figure in [*mean.values(), fit, rate]:
-        assert figure in page, figure
-    acc, nmi = (mean_std(table["results"]["supreme"][key], ".3f") for key in ("acc", "nmi"))
+    times = [
+        _mean_std(timing[key], ".1f")
+        for key in ("pretrain_seconds", "clustering_seconds", "fit_seconds")
+    ]
+    rate = _mean_std(timing["target_images_per_second"], ",.0f")
+    median_rate = _mean_std(timing["steady_target_images_per_second"], ",.0f")
+    cells = [f"**{cell}**" for cell in [*scores.values(), *times, rate]]
+    cells[-1] += f" ({median_rate} in the median epoch)"
+    assert _row("**mean ± std**", cells) in page
+    acc, nmi = (_mean_std(results["supreme"][key], ".3f") for key in ("acc", "nmi"))
+    fit = times[-1]
+    assert f"SUPREME ACC {acc} and NMI {nmi}" in prose  # the status box
+    assert f"{fit} s per fit at {rate} target images/s" in prose
     assert f"ACC {acc} / NMI {nmi}" in readme
     assert f"{fit} s per fit" in readme and f"commit `{env['git_commit']}`" in readme
 
     (frozen,) = json.loads((BENCHMARK_JSON / "cifar10_h200_freeze.json").read_text())["runs"]
-    for figure in _run_figures(frozen):
-        assert figure in page, figure
+    assert _row("``freeze`` the stem and the first three stages", _run_cells(frozen)) in page
+    (same_seed,) = [run for run in table["runs"] if run["seed"] == frozen["seed"]]
+    assert _row("all trained (the table above)", _run_cells(same_seed)) in page
+    cost = same_seed["supreme"]["acc"] - frozen["supreme"]["acc"]
+    frozen_rate = f"{frozen['target_images_per_second']:,.0f}"
+    unfrozen_rates = sorted(run["target_images_per_second"] for run in table["runs"])
+    assert f"{cost:.3f} less ACC" in prose and f"{cost:.3f} less ACC" in readme
+    assert (
+        f"one seed clustered at {frozen_rate} target images/s (unfrozen seeds: "
+        f"{unfrozen_rates[0]:,.0f}-{unfrozen_rates[-1]:,.0f}; a fit of "
+        f"{frozen['fit_seconds']:.0f} s)"
+    ) in readme
 
     profile = json.loads((BENCHMARK_JSON / "profile_h200.json").read_text())
+    assert [v["variant"] for v in profile["variants"]] == list(PROFILE_LABELS)
     for variant in profile["variants"]:
-        row = (
+        cells = [
             f"{variant['wall_ms_per_step']:.1f}", f"{variant['device_kernel_ms_per_step']:.1f}",
             f"{100 * variant['device_busy_fraction']:.0f} %",
             f"{variant['target_images_per_second']:,.0f}",
             f"{variant['backbone_tflop_per_second']:.1f}",
-        )
-        assert "\n     - ".join(row) in page, row
+        ]
+        assert _row(PROFILE_LABELS[variant["variant"]], cells) in page, variant["variant"]
 
 
 @pytest.mark.docs
