@@ -44,18 +44,16 @@ import argparse
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._estimator import EMPTY_CLUSTERS_MESSAGE
+from sklearn_supreme._estimator import _empty_clusters_ignored
 from sklearn_supreme._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from sklearn_supreme._training import SupremeNet, frozen, match_frozen
 from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS, environment_info, write_json
@@ -211,10 +209,9 @@ def run_variant(name, base, data, gflop_per_image, args):
     model = SupremeClusterer(**params, random_state=0, callbacks=[timer])
     X_target, X_source, y_source = data
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # Random pixels and a couple of epochs: empty clusters are expected here and say
-        # nothing about a step's time.
-        warnings.filterwarnings("ignore", EMPTY_CLUSTERS_MESSAGE, ConvergenceWarning)
+    # Random pixels and a couple of epochs: empty clusters are expected here and say
+    # nothing about a step's time.
+    with _empty_clusters_ignored():
         model.fit(X_target, source=(X_source, y_source))
     result = {"variant": name, "overrides": overrides, "fit_seconds": time.perf_counter() - start,
               "backbone_gflop_per_image": gflop_per_image,

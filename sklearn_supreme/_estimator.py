@@ -1104,8 +1104,16 @@ def _source_pair(source, X_source, y_source):
 #: Where this package's and scikit-learn's code lives (see _user_stacklevel).
 _LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep for path in (__file__, sklearn.__file__))
 
-#: What the empty-cluster warning's message starts with, for warning filters.
-EMPTY_CLUSTERS_MESSAGE = r"\d+ of the n_clusters=\d+ clusters are empty in labels_"
+@contextlib.contextmanager
+def _empty_clusters_ignored():
+    """Silence :func:`_warn_empty_clusters`, for fits whose callers account for empty
+    clusters themselves (a search's scored held-out fits, a profile's timing fits)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", r"\d+ of the n_clusters=\d+ clusters are empty in labels_",
+            ConvergenceWarning,
+        )
+        yield
 
 
 def _warn_empty_clusters(labels, n_clusters):
@@ -1135,7 +1143,9 @@ def _user_stacklevel():
 
     Written by hand, as pandas' ``find_stack_level`` is: a fixed ``stacklevel`` is
     right for one call path only, and ``fit`` is reached through ``fit_predict``,
-    ``fit_transform``, a ``Pipeline`` or a search as often as directly.
+    ``fit_transform``, a ``Pipeline`` or a search as often as directly. From Python
+    3.12, ``warnings.warn(..., skip_file_prefixes=_LIBRARY_DIRS)`` does this; the
+    package still supports 3.10.
     """
     frame, level = inspect.currentframe(), 0
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):

@@ -507,8 +507,8 @@ def load_image_folder(
     of its parent folder and its split the name of the folder above. Files whose suffix is
     not an image suffix (``.png``, ``.jpg``, ...) and hidden files and folders are ignored.
     Links are followed, in a folder as in an archive (there, links that lead out of the
-    archive or to nothing in it are skipped with a warning). Images are turned upright by their EXIF
-    orientation tag, as image viewers show them.
+    archive or to nothing in it are skipped with a warning). Images are turned upright
+    by their EXIF orientation tag, as image viewers show them.
 
     Parameters
     ----------

@@ -38,7 +38,6 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context, clone
 from sklearn.cluster import AgglomerativeClustering
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import BaseCrossValidator, check_cv
@@ -50,8 +49,8 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._estimator import (
-    EMPTY_CLUSTERS_MESSAGE, SupremeClusterer, _check_named_array, _check_source_columns,
-    _check_source_labels, _integer_images_as_uint8, _source_pair,
+    SupremeClusterer, _check_named_array, _check_source_columns, _check_source_labels,
+    _empty_clusters_ignored, _integer_images_as_uint8, _source_pair,
 )
 from .metrics import _check_labels, cluster_accuracy
 
@@ -355,11 +354,10 @@ def _fit_held_out(estimator, X_source, y_source, train, test, tau):
     """Cluster the held-out classes ``test`` with the classes ``train`` as source."""
     estimator.set_params(tau=tau, n_clusters=len(np.unique(y_source[test])))
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # An empty cluster is already in the fit's score, and its advice (lower
-        # n_clusters) is not the user's to follow here: the search sets n_clusters.
-        # Left on, it would fail the whole search under warnings-as-errors.
-        warnings.filterwarnings("ignore", EMPTY_CLUSTERS_MESSAGE, ConvergenceWarning)
+    # An empty cluster is already in the fit's score, and its advice (lower
+    # n_clusters) is not the user's to follow here: the search sets n_clusters.
+    # Left on, it would fail the whole search under warnings-as-errors.
+    with _empty_clusters_ignored():
         estimator.fit(X_source[test], source=(X_source[train], y_source[train]))
     fit_time = time.perf_counter() - start
     score = cluster_accuracy(y_source[test], estimator.labels_)
