@@ -64,10 +64,12 @@ is done; the open issue 4 needs the model selection on the benchmark's network f
    ``2>&1 | tee $OUT/log.txt``: about 8 minutes by its estimate.
 2. At once, with the time left: if the call finished, the exports above (a warm
    machine keeps ``/tmp/site``), then ``python3 benchmarks/profile_step.py --out
-   $OUT/profile --variants eager_freeze_early compile_cudagraphs_freeze_early`` (a
-   minute or more per compiled variant, never run on a GPU yet: whether CUDA graphs
-   bring the frozen step from 22 ms to its 12 ms of kernels, about 41,700 target
-   images/s); if it was cut off in the K part, that part alone (``--skip tau``).
+   $OUT/profile --variants eager eager_fp16 eager_freeze_early
+   compile_cudagraphs_freeze_early`` (about 20 s per eager variant, a minute or more
+   per compiled one; the last two never run on a GPU yet: whether fp16's cuDNN batch
+   norm shortens the eager step's 93 ms of batch norm in 10 steps, against eager on
+   the same machine, and whether CUDA graphs bring the frozen step from 22 ms to its
+   12 ms of kernels, about 41,700 target images/s); if it was cut off in the K part, that part alone (``--skip tau``).
 3. A later session: the three-seed frozen table, one call of ``timeout_s`` 600 as
    above with ``--trace-every 10 --set "freeze=['backbone.stem.*',
    'backbone.blocks.[0-5].*']"`` (``--mode eager`` forces ``compile=False``, so this
@@ -90,7 +92,9 @@ source batch (``eager_source_quarter``) is not pursued: it lowered ACC on the CP
 and was not faster in the H200's profile. For the speed of the unfrozen step, which is
 bound by the GPU's kernels: batch norm took 93 of its 236 ms of kernels in 10 steps, in
 PyTorch's own kernels, since PyTorch never gives bf16 batch norm to cuDNN; fp16
-autocast (cuDNN's batch norm, with a loss scaler) is the lever to profile.
+autocast (cuDNN's batch norm, with a loss scaler) is the lever to profile (step 2's
+``eager_fp16``, without the scaler: if it is no faster, the scaler is not worth
+building).
 """
 
 import argparse

@@ -88,6 +88,11 @@ class _DeviceNet(NeuralNet):
     """Shared set-up of both phases: device batches, no internal validation split,
     bf16 autocast on CUDA, and pickles that load with any module class."""
 
+    #: The autocast dtype on CUDA. bf16 needs no loss scaler; fp16 would need one, and
+    #: is only measured (``benchmarks/profile_step.py``'s ``eager_fp16`` variant),
+    #: because PyTorch hands fp16 batch norm to cuDNN but never bf16.
+    amp_dtype = torch.bfloat16
+
     def __init__(self, module, *args, augment=None, amp=True, **kwargs):
         self.augment = augment
         self.amp = amp
@@ -112,9 +117,9 @@ class _DeviceNet(NeuralNet):
         return self
 
     def autocast(self):
-        """bf16 autocast on CUDA, nothing elsewhere."""
+        """Autocast to ``amp_dtype`` (bf16) on CUDA, nothing elsewhere."""
         if self.amp and str(self.device).startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast("cuda", dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):

@@ -719,6 +719,33 @@ def test_profile_step_script_times_and_profiles_clustering_steps(tmp_path):
     assert failure["variant"] == "eager" and "raise --epochs" in failure["error"]
 
 
+def test_profile_step_fp16_variant_patches_the_autocast_dtype_for_its_fit_only(
+    tmp_path, monkeypatch
+):
+    # The fp16 variant changes the nets' autocast dtype during its own fit, records it,
+    # and leaves bf16 behind for the variants after it.
+    from sklearn_supreme._training import _DeviceNet
+
+    script = _load_script("profile_step")
+    seen = []
+    fit = script.SupremeClusterer.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append(_DeviceNet.amp_dtype)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(script.SupremeClusterer, "fit", recording_fit)
+    out = tmp_path / "profile"
+    assert script.main(
+        ["--out", str(out), "--smoke", "--variants", "eager_fp16", "eager", "--n", "128"]
+    ) == 0
+    assert seen == [torch.float16, torch.bfloat16]
+    assert _DeviceNet.amp_dtype is torch.bfloat16
+    fp16, eager = json.loads((out / "profile.json").read_text())["variants"]
+    assert fp16["net_patches"] == {"amp_dtype": "torch.float16"}
+    assert eager["net_patches"] == {}
+
+
 def test_backbone_gflop_per_image_by_hand():
     # One 3x3 convolution, 3 -> 4 channels, on 32x32 pixels: 2 * 3 * 4 * 9 FLOP per
     # output pixel forward, as many again for the weights' gradient (the input needs none).
