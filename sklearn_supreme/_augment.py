@@ -84,7 +84,9 @@ class VectorPerturbation:
     Parameters
     ----------
     noise : float, default=0.2
-        Standard deviation of the added noise, in units of each feature's std.
+        Standard deviation of the added noise, in units of the common input scale
+        (the root mean square of the feature stds; see ``standardize`` of
+        :class:`~sklearn_supreme.SupremeClusterer`).
     dropout : float, default=0.1
         Fraction of features set to zero (the mean, after standardisation).
 

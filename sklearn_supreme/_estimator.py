@@ -143,7 +143,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         ``(N, D)`` features. Give an instance already trained on the source together
         with ``pretrain_epochs=0`` to skip pretraining.
     backbone_params : dict, default=None
-        Keyword arguments of the backbone's constructor.
+        Keyword arguments of the backbone's constructor: ``hidden_layer_sizes``
+        (default ``(512,)``) of ``"mlp"``, ``width`` (default 32) of ``"cnn"``;
+        ``"resnet18"`` takes none.
     pretrain_epochs : int, default=20
         Epochs of supervised source pretraining; 0 skips it.
     pretrain_lr_schedule : {"constant", "cosine"}, default="constant"
@@ -180,7 +182,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         (:class:`~sklearn_supreme.ImagePerturbation`,
         :class:`~sklearn_supreme.VectorPerturbation`). A callable receives a
         standardised float batch on the training device and returns a batch of the
-        same shape.
+        same shape. It also perturbs the source batches of the pretraining, as data
+        augmentation, so it shapes the pretrained network too.
     init_pca : bool, default=True
         Project the features to ``n_clusters`` dimensions with PCA before the
         initial K-means, as DTC does.
@@ -480,9 +483,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         and read ``pipe[-1].labels_``: in scikit-learn 1.9, ``Pipeline.fit_predict``
         hands the final step its metadata untransformed. ``transform_input=["source"]``
         would transform both members of the tuple, labels included.
-        With :class:`~sklearn.model_selection.GridSearchCV`, pass
-        ``source=(X_source, y_source)``: it would split an ``X_source`` of the same
-        length as ``X`` along with ``X``.
+        A :class:`~sklearn.model_selection.GridSearchCV` over such a pipeline takes
+        ``X_source`` and ``y_source`` the same way (and refuses ``source``); it
+        splits an ``X_source`` of exactly as many samples as ``X`` along with ``X``,
+        so each fold's fit then gets that fold's share of the source.
         """
         # Nothing is left half-fitted: on any error (Ctrl-C included) the estimator
         # returns to exactly the state it had before this call.
@@ -497,7 +501,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             raise
         return self
 
-    def _fit(self, X, source, X_source=None, y_source=None):
+    def _validate_fit_data(self, X, source, X_source=None, y_source=None):
+        """Every check ``fit`` makes of its data before training: the target, the
+        source, and enough target samples for ``n_clusters``. Sets the input
+        attributes (``n_features_in_``...); :class:`SupremeClustererCV` runs it on a
+        clone before its search, so that a target its refit would refuse fails first."""
         X, kind = self._validate_X(X, reset=True)
         Xs, ys, encoder = self._validate_source(source, X, kind, X_source, y_source)
         if X.shape[0] < 2:
@@ -505,6 +513,20 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"n_samples={X.shape[0]}: {type(self).__name__} needs at least 2 target samples "
                 "(pairs of samples are its training signal)."
             )
+        if self.n_clusters == "auto" and X.shape[0] < 3:
+            raise ValueError(
+                f"n_clusters='auto' needs at least 3 target samples to choose between 2 "
+                f"clusters and more; X has {len(X)}. Give n_clusters as an int."
+            )
+        if self.n_clusters != "auto" and X.shape[0] < self.n_clusters:
+            raise ValueError(
+                f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}: "
+                "there must be at least one target sample per cluster."
+            )
+        return X, kind, Xs, ys, encoder
+
+    def _fit(self, X, source, X_source=None, y_source=None):
+        X, kind, Xs, ys, encoder = self._validate_fit_data(X, source, X_source, y_source)
         # Hashed once: it keys the warm-start check, the checkpoint and the memory cache.
         data_hash = joblib.hash((X, Xs, ys))
         signature = self._check_warm_start(data_hash)
@@ -524,11 +546,6 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"{checkpoint_path} was written by a fit with n_clusters={resume['n_clusters']}, "
                 f"but this fit estimated n_clusters={self.n_clusters_} from the same data. "
                 "Remove the file to fit anew."
-            )
-        if X.shape[0] < self.n_clusters_:
-            raise ValueError(
-                f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters_}: "
-                "there must be at least one target sample per cluster."
             )
         device = self._resolve_device()
         try:
@@ -563,9 +580,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         """Both training phases (or their continuation); returns the fitted attributes.
         ``data_hash`` is joblib's hash of ``(X, Xs, ys)``; ``resume`` the checkpoint to
         continue, if any (see ``_resumable_checkpoint``)."""
-        X_dev = torch.as_tensor(X).to(device)
-        Xs_dev = None if Xs is None else torch.as_tensor(Xs).to(device)
-        ys_dev = None if ys is None else torch.as_tensor(ys).to(device)
+        X_dev = _as_tensor(X).to(device)
+        Xs_dev = None if Xs is None else _as_tensor(Xs).to(device)
+        ys_dev = None if ys is None else _as_tensor(ys).to(device)
         common = self._net_params(kind, device)
         # What every checkpoint of this fit records beside the training state.
         extra = {
@@ -677,7 +694,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         adapter = InputAdapter(mean, scale, kind)
         in_channels = {"vector": None, "uint8_nhwc": X.shape[-1], "float_nchw": X.shape[1]}[kind]
         backbone = make_backbone(self.backbone, X.shape[1:], self.backbone_params, in_channels)
-        feature_dim = feature_dim_of(backbone, adapter, torch.as_tensor(X[:2]))
+        feature_dim = feature_dim_of(backbone, adapter, _as_tensor(X[:2]))
         return SupremeNetwork(
             adapter, backbone, feature_dim, self.n_factors,
             n_source_classes=0 if ys is None else int(ys.max()) + 1,
@@ -740,15 +757,15 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             network = self._build_network(arrays[0], kind, Xs, ys, seed, n_clusters=1)
             try:
                 network, _ = self._pretrain(
-                    self._maybe_compile(network), torch.as_tensor(Xs).to(device),
-                    torch.as_tensor(ys).to(device), self._net_params(kind, device), None, None,
+                    self._maybe_compile(network), _as_tensor(Xs).to(device),
+                    _as_tensor(ys).to(device), self._net_params(kind, device), None, None,
                     {},
                 )
             except TrainingInterrupted as exc:  # Ctrl-C, as in fit
                 raise KeyboardInterrupt(str(exc)) from exc
             trained = self._backbone_is_trained(has_source=True)
             return [
-                _embed(network, torch.as_tensor(a).to(device), self.batch_size, trained)
+                _embed(network, _as_tensor(a).to(device), self.batch_size, trained)
                 for a in arrays
             ]
 
@@ -922,11 +939,6 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             raise ValueError(
                 "n_clusters='auto' estimates the number of clusters from the source classes: "
                 "pass source=(X_source, y_source), or give n_clusters as an int."
-            )
-        if len(X) < 3:
-            raise ValueError(
-                f"n_clusters='auto' needs at least 3 target samples to choose between 2 "
-                f"clusters and more; X has {len(X)}. Give n_clusters as an int."
             )
         # Imported here: model_selection imports this module.
         from .model_selection import estimate_n_clusters
@@ -1312,8 +1324,24 @@ def _input_statistics(data, kind, standardize, seed):
         # near-constant features (the border pixels of digits) and change the geometry
         # that K-means and the noise perturbation rely on.
         std = np.full_like(std, np.sqrt(np.mean(std**2)))
-    # Constant input keeps its scale: dividing by ~0 would blow up the noise.
-    return mean, np.where(std > 1e-8, std, 1.0)
+    # Constant input keeps its scale: dividing by ~0 would blow up the noise. Constant
+    # means below float32's resolution at the input's magnitude (the network sees
+    # float32), not below a fixed number: data on a scale of 1e-9 is not constant.
+    resolution = np.finfo(np.float32).eps * np.abs(sample).max()
+    return mean, np.where(std > resolution, std, 1.0)
+
+
+def _as_tensor(array):
+    """``torch.as_tensor``, without torch's warning for a read-only array.
+
+    Memory-mapped arrays, which joblib hands to parallel workers (``n_jobs`` of a
+    search), are read-only; torch warns that writing to a tensor sharing their memory
+    is undefined. The package never writes to its inputs, and a copy would double
+    their memory, so the warning says nothing here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+        return torch.as_tensor(array)
 
 
 @torch.no_grad()
@@ -1330,7 +1358,7 @@ def _forward_batches(network, X, batch_size, device, output="logits"):
     # Inference batches can be larger than training ones: no gradients are kept.
     step = max(batch_size, 1024)
     for start in range(0, len(X), step):
-        xb = torch.as_tensor(X[start:start + step]).to(device, non_blocking=True)
+        xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext():
             logits, factors = network(xb)
         out[start:start + step] = (logits if output == "logits" else factors).float().cpu().numpy()

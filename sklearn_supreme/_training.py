@@ -196,8 +196,9 @@ class SourcePretrainNet(_DeviceNet):
 
 
 class SupremeNet(_DeviceNet):
-    """The SUPREME clustering phase: one step is a target batch, its perturbation and
-    a source batch through one backbone pass, then :func:`supreme_loss`.
+    """The SUPREME clustering phase: one step is a target batch with its perturbation
+    through the backbone, a source batch through it in a second pass (batch norm
+    statistics of each domain apart), then :func:`supreme_loss`.
 
     ``fit(X_target, p_init)``: the initial assignments travel as the "targets" of
     the batches, both as tensors on ``device``.

@@ -42,13 +42,40 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 __all__ = ["cluster_accuracy", "cluster_accuracy_scorer", "clustering_report"]
 
 
+def _mixed_types_error(name, labels):
+    kinds = sorted({type(v).__name__ for v in labels})
+    return TypeError(
+        f"{name} mixes labels of types {kinds}, which do not sort together; use "
+        "labels of one type (all strings, or all integers)."
+    )
+
+
+def _refuse_strings_mixed_with_others(labels, name):
+    """Refuse a list (no dtype) that mixes strings with other labels.
+
+    NumPy turns ``[1, "1"]`` into the strings ``["1", "1"]``, one class where there
+    were two, before any check can see the mix; an array of dtype object keeps both.
+    """
+    if hasattr(labels, "dtype") or isinstance(labels, str):
+        return
+    try:
+        flat = np.asarray(labels, dtype=object).ravel()
+    except ValueError:  # ragged: left to the shape checks
+        return
+    is_str = [isinstance(v, str) for v in flat]
+    if any(is_str) and not all(is_str):
+        raise _mixed_types_error(name, flat)
+
+
 def _check_complete_labels(labels, name, hint=""):
     """``labels`` as a 1-D array of labels that are all present and sort together.
 
     Missing labels (NaN, None, pandas' NA) would otherwise count as a class of their
     own, or fail deep in NumPy; labels of mixed types fail to sort (``np.unique``,
-    ``LabelEncoder``) with a bare ``TypeError``. ``hint`` ends the missing-label error.
+    ``LabelEncoder``) with a bare ``TypeError``, or, strings mixed with numbers in a
+    list, would silently become strings. ``hint`` ends the missing-label error.
     """
+    _refuse_strings_mixed_with_others(labels, name)
     if hasattr(labels, "isna"):  # pandas: NaN, None and pd.NA alike
         missing = np.asarray(labels.isna()).ravel()
     else:
@@ -66,11 +93,7 @@ def _check_complete_labels(labels, name, hint=""):
     try:
         np.unique(labels)
     except TypeError as exc:
-        kinds = sorted({type(v).__name__ for v in labels})
-        raise TypeError(
-            f"{name} mixes labels of types {kinds}, which do not sort together; use "
-            "labels of one type (all strings, or all integers)."
-        ) from exc
+        raise _mixed_types_error(name, labels) from exc
     return labels
 
 
@@ -80,6 +103,7 @@ def _check_labels(labels, name):
         # A pandas Series' own missing values first: check_array fails on pd.NA of a
         # string Series with a bare "boolean value of NA is ambiguous".
         labels = _check_complete_labels(labels, name)
+    _refuse_strings_mixed_with_others(labels, name)
     # dtype=None keeps string and object labels instead of forcing numbers.
     y = check_array(labels, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name=name)
     if y.ndim != 1:

@@ -42,7 +42,9 @@ from sklearn.metrics import silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import BaseCrossValidator, check_cv
 from sklearn.utils import Bunch, check_random_state, indexable
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import (
+    HasMethods, Interval, InvalidParameterError, StrOptions, validate_params,
+)
 # scikit-learn's Parallel, not joblib's: it carries the caller's scikit-learn config
 # (and, from scikit-learn 1.7, warning filters) into the worker processes.
 from sklearn.utils.parallel import Parallel, delayed
@@ -468,6 +470,10 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     deleted after the search, if it has none): only ``n_splits`` pretrainings
     run, and ``mean_fit_time`` of the first ``tau`` includes them.
 
+    A fit that fails stops the search with its error (there is no ``error_score``):
+    a ``tau`` that fails on one split would fail on the target too. The target is
+    checked as the refit will check it before any fit runs.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -597,21 +603,24 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"{type(self).__name__} chooses tau on the source classes: pass "
                 "source=(X_source, y_source)."
             )
+        taus = self._check_taus()
+        estimator = self._check_estimator()
         # The refit gets the data as given (a DataFrame's column names included).
         X_given, X_source_given = X, pair[0]
+        # The target is only used by the refit, after the whole search: the refit's own
+        # checks of the data (shapes, values, enough samples for n_clusters) run now.
+        if isinstance(estimator, SupremeClusterer):
+            clone(estimator)._validate_fit_data(X, pair)
         _check_source_columns(getattr(X, "columns", None), pair[0])
         X_source = _check_named_array(pair[0], "X_source", allow_nd=True, dtype=None)
         y_source = _check_source_labels(pair[1])
         check_consistent_length(X_source, y_source)
-        # The target is only used by the refit, after the whole search: checked now.
         X = _check_named_array(X, "X", allow_nd=True, dtype=None)
         if X.shape[1:] != X_source.shape[1:]:
             raise ValueError(
                 f"X has samples of shape {X.shape[1:]} but X_source of shape "
                 f"{X_source.shape[1:]}; source and target must be alike."
             )
-        taus = self._check_taus()
-        estimator = self._check_estimator()
         splits = self._splits(X_source, y_source)
 
         # The fits of one split differ only in tau, so they share the pretraining and
@@ -779,6 +788,9 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        if self.estimator is None or isinstance(self.estimator, SupremeClusterer):
+            # transform is the refitted SupremeClusterer's: float32 codes.
+            tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
 
@@ -787,7 +799,13 @@ def _features(transformer, X):
     """Feature rows of samples: the transformer's, or the samples flattened."""
     if transformer is None:
         return X.reshape(len(X), -1).astype(np.float32)
-    return np.asarray(transformer(X), dtype=np.float32).reshape(len(X), -1)
+    Z = np.asarray(transformer(X), dtype=np.float32)
+    if Z.ndim == 0 or len(Z) != len(X):
+        raise ValueError(
+            f"transformer returned an array of shape {Z.shape} for {len(X)} samples; it "
+            "must return one feature row per sample."
+        )
+    return Z.reshape(len(X), -1)
 
 
 def _probe_f1_and_target_clusters(y_probe, labels, n_target):
@@ -1026,8 +1044,10 @@ def estimate_n_clusters(
 
     See Also
     --------
-    SupremeClusterer : With ``n_clusters="auto"`` it calls this function with the
-        defaults.
+    SupremeClusterer : With ``n_clusters="auto"`` it calls this function on the
+        raw input, with candidates 2 to 20 (fewer than the target samples),
+        ``criterion="accuracy_silhouette"`` for feature vectors and
+        ``criterion="probe_cut"`` for images, and the other defaults.
 
     Notes
     -----
@@ -1081,7 +1101,12 @@ def estimate_n_clusters(
     candidates = np.unique(np.asarray(candidates, dtype=int))
     if estimator is not None:
         # Its own fit would check its parameters only inside the first draw.
-        estimator._validate_params()
+        try:
+            estimator._validate_params()
+        except InvalidParameterError as exc:
+            # Not re-raised as is: validate_params would rewrite "The 'lr' parameter of
+            # SupremeClusterer" into "... of estimate_n_clusters", which has no such one.
+            raise ValueError(f"Invalid estimator: {exc}") from exc
     rng = check_random_state(random_state)
 
     n_classes = len(np.unique(y_source))

@@ -370,6 +370,10 @@ def test_source_labels_of_mixed_types_are_named(digits_split, fast_params):
     mixed = np.array([int(v) if v < 3 else f"c{v}" for v in ys], dtype=object)
     with pytest.raises(TypeError, match=r"mixes labels of types \['int', 'str'\]"):
         SupremeClusterer(**fast_params).fit(Xt, source=(Xs, mixed))
+    # As a list, NumPy alone would merge 3 and "3" into one class.
+    as_list = [int(v) if v % 2 else str(v) for v in ys]
+    with pytest.raises(TypeError, match=r"y_source mixes labels of types \['int', 'str'\]"):
+        SupremeClusterer(**fast_params).fit(Xt, source=(Xs, as_list))
 
 
 class _TinyBackbone(nn.Module):
@@ -477,6 +481,41 @@ def test_input_statistics_by_hand(digits_split, kind):
         np.testing.assert_allclose(scale, [(both / 255).std()], rtol=1e-5)
     else:
         np.testing.assert_array_equal(mean, 0.0)
+        np.testing.assert_array_equal(scale, 1.0)
+
+
+@pytest.mark.parametrize("as_images", [False, True])
+def test_read_only_input_fits_and_predicts_without_warnings(digits_split, fast_params, as_images):
+    # GridSearchCV(n_jobs>1) hands large arrays to its workers memory-mapped, read-only;
+    # float32 and uint8 arrays are used without a copy, which torch warned about.
+    Xs, ys, Xt, _ = digits_split
+    params = dict(fast_params)
+    if as_images:
+        Xt, Xs = ((X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8, 1) for X in (Xt, Xs))
+        params.update(backbone="cnn", backbone_params={"width": 4})
+    else:
+        Xt, Xs = Xt.astype(np.float32), Xs.astype(np.float32)
+    for array in (Xt, Xs):
+        array.setflags(write=False)
+    with warnings.catch_warnings():
+        # (short fits leave clusters empty, and warn of that: not what is tested here)
+        warnings.filterwarnings("error", "The given NumPy array is not writable")
+        model = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+        np.testing.assert_array_equal(model.predict(Xt), model.labels_)
+
+
+def test_input_scale_is_scale_invariant_and_constant_input_keeps_its_own(digits_split):
+    from sklearn_supreme._estimator import _input_statistics
+
+    X = digits_split[2]
+    _, unit = _input_statistics(X, "vector", True, seed=0)
+    for factor in (1e-9, 1e-12, 1e6):  # a fixed cut-off of 1e-8 took 1e-9 for constant
+        _, scale = _input_statistics(X * factor, "vector", True, seed=0)
+        np.testing.assert_allclose(scale, unit * factor, rtol=1e-6)
+    # Constant input, also at a large offset where float32 cannot resolve what is left
+    # of its variation, is not divided by ~0.
+    for constant in (np.zeros((50, 3)), np.full((50, 3), 1e6) + np.arange(50)[:, None] * 1e-8):
+        _, scale = _input_statistics(constant, "vector", True, seed=0)
         np.testing.assert_array_equal(scale, 1.0)
 
 

@@ -132,6 +132,11 @@ def test_cluster_accuracy_invalid_input(y_true, y_pred, match):
 def test_cluster_accuracy_names_mixed_label_types():
     with pytest.raises(TypeError, match=r"y_true mixes labels of types \['int', 'str'\]"):
         cluster_accuracy(np.array([0, "a", 1], dtype=object), [0, 1, 1])
+    # In a list, NumPy would turn 0 and "0" into one string class, and score 0.5.
+    with pytest.raises(TypeError, match=r"y_pred mixes labels of types \['int', 'str'\]"):
+        cluster_accuracy([0, 1, 2, 3], [0, "0", 1, "1"])
+    # Strings alone, or numbers alone, in lists are fine.
+    assert cluster_accuracy(["a", "b"], [1, 0]) == cluster_accuracy([0, 1], [1.0, 0.0]) == 1.0
 
 
 @pytest.mark.parametrize("dtype, values", [("Int64", [0, None, 1]), ("string", ["a", None, "b"])])

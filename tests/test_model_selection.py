@@ -336,6 +336,28 @@ def test_cv_checks_the_target_before_searching(blob_source):
     assert TauDependentClusterer.calls == []  # no fit ran
 
 
+@pytest.mark.parametrize(
+    "target, n_clusters, match",
+    [
+        (lambda X: X[:1], 2, "needs at least 2 target samples"),
+        (lambda X: X[:3], 5, "n_samples=3 should be >= n_clusters=5"),
+        (lambda X: X[:2], "auto", "n_clusters='auto' needs at least 3 target samples"),
+        (lambda X: X[:9] * 1e300, 2, "float32"),
+    ],
+)
+def test_cv_runs_the_refits_checks_before_searching(
+    blob_source, monkeypatch, target, n_clusters, match
+):
+    # A target the refit would refuse fails before the search trains anything.
+    X, y = blob_source
+    trained = []
+    monkeypatch.setattr(SupremeClusterer, "_train", lambda self, *a, **k: trained.append(1))
+    search = SupremeClustererCV(SupremeClusterer(n_clusters), taus=(0.25,), cv=2)
+    with pytest.raises(ValueError, match=match):
+        search.fit(target(X), source=(X, y))
+    assert trained == [] and not hasattr(search, "cv_results_")
+
+
 def test_cv_refit_never_mixes_two_searches(blob_source):
     X, y = blob_source
     search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2).fit(
@@ -531,6 +553,12 @@ def test_estimate_n_clusters_uses_the_transformer():
     # Separated blobs keep every probe class whole; features without structure do not.
     assert np.all(plain.probe_accuracy == 1.0)
     assert noisy.probe_accuracy.mean() < 0.9
+    # Rows that are not one per sample would be glued back into wrong rows.
+    with pytest.raises(ValueError, match=r"transformer returned an array of shape \(\d+, 2\)"):
+        estimate_n_clusters(
+            X_target, X_source, y_source, candidates=[3],
+            transformer=lambda X: np.zeros((2 * len(X), 2)),
+        )
 
 
 def test_estimate_n_clusters_pretrains_without_the_probe_classes(monkeypatch):
@@ -562,6 +590,11 @@ def test_estimate_n_clusters_pretrains_without_the_probe_classes(monkeypatch):
         estimate_n_clusters(
             X_target, X_source, y_source, estimator=estimator, transformer=lambda X: X
         )
+    # An invalid estimator is refused before any draw, naming its own parameter.
+    with pytest.raises(
+        ValueError, match=r"Invalid estimator: The 'lr' parameter of SupremeClusterer must be"
+    ):
+        estimate_n_clusters(X_target, X_source, y_source, estimator=SupremeClusterer(lr=-1))
 
 
 def test_estimate_n_clusters_with_another_clusterer_and_images():

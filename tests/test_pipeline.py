@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 from sklearn import config_context
+from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -96,6 +97,36 @@ def test_untransformed_source_is_caught_when_shapes_differ(digits_split):
         routed.set_params(transform_input=None)
         with pytest.raises(ValueError, match="same feature shape"):
             routed.fit(Xt, X_source=Xs, y_source=ys)
+
+
+def test_grid_search_over_a_routed_pipeline_transforms_each_folds_source(scaled_digits):
+    # The user guide's recipe: X_source and y_source through the search's fit; each
+    # fold's pipeline scales the source with the scaler fitted on that fold.
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.exceptions import UnsetMetadataPassedError
+
+    from sklearn_supreme.metrics import cluster_accuracy_scorer
+
+    Xs, ys, Xt, yt = scaled_digits
+    Xt, yt = Xt[:300], yt[:300]  # fewer samples than the source: not split by the search
+    folds = list(KFold(2, shuffle=True, random_state=0).split(Xt))
+    with config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            _routed_pipeline(StandardScaler(), SourceSpy(**TINY)), {"supreme__tau": [0.5]},
+            scoring=cluster_accuracy_scorer, cv=folds, refit=False, n_jobs=2,
+        )
+        search.fit(Xt, yt, X_source=Xs, y_source=ys)
+        assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+        # What a fold's pipeline passed on: the source scaled by that fold's scaler.
+        for train, _ in folds:
+            pipe = clone(search.estimator).fit(Xt[train], X_source=Xs, y_source=ys)
+            scaler = StandardScaler().fit(Xt[train])
+            np.testing.assert_allclose(pipe[-1].seen_source_[0], scaler.transform(Xs))
+        # The tuple form is not requested by the clusterer, so every fit refuses it (in
+        # one process: scikit-learn 1.9's error does not survive the trip back from a
+        # worker, which then reports a BrokenProcessPool).
+        with pytest.raises(UnsetMetadataPassedError, match=r"\[source\]"):
+            search.set_params(error_score="raise", n_jobs=1).fit(Xt, yt, source=(Xs, ys))
 
 
 def test_tuple_source_cannot_be_transformed(digits_split):
