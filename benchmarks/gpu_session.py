@@ -66,10 +66,12 @@ is done; the open issue 4 needs the model selection on the benchmark's network f
    machine keeps ``/tmp/site``), then ``python3 benchmarks/profile_step.py --out
    $OUT/profile --variants eager eager_fp16 eager_freeze_early
    compile_cudagraphs_freeze_early`` (about 20 s per eager variant, a minute or more
-   per compiled one; the last two never run on a GPU yet: whether fp16's cuDNN batch
-   norm shortens the eager step's 93 ms of batch norm in 10 steps, against eager on
-   the same machine, and whether CUDA graphs bring the frozen step from 22 ms to its
-   12 ms of kernels, about 41,700 target images/s); if it was cut off in the K part, that part alone (``--skip tau``).
+   per compiled one). ``eager_fp16`` and ``compile_cudagraphs_freeze_early`` never
+   ran on a GPU yet: whether fp16's cuDNN batch norm shortens the eager step's 93 ms
+   of batch norm in 10 steps (against ``eager`` on the same machine), and whether
+   CUDA graphs bring the frozen step from 22 ms to its 12 ms of kernels, about 41,700
+   target images/s. If step 1 was cut off in the K part: that part alone (``--skip
+   tau``).
 3. A later session: the three-seed frozen table, one call of ``timeout_s`` 600 as
    above with ``--trace-every 10 --set "freeze=['backbone.stem.*',
    'backbone.blocks.[0-5].*']"`` (``--mode eager`` forces ``compile=False``, so this

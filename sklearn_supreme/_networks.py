@@ -25,10 +25,11 @@ __all__ = [
 class InputAdapter(nn.Module):
     """Turns raw input batches into standardised float tensors on the device.
 
-    Feature rows are centred per feature and divided by one common scale. Images arrive either as uint8
-    ``(N, H, W, C)`` or as float ``(N, C, H, W)``; uint8 images are scaled to
-    [0, 1] and permuted to channels-first (channels-last in memory, which is what
-    convolutions on tensor cores prefer), then standardised per channel.
+    Feature rows are centred per feature and divided by one common scale. Images
+    arrive either as uint8 ``(N, H, W, C)`` or as float ``(N, C, H, W)``; uint8
+    images are scaled to [0, 1] and permuted to channels-first (channels-last in
+    memory, which is what convolutions on tensor cores prefer), then standardised
+    per channel.
 
     Parameters
     ----------

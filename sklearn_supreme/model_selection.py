@@ -471,8 +471,8 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     run, and ``mean_fit_time`` of the first ``tau`` includes them.
 
     A fit that fails stops the search with its error (there is no ``error_score``):
-    a ``tau`` that fails on one split would fail on the target too. The target is
-    checked as the refit will check it before any fit runs.
+    a ``tau`` that fails on one split would fail on the target too. Before any fit
+    runs, the target is checked as the refit will check it.
 
     Examples
     --------

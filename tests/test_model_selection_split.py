@@ -209,7 +209,9 @@ def test_invalid_y():
         NovelClassSplit(1, n_novel_classes=1).split(np.zeros((6, 1)), mixed)
     with pytest.raises(TypeError, match=r"y mixes labels of types \['int', 'str'\]"):
         # as a list: NumPy alone would merge 1 and "1" into one class
-        next(NovelClassSplit(1, n_novel_classes=1).split(np.zeros((6, 1)), [1, "1", 2, "2", 3, "3"]))
+        next(NovelClassSplit(1, n_novel_classes=1).split(
+            np.zeros((6, 1)), [1, "1", 2, "2", 3, "3"]
+        ))
     with pytest.raises(ValueError, match="y has 1 missing labels"):
         NovelClassSplit(1, n_novel_classes=1).split(
             np.zeros((4, 1)), np.array(["a", None, "b", "c"], dtype=object)
