@@ -8,13 +8,13 @@ data), so the fits of a search can share one directory.
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
+
+from ._atomic import atomic_write
 
 __all__ = [
     "TrainingCheckpoint", "save_checkpoint", "load_checkpoint", "restore", "checkpoint_file",
@@ -34,16 +34,8 @@ def save_checkpoint(path, state):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb", fsync=True) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path):

@@ -34,6 +34,7 @@ from skorch.callbacks import Callback
 from sklearn.utils import check_random_state
 
 from . import __version__
+from ._atomic import atomic_write
 from ._estimator import SupremeClusterer, _adapted_target_logits
 from ._training import SupremeNet
 from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
@@ -783,15 +784,9 @@ def write_json(path, data):
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".", suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(to_jsonable(data), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
+    with atomic_write(path, "w") as f:
+        json.dump(to_jsonable(data), f, indent=2, allow_nan=False)
+        f.write("\n")
 
 
 def check_output_path(path):

@@ -17,7 +17,6 @@ import posixpath
 import re
 import sys
 import tarfile
-import tempfile
 import time
 import warnings
 import zipfile
@@ -28,6 +27,7 @@ import joblib
 import numpy as np
 from sklearn.utils import Bunch, _safe_indexing, check_consistent_length
 
+from ._atomic import atomic_write
 from .metrics import _check_complete_labels
 
 __all__ = [
@@ -59,7 +59,8 @@ _IMAGE_EXTENSIONS = frozenset(
 # Bump when the cached content or its decoding policy changes, so old cache files are ignored.
 # 2: 16-bit grayscale keeps its top 8 bits; EXIF orientation is applied.
 # 3: links in archives are followed.
-_CACHE_VERSION = 3
+# 4: a name archived twice counts once; images with damaged EXIF load as stored.
+_CACHE_VERSION = 4
 
 # Below this many images per worker, starting worker processes costs more than it saves.
 _MIN_IMAGES_PER_JOB = 2000
@@ -116,8 +117,15 @@ def _scan_directory(root):
     Symbolic links to folders are followed (``train/cat -> /disk/cats`` is a common
     layout), except those that lead back to a folder above them, which would loop.
     """
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    def unreadable(exc):
+        # os.walk skips a folder it cannot list, silently: a class would vanish and
+        # the labels of the others shift.
+        raise PermissionError(
+            f"Cannot list the folder {exc.filename!r} of the dataset ({exc.strerror})."
+        ) from exc
+
+    entries, broken = [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
         real = os.path.realpath(dirpath)
         dirnames[:] = [
             d for d in dirnames
@@ -130,8 +138,18 @@ def _scan_directory(root):
             if parts is None:
                 continue
             full_path = os.path.join(dirpath, filename)
-            stat = os.stat(full_path)
+            try:
+                stat = os.stat(full_path)
+            except OSError:  # a link to nothing, or in a loop
+                broken.append(full_path)
+                continue
             entries.append((parts, full_path, stat.st_size, stat.st_mtime_ns))
+    if broken:
+        warnings.warn(
+            f"{len(broken)} image entries under {root!r} are links that lead nowhere or "
+            f"in a loop; they were skipped ({broken[0]!r}, ...).",
+            UserWarning,
+        )
     return entries
 
 
@@ -204,11 +222,14 @@ def _read_archive(path, keep, verbose):
     Links (hard or symbolic) to files in the archive are followed: a link's own name
     places the image, its target gives the bytes. A target that was not read with the
     first pass (another split, say) costs a second pass; links that lead out of the
-    archive or nowhere are skipped with a warning.
+    archive or nowhere are skipped with a warning. A name archived twice (``tar
+    --append`` of a changed file) counts once, with its last entry, as ``tar -x``
+    would leave it.
     """
-    seen, selected = [], []
+    # Keyed by member name, so that the last entry of a name replaces the earlier ones.
+    seen, selected = {}, {}
     links = {}  # every link entry: name -> target name
-    image_links = []  # (parts, location, name) of the link entries that name an image
+    image_links = {}  # name -> (parts, location) of the link entries that name an image
     files, data_of = set(), {}
     start = time.perf_counter()
     with _tar_stream(path) as (stream, archive):
@@ -216,25 +237,30 @@ def _read_archive(path, keep, verbose):
             name = _member_name(member.name)
             if member.issym() or member.islnk():
                 links[name] = _link_target(member)
+                files.discard(name)
             elif member.isfile():
                 files.add(name)
+                links.pop(name, None)
             parts = _image_parts(member.name)
             location = None if parts is None else keep(parts)
             if location is None:
                 continue
-            if name in links:
-                image_links.append((parts, location, name))
+            if member.issym() or member.islnk():
+                image_links[name] = (parts, location)
+                seen.pop(name, None)
+                selected.pop(name, None)
                 continue
             if not member.isfile():
                 continue
-            seen.append(location[:2])
+            image_links.pop(name, None)
+            seen[name] = location[:2]
             if location[2]:
                 data_of[name] = archive.extractfile(member).read()
-                selected.append((parts, data_of[name]))
+                selected[name] = (parts, data_of[name])
         _check_end(stream, archive.offset, len(seen))
 
     resolved = _resolve_links(links, files)
-    missing = {resolved[name] for _, location, name in image_links if location[2]}
+    missing = {resolved[name] for name, (_, location) in image_links.items() if location[2]}
     missing = missing - set(data_of) - {None}
     if missing:
         # Linked to files the first pass did not keep: read them in one more pass.
@@ -244,13 +270,33 @@ def _read_archive(path, keep, verbose):
                 if member.isfile() and name in missing:
                     data_of[name] = archive.extractfile(member).read()
     broken = []
-    for parts, location, name in image_links:
+    for name, (parts, location) in image_links.items():
         if resolved[name] is None:
             broken.append(name)
             continue
-        seen.append(location[:2])
+        seen[name] = location[:2]
         if location[2]:
-            selected.append((parts, data_of[resolved[name]]))
+            selected[name] = (parts, data_of[resolved[name]])
+    # Links to folders: a folder tree follows them (train/ant -> ../test/ant), but in
+    # an archive only the links named as images are followed; say so, rather than
+    # load fewer classes than the folder the archive was made of.
+    folders = set()
+    for name in files:
+        folder = posixpath.dirname(name)
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = posixpath.dirname(folder)
+    folder_links = [
+        name for name, target in links.items()
+        if name not in image_links and resolved[name] is None and target in folders
+    ]
+    if folder_links:
+        warnings.warn(
+            f"{len(folder_links)} entries of {path!r} are links to folders "
+            f"({folder_links[0]!r}, ...); the images under them were not loaded. Archive "
+            "the files themselves (tar --dereference) to load them.",
+            UserWarning,
+        )
     if broken:
         warnings.warn(
             f"{len(broken)} image entries of {path!r} are links that lead out of the "
@@ -263,7 +309,7 @@ def _read_archive(path, keep, verbose):
         f"read {len(selected)} of {len(seen)} images from {path} "
         f"in {time.perf_counter() - start:.1f}s",
     )
-    return seen, selected
+    return list(seen.values()), list(selected.values())
 
 
 @contextlib.contextmanager
@@ -303,7 +349,16 @@ def _decode_one(source, name):
         with Image.open(BytesIO(source) if isinstance(source, bytes) else source) as image:
             # Photos (from phones, say) store their pixels as the sensor read them and
             # an EXIF tag saying how to turn them; image viewers apply it, and so do we.
-            image = ImageOps.exif_transpose(image)
+            try:
+                image = ImageOps.exif_transpose(image)
+            except Exception as exc:  # noqa: BLE001 - damaged EXIF fails in many ways
+                # The pixels are fine: keep them as stored (a warning raised in a
+                # parallel worker is not shown, so n_jobs=1 shows them all).
+                warnings.warn(
+                    f"Image {name!r} has damaged EXIF data ({type(exc).__name__}: {exc}); "
+                    "loaded without its orientation tag.",
+                    UserWarning,
+                )
             if image.mode.startswith("I;16"):
                 # 16-bit grayscale: Pillow's convert("L") would clip at 255; the top
                 # 8 bits keep the image.
@@ -318,9 +373,13 @@ def _decode_one(source, name):
             if image.mode != target_mode:
                 image = image.convert(target_mode)
             return np.asarray(image, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as exc:
-        # Pillow reports truncated or unknown files with several exception types.
-        raise ValueError(f"Cannot decode image {name!r}: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        # Pillow reports damaged files with many exception types (OSError, SyntaxError,
+        # struct.error, TypeError...), and oversized ones with DecompressionBombError;
+        # whichever it is, the error names the file.
+        raise ValueError(f"Cannot decode image {name!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _decode_chunk(sources, names):
@@ -435,11 +494,9 @@ def _read_cache(cache_file, verbose):
 def _write_cache(cache_file, bunch, verbose):
     """Write the cache atomically, so a reader never sees a half-written file."""
     cache_dir = os.path.dirname(cache_file)
-    tmp_path = None
     try:
         os.makedirs(cache_dir, exist_ok=True)
-        fd, tmp_path = tempfile.mkstemp(dir=cache_dir, prefix=".", suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(cache_file, "wb") as f:
             # Uncompressed: deflate shrinks natural images by under 10% but makes
             # writing about 10 times and reading about 2 times slower.
             np.savez(
@@ -449,15 +506,10 @@ def _write_cache(cache_file, bunch, verbose):
                 target_names=np.asarray(bunch.target_names, dtype=str),
                 filenames=np.asarray(bunch.filenames, dtype=str),
             )
-        os.replace(tmp_path, cache_file)
-        tmp_path = None
         _log(verbose, f"wrote cache {cache_file}")
     except OSError as exc:
         # The images were loaded fine; failing to cache them must not fail the load.
         warnings.warn(f"Could not write cache file {cache_file}: {exc}", UserWarning, stacklevel=3)
-    finally:
-        if tmp_path is not None and os.path.exists(tmp_path):
-            os.unlink(tmp_path)
 
 
 def _check_classes(classes):
@@ -506,9 +558,12 @@ def load_image_folder(
     ``split`` is None, as ``[<prefix>/]<class>/<file>``: the class of an image is the name
     of its parent folder and its split the name of the folder above. Files whose suffix is
     not an image suffix (``.png``, ``.jpg``, ...) and hidden files and folders are ignored.
-    Links are followed, in a folder as in an archive (there, links that lead out of the
-    archive or to nothing in it are skipped with a warning). Images are turned upright
-    by their EXIF orientation tag, as image viewers show them.
+    Links are followed, in a folder as in an archive; links that lead nowhere (out of
+    an archive, to nothing, in a loop) are skipped with a warning, and so are, in an
+    archive only, links to folders. A folder that cannot be listed is an error, not
+    skipped. In an archive, a name archived twice counts once, with its last entry.
+    Images are turned upright by their EXIF orientation tag, as image viewers show
+    them; an image whose EXIF data is damaged is loaded as stored, with a warning.
 
     Parameters
     ----------

@@ -3,6 +3,7 @@
 import os
 import tarfile
 import warnings
+from io import BytesIO
 from pathlib import Path
 
 import joblib
@@ -178,6 +179,58 @@ def test_archive_links_out_of_it_are_skipped_with_a_warning(image_folder, tmp_pa
     with pytest.warns(UserWarning, match=r"5 image entries .* are links that lead out"):
         data = load_image_folder(archive, "train", cache=False)
     assert len(data.target) == 3 * len(CLASSES)
+    # The folder itself: the absolute link works on this machine; the other four lead
+    # nowhere or loop, and are skipped alike (os.stat's error stopped every load).
+    with pytest.warns(UserWarning, match=r"4 image entries .* lead nowhere or in a loop"):
+        data = load_image_folder(root, "train", cache=False)
+    assert len(data.target) == 3 * len(CLASSES) + 1
+
+
+def test_archive_links_to_folders_are_named_in_a_warning(image_folder, tmp_path):
+    # A folder follows train/bee -> ../test/ant; its archive does not, and loaded one
+    # class fewer without a word.
+    root, expected = image_folder
+    try:
+        os.symlink("../test/ant", root / "train" / "bee", target_is_directory=True)
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links are not available here")
+    archive = _make_tar(root, tmp_path / "images.tar")
+    with pytest.warns(UserWarning, match=r"1 entries .* are links to folders \('train/bee'"):
+        data = load_image_folder(archive, "train", cache=False)
+    assert "bee" not in data.target_names
+    assert len(load_image_folder(root, "train", cache=False).target) > len(data.target)
+
+
+def test_a_name_archived_twice_counts_once_with_its_last_entry(image_folder, tmp_path):
+    # tar --append of a changed file: extracting leaves the last version; the loader
+    # loaded both.
+    root, expected = image_folder
+    archive = _make_tar(root, tmp_path / "images.tar", mode="w")
+    changed = tmp_path / "changed.png"
+    new_pixels = 255 - _pixels("train", 1, 0)
+    Image.fromarray(new_pixels).save(changed)
+    with tarfile.open(archive, "a") as tar:
+        tar.add(changed, arcname="./train/ant/0000.png")
+    data = load_image_folder(archive, "train", cache=False)
+    assert len(data.target) == len(expected["train"])
+    (index,) = [i for i, f in enumerate(data.filenames) if f.endswith("train/ant/0000.png")]
+    np.testing.assert_array_equal(data.images[index], new_pixels)
+
+
+def test_an_unreadable_class_folder_is_an_error(image_folder, monkeypatch):
+    # os.walk skipped a folder it could not list: a class vanished, the labels of the
+    # classes after it shifted, and nothing said so.
+    root, _ = image_folder
+    scandir = os.scandir
+
+    def refuse_moth(path="."):
+        if os.path.basename(os.fspath(path)) == "moth":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_moth)
+    with pytest.raises(PermissionError, match=r"Cannot list the folder .*moth.*Permission denied"):
+        load_image_folder(root, "train", cache=False)
 
 
 @pytest.mark.parametrize("damage", ["truncated-tar", "truncated-gzip", "corrupted-gzip"])
@@ -332,6 +385,26 @@ def test_exif_orientation_is_applied(tmp_path):
     np.testing.assert_array_equal(data.images[0], np.rot90(stored, k=-1))
     # The top-left pixel displayed is the stored bottom-left one.
     np.testing.assert_array_equal(data.images[0, 0, 0], stored[-1, 0])
+
+
+def test_damaged_exif_keeps_the_pixels_and_warns(tmp_path):
+    # A phone photo whose EXIF block is damaged: Pillow decodes its pixels, but its
+    # exif_transpose raised a TypeError that stopped the whole load, naming no file.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation
+    exif[0x010F] = "cam"  # Make, a text tag
+    buffer = BytesIO()
+    Image.fromarray(_pixels("train", 0, 0)).save(buffer, "JPEG", exif=exif.tobytes())
+    # Make's tag id becomes WhitePoint's, a tag of numbers that now holds text.
+    data = buffer.getvalue()
+    damaged = data.replace(b"\x01\x0f\x00\x02", b"\x01\x3e\x00\x02")
+    assert damaged != data
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    (tmp_path / "photos" / "a" / "0.jpg").write_bytes(damaged)
+    with pytest.warns(UserWarning, match=r"0\.jpg' has damaged EXIF data"):
+        loaded = load_image_folder(tmp_path / "photos", cache=False)
+    stored = np.asarray(Image.open(BytesIO(damaged)).convert("RGB"))
+    np.testing.assert_array_equal(loaded.images[0], stored)  # as stored, not rotated
 
 
 def test_float_pixels_are_refused_with_their_mode(tmp_path):
