@@ -87,17 +87,18 @@ with the self-supervised and pair terms alone (``../shared/DESIGN.md``) and the 
 trains 100 epochs with the balance, factor and source terms too; then more pretraining
 steps (DTC's features took about 35,000 steps of batches of 128, these 1,440 of 512:
 ``--set pretrain_epochs=...``, and ``batch_size=128``, which also gives the clustering
-DTC's 19,600 steps instead of 4,800), then ``--set pretrain_lr_schedule=cosine``
-(pretraining annealed to 0; DTC's published features, with which the paper's K-means
-scored 0.655, were trained 180 epochs with a decaying rate; on the CPU proxy the cosine
-schedule raised K-means by 0.013 but lowered SUPREME by 0.053 on the mean of three
-seeds, ``docs/benchmarks.rst``). A quarter of the source batch
-(``eager_source_quarter``) is not pursued: it lowered ACC on the CPU proxy and was not
-faster in the H200's profile. For the speed of the unfrozen step, which is bound by the
-GPU's kernels: batch norm took 93 of its 236 ms of kernels in 10 steps, in PyTorch's own
-kernels, since PyTorch never gives bf16 batch norm to cuDNN; fp16 autocast (cuDNN's
-batch norm, with a loss scaler) is the lever to profile (step 2's ``eager_fp16``,
-without the scaler: if it is no faster, the scaler is not worth building)."""
+19,500 steps instead of 4,800; DTC's took about 21,600 of 128, warm-up included), then
+``--set pretrain_lr_schedule=cosine`` (pretraining annealed to 0; DTC's published
+features, with which the paper's K-means scored 0.655, were trained 180 epochs with a
+decaying rate; on the CPU proxy the cosine schedule raised K-means by 0.013 but lowered
+SUPREME by 0.053 on the mean of three seeds, ``docs/benchmarks.rst``). A quarter of the
+source batch (``eager_source_quarter``) is not pursued: it lowered ACC on the CPU proxy
+and was not faster in the H200's profile. For the speed of the unfrozen step, which is
+bound by the GPU's kernels: batch norm took 93 of its 236 ms of kernels in 10 steps, in
+PyTorch's own kernels, since PyTorch never gives bf16 batch norm to cuDNN; fp16 autocast
+(cuDNN's batch norm, with a loss scaler) is the lever to profile (step 2's
+``eager_fp16``, without the scaler: if it is no faster, the scaler is not worth
+building)."""
 
 import argparse
 import os

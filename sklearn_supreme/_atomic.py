@@ -45,8 +45,10 @@ def atomic_write(path, mode="wb", *, fsync=False):
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    created = False
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
         with os.fdopen(fd, mode) as f:
             yield f
             if fsync:
@@ -54,6 +56,7 @@ def atomic_write(path, mode="wb", *, fsync=False):
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if created:  # never another writer's file, should the name have clashed
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise

@@ -1327,7 +1327,9 @@ def _input_statistics(data, kind, standardize, seed):
     # Constant input keeps its scale: dividing by ~0 would blow up the noise. Constant
     # means below float32's resolution at the input's magnitude (the network sees
     # float32), not below a fixed number: data on a scale of 1e-9 is not constant.
-    resolution = np.finfo(np.float32).eps * np.abs(sample).max()
+    # Per channel for images, whose scales are per channel; one for vectors' one scale.
+    magnitude = np.abs(sample).max() if kind == "vector" else np.abs(sample).max(axis=axes)
+    resolution = np.finfo(np.float32).eps * magnitude
     return mean, np.where(std > resolution, std, 1.0)
 
 
@@ -1339,6 +1341,10 @@ def _as_tensor(array):
     is undefined. The package never writes to its inputs, and a copy would double
     their memory, so the warning says nothing here.
     """
+    flags = getattr(array, "flags", None)
+    if flags is None or flags.writeable:
+        # catch_warnings is not thread-safe (before Python 3.14): only where needed.
+        return torch.as_tensor(array)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
         return torch.as_tensor(array)

@@ -117,15 +117,11 @@ def _scan_directory(root):
     Symbolic links to folders are followed (``train/cat -> /disk/cats`` is a common
     layout), except those that lead back to a folder above them, which would loop.
     """
-    def unreadable(exc):
-        # os.walk skips a folder it cannot list, silently: a class would vanish and
-        # the labels of the others shift.
-        raise PermissionError(
-            f"Cannot list the folder {exc.filename!r} of the dataset ({exc.strerror})."
-        ) from exc
-
-    entries, broken = [], []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
+    # os.walk skips a folder it cannot list, silently: a class would vanish and the
+    # labels of the others shift. Named in a warning, not an error: such a folder can
+    # also be one that never held images (lost+found at the root of a drive).
+    entries, broken, unlisted = [], [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unlisted.append):
         real = os.path.realpath(dirpath)
         dirnames[:] = [
             d for d in dirnames
@@ -140,14 +136,23 @@ def _scan_directory(root):
             full_path = os.path.join(dirpath, filename)
             try:
                 stat = os.stat(full_path)
-            except OSError:  # a link to nothing, or in a loop
-                broken.append(full_path)
+            except OSError:
+                if not os.path.islink(full_path):
+                    raise
+                broken.append(full_path)  # a link to nothing, or in a loop
                 continue
             entries.append((parts, full_path, stat.st_size, stat.st_mtime_ns))
     if broken:
         warnings.warn(
             f"{len(broken)} image entries under {root!r} are links that lead nowhere or "
             f"in a loop; they were skipped ({broken[0]!r}, ...).",
+            UserWarning,
+        )
+    if unlisted:
+        warnings.warn(
+            f"{len(unlisted)} folders under {root!r} could not be listed and were skipped "
+            f"({unlisted[0].filename!r}: {unlisted[0].strerror}, ...); if they hold "
+            "images, those classes are missing.",
             UserWarning,
         )
     return entries
@@ -199,6 +204,12 @@ def _link_target(member):
         return None
     target = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
     return None if target.startswith("../") or target == ".." else _member_name(target)
+
+
+def _selects(keep, parts):
+    """Whether ``keep`` would load an image at ``parts``."""
+    location = None if parts is None else keep(parts)
+    return location is not None and bool(location[2])
 
 
 def _resolve_links(links, files):
@@ -282,6 +293,8 @@ def _read_archive(path, keep, verbose):
     # load fewer classes than the folder the archive was made of.
     folders = set()
     for name in files:
+        if _image_parts(name) is None:
+            continue
         folder = posixpath.dirname(name)
         while folder and folder not in folders:
             folders.add(folder)
@@ -289,6 +302,8 @@ def _read_archive(path, keep, verbose):
     folder_links = [
         name for name, target in links.items()
         if name not in image_links and resolved[name] is None and target in folders
+        # a link where an image of the requested split would be: train/bee, not test/bee
+        and _selects(keep, _image_parts(name + "/0.png"))
     ]
     if folder_links:
         warnings.warn(
@@ -560,8 +575,8 @@ def load_image_folder(
     not an image suffix (``.png``, ``.jpg``, ...) and hidden files and folders are ignored.
     Links are followed, in a folder as in an archive; links that lead nowhere (out of
     an archive, to nothing, in a loop) are skipped with a warning, and so are, in an
-    archive only, links to folders. A folder that cannot be listed is an error, not
-    skipped. In an archive, a name archived twice counts once, with its last entry.
+    archive only, links to its own folders of images. Folders that cannot be listed
+    are skipped with a warning. In an archive, a name archived twice counts once, with its last entry.
     Images are turned upright by their EXIF orientation tag, as image viewers show
     them; an image whose EXIF data is damaged is loaded as stored, with a warning.
 

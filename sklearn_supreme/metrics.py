@@ -62,9 +62,12 @@ def _refuse_strings_mixed_with_others(labels, name):
         flat = np.asarray(labels, dtype=object).ravel()
     except ValueError:  # ragged: left to the shape checks
         return
-    is_str = [isinstance(v, str) for v in flat]
+    # Missing labels (None, NaN) are not a type of their own: the missing-label check
+    # names them.
+    present = [v for v in flat if not (v is None or (isinstance(v, float) and v != v))]
+    is_str = [isinstance(v, str) for v in present]
     if any(is_str) and not all(is_str):
-        raise _mixed_types_error(name, flat)
+        raise _mixed_types_error(name, present)
 
 
 def _check_complete_labels(labels, name, hint=""):

@@ -610,7 +610,9 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         # The target is only used by the refit, after the whole search: the refit's own
         # checks of the data (shapes, values, enough samples for n_clusters) run now.
         if isinstance(estimator, SupremeClusterer):
-            clone(estimator)._validate_fit_data(X, pair)
+            checker = clone(estimator)
+            checker._validate_params()  # its parameters first: the checks below use them
+            checker._validate_fit_data(X, pair)
         _check_source_columns(getattr(X, "columns", None), pair[0])
         X_source = _check_named_array(pair[0], "X_source", allow_nd=True, dtype=None)
         y_source = _check_source_labels(pair[1])

@@ -485,7 +485,9 @@ def test_input_statistics_by_hand(digits_split, kind):
 
 
 @pytest.mark.parametrize("as_images", [False, True])
-def test_read_only_input_fits_and_predicts_without_warnings(digits_split, fast_params, as_images):
+def test_read_only_input_fits_and_predicts_without_warnings(
+    digits_split, fast_params, as_images, monkeypatch
+):
     # GridSearchCV(n_jobs>1) hands large arrays to its workers memory-mapped, read-only;
     # float32 and uint8 arrays are used without a copy, which torch warned about.
     Xs, ys, Xt, _ = digits_split
@@ -497,6 +499,15 @@ def test_read_only_input_fits_and_predicts_without_warnings(digits_split, fast_p
         Xt, Xs = Xt.astype(np.float32), Xs.astype(np.float32)
     for array in (Xt, Xs):
         array.setflags(write=False)
+    # torch warns once per process: a stand-in that warns every time, as torch's first.
+    as_tensor = torch.as_tensor
+
+    def warning_as_tensor(data, *args, **kwargs):
+        if isinstance(data, np.ndarray) and not data.flags.writeable:
+            warnings.warn("The given NumPy array is not writable, and PyTorch ...", UserWarning)
+        return as_tensor(data, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "as_tensor", warning_as_tensor)
     with warnings.catch_warnings():
         # (short fits leave clusters empty, and warn of that: not what is tested here)
         warnings.filterwarnings("error", "The given NumPy array is not writable")
@@ -517,6 +528,11 @@ def test_input_scale_is_scale_invariant_and_constant_input_keeps_its_own(digits_
     for constant in (np.zeros((50, 3)), np.full((50, 3), 1e6) + np.arange(50)[:, None] * 1e-8):
         _, scale = _input_statistics(constant, "vector", True, seed=0)
         np.testing.assert_array_equal(scale, 1.0)
+    # Images: per channel, a channel on a small scale beside one on a large scale.
+    rng = np.random.default_rng(0)
+    images = np.stack([rng.normal(size=(20, 4, 4)) * 1e-4, rng.normal(size=(20, 4, 4)) * 1e4], 1)
+    _, scale = _input_statistics(images, "float_nchw", True, seed=0)
+    np.testing.assert_allclose(scale, images.std(axis=(0, 2, 3)), rtol=1e-6)
 
 
 def test_loss_settings_reach_the_loss(digits_split, monkeypatch):

@@ -135,6 +135,9 @@ def test_cluster_accuracy_names_mixed_label_types():
     # In a list, NumPy would turn 0 and "0" into one string class, and score 0.5.
     with pytest.raises(TypeError, match=r"y_pred mixes labels of types \['int', 'str'\]"):
         cluster_accuracy([0, 1, 2, 3], [0, "0", 1, "1"])
+    # A missing label is named as missing, not as a type of its own.
+    with pytest.raises(ValueError, match="y_true has 1 missing labels"):
+        cluster_accuracy(["a", None, "b"], [0, 1, 1])
     # Strings alone, or numbers alone, in lists are fine.
     assert cluster_accuracy(["a", "b"], [1, 0]) == cluster_accuracy([0, 1], [1.0, 0.0]) == 1.0
 

@@ -358,6 +358,16 @@ def test_cv_runs_the_refits_checks_before_searching(
     assert trained == [] and not hasattr(search, "cv_results_")
 
 
+def test_cv_checks_the_estimators_parameters_before_the_target(blob_source):
+    # The target's checks compare with n_clusters: an invalid one must be named as such.
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = blob_source
+    search = SupremeClustererCV(SupremeClusterer(n_clusters="foo"), taus=(0.25,), cv=2)
+    with pytest.raises(InvalidParameterError, match="'n_clusters' parameter of SupremeClusterer"):
+        search.fit(X[:9], source=(X, y))
+
+
 def test_cv_refit_never_mixes_two_searches(blob_source):
     X, y = blob_source
     search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2).fit(
