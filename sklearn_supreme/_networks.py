@@ -7,6 +7,7 @@ logits (Eq. 8) and the target cluster logits.
 """
 
 import copy
+import functools
 import inspect
 
 import torch
@@ -206,15 +207,25 @@ def make_backbone(backbone, input_shape, backbone_params=None, in_channels=None)
                 f"backbone='mlp' expects 2-D feature arrays, got images of shape {input_shape}; "
                 "use backbone='cnn' or 'resnet18', or flatten the images."
             )
-        return MLPBackbone(input_shape[0], **params)
+        return _build(functools.partial(MLPBackbone, input_shape[0]), params, backbone, params)
     if not is_image:
         raise ValueError(
             f"backbone={backbone!r} is an image backbone and expects 4-D image arrays "
             f"(N, H, W, C) uint8 or (N, C, H, W) float, got 2-D data with {input_shape[0]} "
             "features; use backbone='mlp'."
         )
-    params.setdefault("in_channels", in_channels)
-    return _BUILTIN[backbone](**params)
+    return _build(_BUILTIN[backbone], {"in_channels": in_channels, **params}, backbone, params)
+
+
+def _build(constructor, params, name, backbone_params):
+    """A built-in backbone; a wrong keyword or value in ``backbone_params`` named as such
+    (the constructor's own TypeError or torch's error would not say where it came from)."""
+    try:
+        return constructor(**params)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"backbone_params={backbone_params!r} do not build backbone={name!r}: {exc}"
+        ) from exc
 
 
 class SupremeNetwork(nn.Module):

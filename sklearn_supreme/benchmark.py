@@ -36,6 +36,7 @@ from sklearn.utils import check_random_state
 from . import __version__
 from ._atomic import atomic_write
 from ._estimator import SupremeClusterer, _adapted_target_logits
+from ._networks import make_backbone
 from ._training import SupremeNet
 from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
 from .metrics import clustering_report
@@ -231,6 +232,7 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params):
     # Bad settings fail here, before minutes of loading, not at the first fit.
     probe = SupremeClusterer(**params)
     probe._validate_params()
+    check_backbone(probe, (32, 32, 3), in_channels=3)  # CIFAR-10's images
     device = probe._resolve_device()
     if per_class is None and smoke:
         per_class = SMOKE_PER_CLASS
@@ -787,6 +789,13 @@ def write_json(path, data):
     with atomic_write(path, "w") as f:
         json.dump(to_jsonable(data), f, indent=2, allow_nan=False)
         f.write("\n")
+
+
+def check_backbone(model, input_shape, in_channels=None):
+    """Build ``model``'s backbone for samples of ``input_shape`` once, so that a wrong
+    ``backbone`` or ``backbone_params`` of a command line fails before its data is
+    loaded, not at the first fit (raises ValueError or TypeError)."""
+    make_backbone(model.backbone, input_shape, model.backbone_params, in_channels)
 
 
 def check_output_path(path):

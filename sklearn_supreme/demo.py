@@ -28,6 +28,7 @@ from .benchmark import (
     METRICS,
     add_override_argument,
     add_threads_argument,
+    check_backbone,
     check_output_path,
     environment_info,
     format_environment,
@@ -245,7 +246,9 @@ def run_from_args(args, parser, command):
     try:
         # Bad settings fail here with a usage message, not in the middle of a fit; a
         # --json that cannot be written, not after the whole demo ran.
-        SupremeClusterer(**{**DEMO_PARAMS, **params})._validate_params()
+        model = SupremeClusterer(**{**DEMO_PARAMS, **params})
+        model._validate_params()
+        check_backbone(model, (64,))  # the digits' rows
         if args.json is not None:
             check_output_path(args.json)
     except (ValueError, TypeError) as exc:

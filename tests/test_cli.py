@@ -162,6 +162,13 @@ def test_demo_with_n_clusters_auto(tmp_path):
         (["demo", "--set", "tau"], "expected key=value"),
         (["demo", "--set", "random_state=3"], "random_state is set by --seeds"),
         (["demo", "--set", "backbone=resnet"], "'backbone' parameter"),
+        # A backbone that cannot be built for the data fails before any fit (here the
+        # demo's K-means ran first, then a traceback); braces doubled for str.format.
+        (["demo", "--set", "backbone=cnn"], "backbone='cnn' is an image backbone"),
+        (["demo", "--set", "backbone_params={{'width': 8}}"],
+         "backbone_params={'width': 8} do not build backbone='mlp'"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set",
+          "backbone_params={{'widht': 8}}"], "do not build backbone='resnet18'"),
         # Checked before the data is loaded: this --data does not exist.
         (["benchmark", "cifar10", "--data", "{tmp}/missing", "--resume"],
          "resume needs the results file"),
