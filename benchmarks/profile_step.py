@@ -225,9 +225,9 @@ def run_variant(name, base, data, gflop_per_image, args):
     # Random pixels and a couple of epochs: empty clusters are expected here and say
     # nothing about a step's time.
     patches = NET_PATCHES.get(name, {})
-    with _empty_clusters_ignored(), contextlib.ExitStack() as stack:
-        if patches:  # patch.multiple refuses to patch nothing
-            stack.enter_context(mock.patch.multiple(_DeviceNet, **patches))
+    # (patch.multiple refuses to patch nothing)
+    patched = mock.patch.multiple(_DeviceNet, **patches) if patches else contextlib.nullcontext()
+    with _empty_clusters_ignored(), patched:
         model.fit(X_target, source=(X_source, y_source))
     result = {"variant": name, "overrides": overrides,
               "net_patches": {key: str(value) for key, value in patches.items()},

@@ -246,7 +246,8 @@ def _read_archive(path, keep, verbose):
     with _tar_stream(path) as (stream, archive):
         for member in archive:
             name = _member_name(member.name)
-            if member.issym() or member.islnk():
+            is_link = member.issym() or member.islnk()
+            if is_link:
                 links[name] = _link_target(member)
                 files.discard(name)
             elif member.isfile():
@@ -256,7 +257,7 @@ def _read_archive(path, keep, verbose):
             location = None if parts is None else keep(parts)
             if location is None:
                 continue
-            if member.issym() or member.islnk():
+            if is_link:
                 image_links[name] = (parts, location)
                 seen.pop(name, None)
                 selected.pop(name, None)
@@ -576,9 +577,10 @@ def load_image_folder(
     Links are followed, in a folder as in an archive; links that lead nowhere (out of
     an archive, to nothing, in a loop) are skipped with a warning, and so are, in an
     archive only, links to its own folders of images. Folders that cannot be listed
-    are skipped with a warning. In an archive, a name archived twice counts once, with its last entry.
-    Images are turned upright by their EXIF orientation tag, as image viewers show
-    them; an image whose EXIF data is damaged is loaded as stored, with a warning.
+    are skipped with a warning. In an archive, a name archived twice counts once, with
+    its last entry. Images are turned upright by their EXIF orientation tag, as image
+    viewers show them; an image whose EXIF data is damaged is loaded as stored, with a
+    warning.
 
     Parameters
     ----------

@@ -42,32 +42,22 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 __all__ = ["cluster_accuracy", "cluster_accuracy_scorer", "clustering_report"]
 
 
-def _mixed_types_error(name, labels):
-    kinds = sorted({type(v).__name__ for v in labels})
-    return TypeError(
-        f"{name} mixes labels of types {kinds}, which do not sort together; use "
-        "labels of one type (all strings, or all integers)."
-    )
-
-
-def _refuse_strings_mixed_with_others(labels, name):
-    """Refuse a list (no dtype) that mixes strings with other labels.
+def _keep_label_types(labels):
+    """``labels``, as an array of dtype object if it is a list that mixes strings with
+    other values.
 
     NumPy turns ``[1, "1"]`` into the strings ``["1", "1"]``, one class where there
-    were two, before any check can see the mix; an array of dtype object keeps both.
+    were two, before any check could see the mix; as objects, the values keep their
+    types, and the checks below name the mix (or the missing labels among them).
     """
     if hasattr(labels, "dtype") or isinstance(labels, str):
-        return
+        return labels
     try:
-        flat = np.asarray(labels, dtype=object).ravel()
+        values = np.asarray(labels, dtype=object)
     except ValueError:  # ragged: left to the shape checks
-        return
-    # Missing labels (None, NaN) are not a type of their own: the missing-label check
-    # names them.
-    present = [v for v in flat if not (v is None or (isinstance(v, float) and v != v))]
-    is_str = [isinstance(v, str) for v in present]
-    if any(is_str) and not all(is_str):
-        raise _mixed_types_error(name, present)
+        return labels
+    is_str = [isinstance(v, str) for v in values.ravel()]
+    return values if any(is_str) and not all(is_str) else labels
 
 
 def _check_complete_labels(labels, name, hint=""):
@@ -75,10 +65,10 @@ def _check_complete_labels(labels, name, hint=""):
 
     Missing labels (NaN, None, pandas' NA) would otherwise count as a class of their
     own, or fail deep in NumPy; labels of mixed types fail to sort (``np.unique``,
-    ``LabelEncoder``) with a bare ``TypeError``, or, strings mixed with numbers in a
-    list, would silently become strings. ``hint`` ends the missing-label error.
+    ``LabelEncoder``) with a bare ``TypeError`` (or, in a list, strings mixed with
+    numbers would all become strings). ``hint`` ends the missing-label error.
     """
-    _refuse_strings_mixed_with_others(labels, name)
+    labels = _keep_label_types(labels)
     if hasattr(labels, "isna"):  # pandas: NaN, None and pd.NA alike
         missing = np.asarray(labels.isna()).ravel()
     else:
@@ -96,7 +86,11 @@ def _check_complete_labels(labels, name, hint=""):
     try:
         np.unique(labels)
     except TypeError as exc:
-        raise _mixed_types_error(name, labels) from exc
+        kinds = sorted({type(v).__name__ for v in labels})
+        raise TypeError(
+            f"{name} mixes labels of types {kinds}, which do not sort together; use "
+            "labels of one type (all strings, or all integers)."
+        ) from exc
     return labels
 
 
@@ -106,7 +100,7 @@ def _check_labels(labels, name):
         # A pandas Series' own missing values first: check_array fails on pd.NA of a
         # string Series with a bare "boolean value of NA is ambiguous".
         labels = _check_complete_labels(labels, name)
-    _refuse_strings_mixed_with_others(labels, name)
+    labels = _keep_label_types(labels)
     # dtype=None keeps string and object labels instead of forcing numbers.
     y = check_array(labels, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name=name)
     if y.ndim != 1:

@@ -617,12 +617,13 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         X_source = _check_named_array(pair[0], "X_source", allow_nd=True, dtype=None)
         y_source = _check_source_labels(pair[1])
         check_consistent_length(X_source, y_source)
-        X = _check_named_array(X, "X", allow_nd=True, dtype=None)
-        if X.shape[1:] != X_source.shape[1:]:
-            raise ValueError(
-                f"X has samples of shape {X.shape[1:]} but X_source of shape "
-                f"{X_source.shape[1:]}; source and target must be alike."
-            )
+        if not isinstance(estimator, SupremeClusterer):  # what the checks above did
+            X = _check_named_array(X, "X", allow_nd=True, dtype=None)
+            if X.shape[1:] != X_source.shape[1:]:
+                raise ValueError(
+                    f"X has samples of shape {X.shape[1:]} but X_source of shape "
+                    f"{X_source.shape[1:]}; source and target must be alike."
+                )
         splits = self._splits(X_source, y_source)
 
         # The fits of one split differ only in tau, so they share the pretraining and
