@@ -109,14 +109,13 @@ import traceback
 import numpy as np
 
 from sklearn_supreme import SupremeClusterer
+from sklearn_supreme._cli import add_override_argument
+from sklearn_supreme._reporting import environment_info, write_json
 from sklearn_supreme.benchmark import (
     CIFAR10_PARAMS,
     SMOKE_PARAMS,
-    add_override_argument,
-    environment_info,
     load_cifar10_protocol,
     run_cifar10_benchmark,
-    write_json,
 )
 
 #: Epochs of each probe fit: enough for a median of the epochs after the first.

@@ -62,14 +62,9 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme.benchmark import (
-    add_override_argument,
-    environment_info,
-    load_cifar10_protocol,
-    mean_std,
-    torch_threads,
-    write_json,
-)
+from sklearn_supreme._cli import add_override_argument, torch_threads
+from sklearn_supreme._reporting import environment_info, mean_std, write_json
+from sklearn_supreme.benchmark import load_cifar10_protocol
 from sklearn_supreme.metrics import cluster_accuracy
 from sklearn_supreme.model_selection import (
     NovelClassSplit,

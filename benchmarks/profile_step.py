@@ -59,7 +59,8 @@ from sklearn_supreme import SupremeClusterer
 from sklearn_supreme._estimator import _empty_clusters_ignored
 from sklearn_supreme._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from sklearn_supreme._training import SupremeNet, _DeviceNet, frozen, match_frozen
-from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS, environment_info, write_json
+from sklearn_supreme._reporting import environment_info, write_json
+from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS
 
 #: ``freeze`` patterns that leave only the last stage of each built-in image backbone
 #: to train in the clustering phase: the CIFAR ResNet-18's fourth stage (blocks 6-7),

@@ -1,4 +1,4 @@
-"""The CIFAR-10 transfer-clustering benchmark (the paper's Table 1), and reporting helpers.
+"""The CIFAR-10 transfer-clustering benchmark (the paper's Table 1).
 
 ``python -m sklearn_supreme benchmark cifar10 --data PATH`` follows the protocol of DTC
 and the SUPREME paper: the train images of classes 0-4 are the labelled source, the
@@ -6,37 +6,30 @@ train images of classes 5-9 the target (K = 5), clustered and scored transductiv
 Each seed fits one :class:`~sklearn_supreme.SupremeClusterer`, whose source-pretrained
 network gives both compared methods: K-means on its features (PCA to K dimensions,
 as DTC initialises; the estimator's ``initial_labels_``) and SUPREME (``labels_``).
-
-The helpers below the benchmark (machine description, mean and std over seeds,
-``--set`` overrides, atomic JSON files) are shared with :mod:`sklearn_supreme.demo`.
 """
 
-import argparse
-import ast
-import contextlib
 import copy
 import datetime
 import json
-import math
 import numbers
 import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
-import sklearn
-import skorch
 import torch
 from skorch.callbacks import Callback
 from sklearn.utils import check_random_state
 
-from . import __version__
-from ._atomic import atomic_write
+from ._cli import (
+    add_override_argument, add_threads_argument, check_backbone, check_output_path,
+    positive_int, torch_threads,
+)
 from ._estimator import SupremeClusterer, _adapted_target_logits
-from ._networks import make_backbone
+from ._reporting import (
+    METRICS, device_name, environment_info, format_environment, format_mean_std,
+    format_params, mean_std, to_jsonable, write_json,
+)
 from ._training import SupremeNet
 from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
 from .metrics import clustering_report
@@ -77,7 +70,6 @@ PAPER_TABLE1_CIFAR10 = {
     "SUPREME": {"acc": 0.913, "nmi": 0.791},
 }
 
-METRICS = ("acc", "nmi", "ari")
 _METHODS = {"kmeans_pretrained": "K-means, pretrained features", "supreme": "SUPREME"}
 
 
@@ -640,233 +632,6 @@ def stratified_subsample(y, per_class, random_state=None):
     return np.sort(np.concatenate(picks))
 
 
-# ---------------------------------------------------- shared with sklearn_supreme.demo
-def device_name(device):
-    """``torch.cuda.get_device_name`` for a CUDA device, else ``"cpu (N cores)"``.
-
-    Examples
-    --------
-    >>> device_name("cpu").startswith("cpu (")
-    True
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({_cpu_count()} cores)"
-
-
-def _cpu_count():
-    # The cores this process may run on, which can be fewer than the machine has.
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count()
-
-
-def _git_commit(package_dir=None):
-    """The package checkout's short commit, with ``-dirty`` when the tracked files of the
-    package or of the ``benchmarks`` folder beside it differ from that commit (the
-    figures then come from code no commit holds); else ``$SKLEARN_SUPREME_GIT_COMMIT``
-    (for a copy of the tree without its ``.git``, such as one sent to a remote GPU),
-    else None."""
-    package_dir = package_dir or os.path.dirname(os.path.abspath(__file__))
-
-    def git(*args):
-        return subprocess.run(
-            ["git", *args], cwd=package_dir, capture_output=True, text=True, timeout=10,
-            check=True,
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        code = [".", os.path.join(os.pardir, "benchmarks")]
-        if commit and git("status", "--porcelain", "--untracked-files=no", "--", *code):
-            commit += "-dirty"
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return commit or os.environ.get("SKLEARN_SUPREME_GIT_COMMIT") or None
-
-
-def environment_info(device, command=None):
-    """What a result depends on besides the code's settings: machine, versions, command."""
-    if command is None:
-        command = " ".join([os.path.basename(sys.executable), *sys.argv])
-    return {
-        "device": device_name(device),
-        "cpu_count": _cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "sklearn_supreme": __version__,
-        "torch": torch.__version__,
-        "scikit-learn": sklearn.__version__,
-        "skorch": skorch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "git_commit": _git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-    }
-
-
-def format_environment(env):
-    return (
-        f"Machine: {env['device']}, {env['torch_threads']} torch threads; "
-        f"sklearn-supreme {env['sklearn_supreme']} (git {env['git_commit'] or 'n/a'}), "
-        f"torch {env['torch']}, scikit-learn {env['scikit-learn']}, skorch {env['skorch']}; "
-        f"{env['date']}"
-    )
-
-
-def mean_std(values):
-    """``{"mean", "std"}`` of per-seed values; the std is the population one (0 for one seed).
-
-    Examples
-    --------
-    >>> mean_std([0.5, 0.7])
-    {'mean': 0.6, 'std': 0.1}
-    """
-    values = np.asarray(values, dtype=float)
-    return {"mean": round(float(values.mean()), 12), "std": round(float(values.std()), 12)}
-
-
-def format_mean_std(stat, digits=3):
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
-
-
-def format_params(params):
-    return ", ".join(f"{key}={value!r}" for key, value in params.items())
-
-
-def parse_override(text):
-    """One ``--set key=value``: a SupremeClusterer parameter and a Python literal.
-
-    A value that is not a literal is kept as a string, so ``backbone=cnn`` works
-    without quotes.
-
-    Examples
-    --------
-    >>> parse_override("tau=0.1"), parse_override("backbone=cnn")
-    (('tau', 0.1), ('backbone', 'cnn'))
-    >>> parse_override("backbone_params={'width': 8}")
-    ('backbone_params', {'width': 8})
-    """
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    if key == "random_state":
-        raise argparse.ArgumentTypeError("random_state is set by --seeds")
-    known = set(SupremeClusterer().get_params()) - {"random_state"}
-    if key not in known:
-        raise argparse.ArgumentTypeError(
-            f"{key!r} is not a SupremeClusterer parameter; choose from {', '.join(sorted(known))}"
-        )
-    try:
-        return key, ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
-        return key, value.strip()
-
-
-def to_jsonable(value):
-    """``value`` with everything JSON cannot hold (classes, callables) as its repr."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    return repr(value)
-
-
-def write_json(path, data):
-    """Write ``data`` as JSON atomically: a reader sees the old file or the new, never half."""
-    path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    with atomic_write(path, "w") as f:
-        json.dump(to_jsonable(data), f, indent=2, allow_nan=False)
-        f.write("\n")
-
-
-def check_backbone(model, input_shape, in_channels=None):
-    """Build ``model``'s backbone for samples of ``input_shape`` once, so that a wrong
-    ``backbone`` or ``backbone_params`` of a command line fails before its data is
-    loaded, not at the first fit (raises ValueError or TypeError)."""
-    make_backbone(model.backbone, input_shape, model.backbone_params, in_channels)
-
-
-def check_output_path(path):
-    """Raise ValueError naming ``path`` if :func:`write_json` could not write it.
-
-    For a run's output file, checked before the run rather than found out after it:
-    ``path`` must not be a folder, and its folder must exist or be creatable (its
-    nearest existing folder accepts new files). Nothing is left behind.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     check_output_path(f"{folder}/new/results.json")  # the folder is created later
-    ...     check_output_path(folder)
-    Traceback (most recent call last):
-    ...
-    ValueError: cannot write ...: it is a folder; give a file path, such as .../results.json.
-    """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
-        raise ValueError(
-            f"cannot write {path}: it is a folder; give a file path, such as "
-            f"{os.path.join(path, 'results.json')}."
-        )
-    existing = os.path.dirname(path)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise ValueError(f"cannot write {path}: {existing} is not a folder.")
-    # Creating a file there is the only test that holds for every file system
-    # (os.access says yes to root on read-only and virtual ones such as /proc).
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".", suffix=".probe")
-    except OSError as exc:
-        raise ValueError(
-            f"cannot write {path}: no file can be created in {existing} "
-            f"({exc.strerror or exc}); give a path in a writable folder."
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
-
-
-def add_threads_argument(parser, default_help):
-    parser.add_argument(
-        "--threads", type=positive_int, metavar="N",
-        help=f"torch threads on the CPU (default: {default_help})",
-    )
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads):
-    """Run with ``n_threads`` torch threads (None: unchanged), restoring the number after."""
-    before = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def add_override_argument(parser):
-    parser.add_argument(
-        "--set", dest="overrides", metavar="KEY=VALUE", type=parse_override, action="append",
-        default=[],
-        help="override a SupremeClusterer setting (a Python literal, e.g. tau=0.1, "
-        "backbone_params=\"{'width': 16}\"); repeatable",
-    )
-
-
 # ------------------------------------------------------------------------------ CLI
 def add_arguments(parser):
     """The arguments of ``python -m sklearn_supreme benchmark``."""
@@ -927,10 +692,3 @@ def run_from_args(args, parser, command):
             command=command, file=None,
         )
     return 0
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value

@@ -23,22 +23,14 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 
 from ._augment import ImagePerturbation
+from ._cli import (
+    add_override_argument, add_threads_argument, check_backbone, check_output_path,
+    positive_int, torch_threads,
+)
 from ._estimator import SupremeClusterer
-from .benchmark import (
-    METRICS,
-    add_override_argument,
-    add_threads_argument,
-    check_backbone,
-    check_output_path,
-    environment_info,
-    format_environment,
-    format_mean_std,
-    format_params,
-    mean_std,
-    positive_int,
-    torch_threads,
-    to_jsonable,
-    write_json,
+from ._reporting import (
+    METRICS, environment_info, format_environment, format_mean_std, format_params, mean_std,
+    to_jsonable, write_json,
 )
 from .datasets import split_source_target
 from .metrics import clustering_report

@@ -20,17 +20,14 @@ from sklearn_supreme import SupremeClusterer
 from sklearn_supreme.__main__ import main
 from skorch.callbacks import Callback
 
+from sklearn_supreme._cli import parse_override
+from sklearn_supreme._reporting import format_mean_std, mean_std, to_jsonable, write_json
 from sklearn_supreme.benchmark import (
     PAPER_TABLE1_CIFAR10,
-    format_mean_std,
-    mean_std,
-    parse_override,
     run_cifar10_benchmark,
     stratified_subsample,
-    write_json,
 )
 from sklearn_supreme.datasets import CIFAR10_CLASSES
-from sklearn_supreme.benchmark import to_jsonable
 from sklearn_supreme.demo import DEMO_PARAMS, METHODS, run_digits_demo
 from sklearn_supreme.metrics import clustering_report
 
@@ -570,7 +567,8 @@ def test_benchmark_records_the_estimated_n_clusters(fake_cifar10, tmp_path):
     assert f"{report}{run['n_clusters']} (0)" in printed
 
     # The recorded K and both methods' scores are those of the seed's own fit.
-    from sklearn_supreme.benchmark import _prepare, torch_threads
+    from sklearn_supreme._cli import torch_threads
+    from sklearn_supreme.benchmark import _prepare
     from sklearn_supreme.metrics import clustering_report
 
     prepared = _prepare(fake_cifar10, True, 4, tmp_path / "cache", {"n_clusters": "auto"})
@@ -902,7 +900,7 @@ def test_model_selection_script_runs_only_the_k_splits_named(fake_cifar10, tmp_p
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
     # Figures name the commit they came from; code that differs from it says so.
-    from sklearn_supreme.benchmark import _git_commit
+    from sklearn_supreme._reporting import _git_commit
 
     monkeypatch.delenv("SKLEARN_SUPREME_GIT_COMMIT", raising=False)
 
