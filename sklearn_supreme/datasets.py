@@ -542,11 +542,27 @@ def _check_classes(classes):
     return classes
 
 
-def _select(seen, path, split, classes):
-    """Validate the requested split and classes against those found; return target_names."""
+def _select(seen, path, split, classes, shallow=()):
+    """Validate the requested split and classes against those found; return target_names.
+
+    ``shallow`` holds the parts of the images that lie too high for the layout, to say
+    in the error what layout the collection has when no image fits.
+    """
     if not seen:
         layout = "<split>/<class>/<file>" if split is not None else "<class>/<file>"
-        raise ValueError(f"No image files laid out as {layout} were found in {path!r}.")
+        message = f"No image files laid out as {layout} were found in {path!r}."
+        if split is not None and any(len(parts) == 2 for parts in shallow):
+            n = sum(len(parts) == 2 for parts in shallow)
+            message += (
+                f" {n} images lie in class folders without a split folder above them "
+                "(<class>/<file>): load those with split=None."
+            )
+        elif shallow:
+            message += (
+                f" {len(shallow)} images lie directly in it, in no class folder: put "
+                "each class's images in a folder named after the class."
+            )
+        raise ValueError(message)
     if split is not None:
         available_splits = sorted({s for s, _ in seen})
         if split not in available_splits:
@@ -632,9 +648,11 @@ def load_image_folder(
     Raises
     ------
     ValueError
-        If no image is found, ``split`` or one of ``classes`` is absent, the images do not
-        all have the same size, an image cannot be decoded, or the archive is damaged
-        or truncated (its compression checksum or tar's end marker is checked).
+        If no image is found (images that lie too high for the layout, with no split or
+        class folder above them, are counted in the message), ``split`` or one of
+        ``classes`` is absent, the images do not all have the same size, an image
+        cannot be decoded, or the archive is damaged or truncated (its compression
+        checksum or tar's end marker is checked).
     ImportError
         If images must be decoded and Pillow is not installed.
 
@@ -689,9 +707,12 @@ def load_image_folder(
         if cached is not None:
             return cached
 
+    shallow = set()  # images too shallow for the layout, named in the error if none fits
+
     def keep(parts):
         location = _locate(parts, split)
         if location is None:
+            shallow.add(tuple(parts))
             return None
         in_split = location[0] == split
         return (*location, in_split and (classes is None or location[1] in classes))
@@ -703,7 +724,7 @@ def load_image_folder(
         located = [item for item in located if item[0] is not None]
         seen = [location[:2] for location, _, _ in located]
         selected = [(parts, full_path) for location, parts, full_path in located if location[2]]
-    target_names = _select(seen, path, split, classes)
+    target_names = _select(seen, path, split, classes, shallow)
 
     label_of = {name: label for label, name in enumerate(target_names)}
     # Sort by label then by relative name, so a folder and its archive give the same order.

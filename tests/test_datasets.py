@@ -592,6 +592,29 @@ def test_empty_collection_raises(tmp_path, make):
         load_image_folder(path, "train", cache=False)
 
 
+@pytest.mark.parametrize("make", ["folder", "tar"])
+def test_a_collection_without_split_folders_is_told_to_load_with_split_none(
+    image_folder, tmp_path, make
+):
+    root, _ = image_folder
+    train = root / "train"  # <class>/<file> below it: 3 classes of 3 images
+    path = train if make == "folder" else _make_tar(train, tmp_path / "train.tar")
+    with pytest.raises(ValueError, match=r"9 images lie in class folders without a split "
+                       r"folder above them \(<class>/<file>\): load those with split=None"):
+        load_image_folder(path, "train", cache=False)
+    assert len(load_image_folder(path, None, cache=False).target) == 9
+
+
+@pytest.mark.parametrize("split", [None, "train"])
+@pytest.mark.parametrize("make", ["folder", "tar"])
+def test_images_in_no_class_folder_are_told_to_go_in_one(image_folder, tmp_path, make, split):
+    flat = image_folder[0] / "train" / "ant"  # 3 images and a hidden one, no folders
+    path = flat if make == "folder" else _make_tar(flat, tmp_path / "flat.tar")
+    with pytest.raises(ValueError, match=r"found in .*\. 3 images lie directly in it, in "
+                       r"no class folder: put each class's images in a folder named after"):
+        load_image_folder(path, split, cache=False)
+
+
 def test_bad_paths_and_arguments_raise(image_folder, tmp_path):
     root, _ = image_folder
     with pytest.raises(FileNotFoundError, match="No such directory or archive"):
