@@ -53,14 +53,16 @@ CIFAR10_CLASSES = (
 
 # File name suffixes treated as images; anything else (README, Thumbs.db, ...) is skipped.
 _IMAGE_EXTENSIONS = frozenset(
-    {".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
+    {".bmp", ".gif", ".jfif", ".jpe", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".ppm", ".tif",
+     ".tiff", ".webp"}
 )
 
 # Bump when the cached content or its decoding policy changes, so old cache files are ignored.
 # 2: 16-bit grayscale keeps its top 8 bits; EXIF orientation is applied.
 # 3: links in archives are followed.
 # 4: a name archived twice counts once; images with damaged EXIF load as stored.
-_CACHE_VERSION = 4
+# 5: .jfif and .jpe files are JPEG images.
+_CACHE_VERSION = 5
 
 # Below this many images per worker, starting worker processes costs more than it saves.
 _MIN_IMAGES_PER_JOB = 2000
@@ -589,7 +591,7 @@ def load_image_folder(
     The images must be laid out as ``[<prefix>/]<split>/<class>/<file>`` or, when
     ``split`` is None, as ``[<prefix>/]<class>/<file>``: the class of an image is the name
     of its parent folder and its split the name of the folder above. Files whose suffix is
-    not an image suffix (``.png``, ``.jpg``, ...) and hidden files and folders are ignored.
+    not an image suffix (``.png``, ``.jpg``, ``.jfif``, ...) and hidden files and folders are ignored.
     Links are followed, in a folder as in an archive; links that lead nowhere (out of
     an archive, to nothing, in a loop) are skipped with a warning, and so are, in an
     archive only, links to its own folders of images. Folders that cannot be listed

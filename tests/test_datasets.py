@@ -333,9 +333,11 @@ def test_split_none_pools_splits(image_folder):
     assert np.bincount(data.target).tolist() == [sum(SPLIT_SIZES.values())] * 3
 
 
-def test_jpeg_round_trip_is_close(tmp_path):
+@pytest.mark.parametrize("ext", ["jpg", "JPEG", "jfif", "jpe"])
+def test_jpeg_round_trip_is_close(tmp_path, ext):
+    # Every suffix Pillow gives JPEG files, in any case.
     root = tmp_path / "jpeg"
-    expected = _make_folder(root, ext="jpg")
+    expected = _make_folder(root, ext=ext)
     archive = _make_tar(root, tmp_path / "jpeg.tar.gz")
     data = load_image_folder(archive, "train", cache=False)
 
