@@ -591,8 +591,8 @@ def load_image_folder(
     The images must be laid out as ``[<prefix>/]<split>/<class>/<file>`` or, when
     ``split`` is None, as ``[<prefix>/]<class>/<file>``: the class of an image is the name
     of its parent folder and its split the name of the folder above. Files whose suffix is
-    not an image suffix (``.png``, ``.jpg``, ``.jfif``, ...) and hidden files and folders are ignored.
-    Links are followed, in a folder as in an archive; links that lead nowhere (out of
+    not an image suffix (``.png``, ``.jpg``, ``.jfif``, ...) and hidden files and folders
+    are ignored. Links are followed, in a folder as in an archive; links that lead nowhere (out of
     an archive, to nothing, in a loop) are skipped with a warning, and so are, in an
     archive only, links to its own folders of images. Folders that cannot be listed
     are skipped with a warning. In an archive, a name archived twice counts once, with
