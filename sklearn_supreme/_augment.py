@@ -65,9 +65,12 @@ class ImagePerturbation:
         theta[:, 0, 0] = zoom * sign
         theta[:, 1, 1] = zoom
         theta[:, :, 2] = shift
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        out = F.grid_sample(x.float(), grid.to(x.dtype if x.is_floating_point() else torch.float32),
-                            mode="bilinear", padding_mode="reflection", align_corners=False)
+        # grid_sample interpolates floats: integer images (uint8) are warped as float32,
+        # floating ones in their own precision.
+        x = x if x.is_floating_point() else x.float()
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
+                            align_corners=False)
         return out.contiguous(memory_format=torch.channels_last)
 
     def __repr__(self):

@@ -25,6 +25,15 @@ def test_vector_noise_has_that_std():
     assert (out - x).std().item() == pytest.approx(0.5, rel=0.02)
 
 
+def test_vector_default_noise_follows_dropout():
+    # defaults noise=0.2, dropout=0.1: a dropped one becomes 0, then every feature gets
+    # noise, so the mean is 0.9 and the variance 0.9 * 0.1 + 0.2 ** 2 = 0.13
+    torch.manual_seed(0)
+    out = VectorPerturbation()(torch.ones(20000, 10))
+    assert out.mean().item() == pytest.approx(0.9, abs=0.005)
+    assert out.var().item() == pytest.approx(0.13, rel=0.03)
+
+
 def test_image_identity_without_zoom_shift_or_flip():
     x = torch.rand(16, 3, 8, 8)
     same = ImagePerturbation(scale=(1.0, 1.0), translate=0.0, flip=False)(x)
@@ -47,6 +56,59 @@ def test_image_zoom_by_hand():
     out = ImagePerturbation(scale=(2.0, 2.0), translate=0.0, flip=False)(x)
     expected = (3.5 + (columns - 3.5) / 2).expand(4, 1, 8, 8)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+
+
+def test_image_default_zoom_shift_and_flip_ranges():
+    # Channel 0 is a horizontal ramp (value = column), channel 1 a vertical one (value =
+    # row). Output pixel c samples the input at 3.5 + zoom * sign * (c - 3.5) + shift * 4
+    # (8 pixels span [-1, 1]), so around the centre, where no border is reached, the
+    # slope between pixels 3 and 4 is the zoom (with the flip's sign) and their mean
+    # minus 3.5 the shift in pixels.
+    torch.manual_seed(0)
+    n = 4000
+    ramp = torch.arange(8.0).expand(8, 8)
+    x = torch.stack([ramp, ramp.T]).expand(n, 2, 8, 8).clone()
+    out = ImagePerturbation()(x)  # scale=(0.8, 1.2), translate=0.125, flip=True
+    h_slope = out[:, 0, 4, 4] - out[:, 0, 4, 3]
+    v_slope = out[:, 1, 4, 4] - out[:, 1, 3, 4]
+    h_shift = (out[:, 0, 4, 3] + out[:, 0, 4, 4]) / 2 - 3.5
+    v_shift = (out[:, 1, 3, 4] + out[:, 1, 4, 4]) / 2 - 3.5
+    # one zoom for both axes, drawn over the whole of [1 / 1.2, 1 / 0.8]
+    torch.testing.assert_close(h_slope.abs(), v_slope, atol=1e-4, rtol=0)
+    assert v_slope.min() >= 1 / 1.2 - 1e-4 and v_slope.max() <= 1 / 0.8 + 1e-4
+    assert v_slope.min() < 1 / 1.2 + 0.01 and v_slope.max() > 1 / 0.8 - 0.01
+    # half of the images are mirrored, and only horizontally
+    assert (h_slope < 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+    # shifts of up to 0.125 of the side (1 pixel) along both axes
+    for shift in (h_shift, v_shift):
+        assert shift.abs().max() <= 1 + 1e-4 and shift.abs().max() > 0.95
+        assert shift.mean().item() == pytest.approx(0.0, abs=0.05)
+
+
+def test_image_zoom_out_reflects_at_the_border():
+    # Zooming out by 2, column c samples the ramp at 3.5 + 2 * (c - 3.5); positions past
+    # the edges (-0.5 and 7.5) are mirrored back in, not filled with zeros.
+    columns = torch.arange(8, dtype=torch.float32)
+    x = columns.expand(2, 1, 8, 8).clone()
+    out = ImagePerturbation(scale=(0.5, 0.5), translate=0.0, flip=False)(x)
+    expected = torch.tensor([2.5, 0.5, 0.5, 2.5, 4.5, 6.5, 6.5, 4.5]).expand(2, 1, 8, 8)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16, torch.uint8])
+def test_image_warps_any_input_type(dtype):
+    # Floating images keep their precision, integer ones (uint8) become float32; the
+    # same draws warp them alike.
+    x = (torch.rand(4, 3, 8, 8) * 255).round()
+    torch.manual_seed(0)
+    reference = ImagePerturbation()(x)
+    torch.manual_seed(0)
+    out = ImagePerturbation()(x.to(dtype))
+    assert out.dtype == (dtype if dtype.is_floating_point else torch.float32)
+    # Half precision rounds the sampling positions too: near sharp edges between
+    # random pixels (0-255), bf16's 8-bit mantissa moves values by a few units.
+    tolerance = {torch.float16: 1.0, torch.bfloat16: 8.0}.get(dtype, 1e-3)
+    torch.testing.assert_close(out.float(), reference, atol=tolerance, rtol=0)
 
 
 def test_image_translation_moves_the_image():

@@ -180,6 +180,46 @@ def test_supreme_loss_literal_uses_only_the_joint_pair_term():
         p, g, p0, a, tau=0.5, pair_weighting="literal", balance_weight=0.0, factor_weight=0.0
     )
     assert total.item() == pytest.approx(literal_clustering_loss(p, g, p0, 0.5).item(), rel=1e-6)
+    # the self term is still reported (it is part of the literal pair term, not added again)
+    assert terms["self"].item() == pytest.approx(self_supervised_loss(p, g).item(), rel=1e-6)
+    # pair_weight scales the joint term; self_weight has nothing left to weight
+    scaled, _ = supreme_loss(
+        p, g, p0, a, tau=0.5, pair_weighting="literal", pair_weight=2.5, self_weight=7.0,
+        balance_weight=0.0, factor_weight=0.0,
+    )
+    assert scaled.item() == pytest.approx(2.5 * total.item(), rel=1e-6)
+
+
+def test_supreme_loss_default_weights_are_one():
+    torch.manual_seed(2)
+    p, g, p0 = (torch.softmax(torch.randn(4, 3), 1) for _ in range(3))
+    a = torch.rand(8, 2)
+    logits, ys = torch.randn(4, 2), torch.tensor([0, 1, 1, 0])
+    total, terms = supreme_loss(p, g, p0, a, tau=0.5, source_logits=logits, y_source=ys)
+    # every documented weight defaults to 1: the total is the plain sum of the terms
+    assert total.item() == pytest.approx(sum(value.item() for value in terms.values()), rel=1e-6)
+
+
+def test_supreme_loss_reports_detached_terms():
+    logits = torch.randn(4, 3, requires_grad=True)
+    p = torch.softmax(logits, 1)
+    total, terms = supreme_loss(p, p, p.detach(), torch.sigmoid(logits), tau=0.5,
+                                source_logits=logits, y_source=torch.tensor([0, 1, 2, 0]))
+    # the total carries the graph; the reported terms are values only (for logging)
+    assert total.requires_grad
+    assert not any(value.requires_grad for value in terms.values())
+
+
+def test_source_cross_entropy_scores_low_precision_logits_in_float32():
+    # bf16 logits, as a head under autocast produces, are scored in float32: the values
+    # below are exact in bf16, so only the arithmetic precision could change the result
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.bfloat16)
+    y = torch.tensor([0, 1])
+    lse = [math.log(math.exp(2) + 2), math.log(2 + math.e)]
+    expected = ((lse[0] - 2.0) + (lse[1] - 0.0)) / 2
+    loss = source_cross_entropy(logits, y)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_supreme_loss_rejects_unknown_weighting():
