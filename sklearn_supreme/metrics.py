@@ -96,11 +96,14 @@ def _check_complete_labels(labels, name, hint=""):
 
 def _check_labels(labels, name):
     """Validate one labelling as a non-empty 1-D array of present, sortable values."""
-    if hasattr(labels, "isna") and getattr(labels, "ndim", None) == 1:
-        # A pandas Series' own missing values first: check_array fails on pd.NA of a
-        # string Series with a bare "boolean value of NA is ambiguous".
-        labels = _check_complete_labels(labels, name)
     labels = _keep_label_types(labels)
+    if getattr(labels, "ndim", None) == 1 and (
+        hasattr(labels, "isna") or getattr(labels, "dtype", None) == object
+    ):
+        # Missing values first: check_array fails on pd.NA of a string Series with a
+        # bare "boolean value of NA is ambiguous", and on NaN among objects with an
+        # "Input contains NaN" that does not name the input.
+        labels = _check_complete_labels(labels, name)
     # dtype=None keeps string and object labels instead of forcing numbers.
     y = check_array(labels, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name=name)
     if y.ndim != 1:

@@ -122,6 +122,8 @@ def test_cluster_accuracy_matches_brute_force(labels):
         # None in object labels used to fail deep in NumPy with a bare TypeError
         ([0, None, 1], [0, 1, 1], "y_true has 1 missing labels"),
         ([0, 1, 1], np.array(["a", None, "b"], dtype=object), "y_pred has 1 missing labels"),
+        # NaN among objects: check_array's own message would not name the input
+        (np.array(["a", np.nan], dtype=object), [0, 1], "y_true has 1 missing labels"),
     ],
 )
 def test_cluster_accuracy_invalid_input(y_true, y_pred, match):
