@@ -440,8 +440,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         ----------
         X : array-like of shape (n_samples, n_features) or image array
             Target samples: feature rows, uint8 images ``(N, H, W, C)`` (other
-            integer dtypes too, if their values lie in 0-255) or float images
-            ``(N, C, H, W)``.
+            integer dtypes and nested lists of integers too, if their values lie in
+            0-255) or float images ``(N, C, H, W)``.
         y : None
             Ignored; present for API consistency.
         source : tuple (X_source, y_source), default=None
@@ -1242,8 +1242,16 @@ def _integer_images_as_uint8(X, name):
     ``np.array`` of pixel lists gives int64: such arrays hold pixel values as uint8
     images do, and validation would otherwise cast them to float, read as
     ``(N, C, H, W)``. Values outside 0-255 are an error, not wrapped around.
-    Anything else is returned as it is, for validation to check.
+    Nested lists of integers are such arrays too. Anything else is returned as it is,
+    for validation to check.
     """
+    if isinstance(X, (list, tuple)):
+        try:
+            as_array = np.asarray(X)
+        except ValueError:  # ragged: left to validation, which names it
+            return X
+        if as_array.ndim == 4:
+            X = as_array
     if not (
         getattr(X, "ndim", None) == 4 and hasattr(X, "dtype")
         and np.issubdtype(X.dtype, np.integer) and X.dtype != np.uint8

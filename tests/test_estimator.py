@@ -296,6 +296,11 @@ def test_integer_images_are_read_as_uint8_images():
     assert as_int.net_.module_.adapter.kind == "uint8_nhwc"
     np.testing.assert_array_equal(as_int.labels_, as_uint8.labels_)
     np.testing.assert_array_equal(as_int.predict(Xt.astype(np.int32)), as_uint8.predict(Xt))
+    # nested lists of pixel values, as well
+    as_lists = SupremeClusterer(**IMAGE_PARAMS).fit(Xt.tolist(), source=(Xs.tolist(), ys))
+    assert as_lists.net_.module_.adapter.kind == "uint8_nhwc"
+    np.testing.assert_array_equal(as_lists.labels_, as_uint8.labels_)
+    np.testing.assert_array_equal(as_lists.predict(Xt.tolist()), as_uint8.predict(Xt))
     too_bright = Xt.astype(np.int64)
     too_bright[0, 0, 0, 0] = 256
     with pytest.raises(ValueError, match=r"X holds int64 images with values in \[0, 256\].*0-255"):
