@@ -2,6 +2,7 @@
 n_clusters="auto" and GridSearchCV in benchmark mode (issue 4)."""
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from sklearn_supreme.metrics import cluster_accuracy, cluster_accuracy_scorer
 from sklearn_supreme.model_selection import (
     NovelClassSplit,
     SupremeClustererCV,
+    _class_sample,
     _estimates,
     _probe_f1_and_target_clusters,
     estimate_n_clusters,
@@ -48,6 +50,17 @@ class TauDependentClusterer(ClusterMixin, BaseEstimator):
         else:
             self.labels_ = np.zeros(len(X), dtype=int)
         self.n_features_in_ = X.shape[1]
+        return self
+
+
+class TauOnlyClusterer(ClusterMixin, BaseEstimator):
+    """Has a tau but no n_clusters, which the search must set."""
+
+    def __init__(self, tau=0.5):
+        self.tau = tau
+
+    def fit(self, X, y=None, source=None):
+        self.labels_ = np.zeros(len(X), dtype=int)
         return self
 
 
@@ -112,6 +125,9 @@ def test_cv_results_layout_like_grid_search(blob_source):
     np.testing.assert_array_equal(results["param_tau"], taus)
     # masked, as GridSearchCV's param_* columns are (pandas reads both alike)
     assert isinstance(results["param_tau"], np.ma.MaskedArray)
+    # ... with no value masked: every candidate has its tau
+    assert not np.ma.getmaskarray(results["param_tau"]).any()
+    np.testing.assert_array_equal(results["param_tau"].compressed(), taus)
     splits = np.column_stack([results[f"split{i}_test_score"] for i in range(4)])
     assert "split4_test_score" not in results and search.n_splits_ == 4
     np.testing.assert_allclose(results["mean_test_score"], splits.mean(axis=1))
@@ -131,6 +147,93 @@ def test_cv_ties_go_to_the_first_tau(blob_source):
     ).fit(X[:5], source=(X, y))
     assert search.best_tau_ == 1.0
     np.testing.assert_array_equal(search.cv_results_["rank_test_score"], [1, 1])
+
+
+class ScriptedErrorsClusterer(ClusterMixin, BaseEstimator):
+    """Clusters the two held-out classes as K-means does (perfectly, on the blobs),
+    then moves ``errors[tau] * (1 + c)`` samples to the other cluster, ``c`` the
+    smallest held-out class: scores known in advance, differing by tau and split."""
+
+    def __init__(self, n_clusters=2, tau=0.5, errors=None):
+        self.n_clusters = n_clusters
+        self.tau = tau
+        self.errors = errors
+
+    def fit(self, X, y=None, source=None):
+        held_out = sorted(set(range(6)) - set(np.unique(source[1]).tolist()))
+        labels = KMeans(2, n_init=5, random_state=0).fit_predict(X)
+        n_moved = self.errors[self.tau] * (1 + held_out[0])
+        labels[:n_moved] = 1 - labels[:n_moved]
+        self.labels_ = labels
+        return self
+
+
+def test_cv_results_aggregate_scores_that_differ_by_split(blob_source):
+    X, y = blob_source
+    cv = NovelClassSplit(3, random_state=0)
+    held_out = cv.get_held_out_classes(y)
+    factors = np.array([1 + classes[0] for classes in held_out])
+    assert len(set(factors.tolist())) > 1  # the splits do score differently
+    errors = {0.1: 3, 0.25: 0, 1.0: 0}
+    search = SupremeClustererCV(
+        ScriptedErrorsClusterer(errors=errors), taus=(0.1, 0.25, 1.0), cv=cv, refit=False
+    ).fit(X[:5], source=(X, y))
+    results = search.cv_results_
+    # Two held-out classes of 30 samples: n samples moved (n < 30) leave 60 - n right.
+    expected = np.array([[(60 - errors[tau] * f) / 60 for f in factors] for tau in errors])
+    for i in range(3):
+        np.testing.assert_allclose(results[f"split{i}_test_score"], expected[:, i])
+    np.testing.assert_allclose(results["mean_test_score"], expected.mean(axis=1))
+    # the population std over the splits, as GridSearchCV's (not the sample std)
+    np.testing.assert_allclose(results["std_test_score"], expected.std(axis=1))
+    assert results["std_test_score"][0] > 0
+    # Ranks as GridSearchCV's: equal scores share the best rank, the next skips it.
+    np.testing.assert_array_equal(results["rank_test_score"], [3, 1, 1])
+    assert search.best_index_ == 1 and search.best_tau_ == 0.25 and search.best_score_ == 1.0
+
+
+def test_cv_results_time_the_fits_and_the_scoring_apart(blob_source, monkeypatch):
+    # A fake clock: each fit takes tau * (1 + c) seconds and its scoring 0.01 * (1 + c),
+    # c the smallest held-out class.
+    import sklearn_supreme.model_selection as model_selection
+
+    clock = [0.0]
+    monkeypatch.setattr(model_selection, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    fit = TauDependentClusterer.fit
+
+    def timed_fit(self, X, y=None, source=None):
+        clock[0] += self.tau * (1 + min(set(range(6)) - set(source[1].tolist())))
+        return fit(self, X, y, source)
+
+    def timed_accuracy(y_true, labels):
+        clock[0] += 0.01 * (1 + np.min(y_true))
+        return cluster_accuracy(y_true, labels)
+
+    monkeypatch.setattr(TauDependentClusterer, "fit", timed_fit)
+    monkeypatch.setattr(model_selection, "cluster_accuracy", timed_accuracy)
+    X, y = blob_source
+    cv = NovelClassSplit(3, random_state=0)
+    factors = np.array([1 + classes[0] for classes in cv.get_held_out_classes(y)])
+    taus = np.array([0.5, 2.0])
+    results = SupremeClustererCV(
+        TauDependentClusterer(), taus=taus, cv=cv, refit=False
+    ).fit(X[:5], source=(X, y)).cv_results_
+    fit_times = np.outer(taus, factors)
+    score_times = np.tile(0.01 * factors, (2, 1))
+    np.testing.assert_allclose(results["mean_fit_time"], fit_times.mean(axis=1))
+    np.testing.assert_allclose(results["std_fit_time"], fit_times.std(axis=1))
+    np.testing.assert_allclose(results["mean_score_time"], score_times.mean(axis=1))
+    np.testing.assert_allclose(results["std_score_time"], score_times.std(axis=1))
+
+
+def test_cv_none_is_five_novel_class_splits(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=None, refit=False)
+    search.fit(X[:5], source=(X, y))
+    expected = NovelClassSplit(5, n_novel_classes=2, random_state=0).get_held_out_classes(y)
+    assert search.n_splits_ == 5
+    for got, want in zip(search.held_out_classes_, expected):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_int_cv_is_a_fixed_novel_class_split(blob_source):
@@ -300,6 +403,10 @@ def test_cv_accepts_the_two_argument_source(blob_source):
         ({"cv": KFold(3)}, None, ValueError, "must hold out whole classes"),
         ({"cv": 0}, None, ValueError, "'cv' parameter"),
         ({"taus": {0.1, 0.5}}, None, ValueError, "taus must be a non-empty"),
+        ({"taus": (0.0, 0.5)}, None, ValueError, "taus must be a non-empty"),
+        ({"taus": (0.1, np.inf)}, None, ValueError, "taus must be a non-empty"),
+        ({"taus": (0.1, np.nan)}, None, ValueError, "taus must be a non-empty"),
+        ({"estimator": TauOnlyClusterer()}, None, ValueError, "lacks \\['n_clusters'\\]"),
         # one held-out class is one cluster: every tau would score 1.0
         ({"cv": NovelClassSplit(2, n_novel_classes=1, random_state=0)}, None, ValueError,
          "Split 0 of cv holds out 1 source class"),
@@ -473,6 +580,13 @@ def test_probe_f1_and_target_clusters_by_hand():
     )
     assert f1 == pytest.approx((4 / 9 + 0) / 2)
     assert n_target_clusters == 0
+    # 2 target samples, then probes a, b; clusters c0 = {t}, c1 = {t, a}, c2 = {b}.
+    # F1(a, c1) = 2 * 1 / (1 + 2), F1(b, c2) = 1; c1's target only equals its probes.
+    f1, n_target_clusters = _probe_f1_and_target_clusters(
+        np.array(["a", "b"]), np.array([0, 1, 1, 2]), n_target=2
+    )
+    assert f1 == pytest.approx((2 / 3 + 1) / 2)
+    assert n_target_clusters == 1  # c0 alone has more target than probe samples
 
 
 def test_estimates_of_both_criteria_by_hand():
@@ -491,6 +605,91 @@ def test_estimates_of_both_criteria_by_hand():
     assert estimates == {"accuracy_silhouette": 2, "probe_cut": 4}
     terms["target_clusters"] = np.array([[1, 2, 5], [3, 4, 3]])
     assert _estimates(candidates, terms)[0]["probe_cut"] == 2
+
+
+def test_estimates_break_ties_low_and_average_the_counts():
+    candidates = np.array([2, 3, 4])
+    terms = {
+        # K=3 and K=4 score the same, 0.75: the smaller wins.
+        "probe_accuracy": np.array([[0.5, 1.0, 1.0]] * 3),
+        "validity": np.array([[0.0, 0.5, 0.5]] * 3),
+        # Every draw's probe cut is K=2, where it counts 2, 2 and 5 target clusters:
+        # their mean 3 (not their median 2) is the nearest candidate.
+        "probe_f1": np.array([[1.0, 0.0, 0.0]] * 3),
+        "target_clusters": np.array([[2, 0, 0], [2, 0, 0], [5, 0, 0]]),
+    }
+    estimates, score, cut_counts = _estimates(candidates, terms)
+    np.testing.assert_allclose(score, [0.25, 0.75, 0.75])
+    np.testing.assert_array_equal(cut_counts, [2, 2, 5])
+    assert estimates == {"accuracy_silhouette": 3, "probe_cut": 3}
+
+
+class PlannedClusterer(BaseEstimator):
+    """Clusters the mixture of :func:`test_estimate_n_clusters_terms_by_hand` as
+    planned for each K: the target (first coordinate < 50) into one cluster (K=1),
+    two (K=2) or one per sample (K=3); the probe classes (first coordinate 100 + class)
+    one cluster each, but all together for K=3."""
+
+    def __init__(self, n_clusters=2):
+        self.n_clusters = n_clusters
+
+    def fit_predict(self, Z):
+        k = self.n_clusters - 2
+        is_target = Z[:, 0] < 50
+        target_labels = {1: [0, 0, 0, 0], 2: [0, 0, 1, 1], 3: [0, 1, 2, 3]}[k]
+        _, probe_class = np.unique(Z[~is_target, 0], return_inverse=True)
+        labels = np.empty(len(Z), dtype=int)
+        labels[is_target] = target_labels
+        labels[~is_target] = 4 if k == 3 else k + probe_class
+        return labels
+
+
+def test_estimate_n_clusters_terms_by_hand():
+    # 4 target samples: two pairs 10 apart, each pair's samples 1 apart.
+    X_target = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
+    # 4 source classes of 3 samples each; every draw holds out 2 of them as probes.
+    y_source = np.repeat(np.arange(4), 3)
+    X_source = np.column_stack([100.0 + y_source, np.tile(np.arange(3.0), 4)])
+    _, results = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[1, 2, 3], n_draws=2,
+        clusterer=PlannedClusterer(), random_state=0,
+    )
+    # The silhouette of two pairs: a = 1 within a pair, b = (10 + sqrt(101)) / 2 to
+    # the other pair, the same for every sample. One target cluster, or one cluster per
+    # target sample, leaves the silhouette undefined: the worst score, -1.
+    silhouette = 1 - 2 / (10 + np.sqrt(101))
+    np.testing.assert_allclose(results.validity, [[-1.0, silhouette, -1.0]] * 2, rtol=1e-6)
+    # K=3 puts both probe classes of 3 samples in one cluster: accuracy 3 / 6; F1 of
+    # the class matched to it 2 * 3 / (3 + 6), of the other (unmatched) 0.
+    np.testing.assert_allclose(results.probe_accuracy, [[1.0, 1.0, 0.5]] * 2)
+    np.testing.assert_allclose(results.probe_f1, [[1.0, 1.0, 1 / 3]] * 2)
+    np.testing.assert_array_equal(results.target_clusters, [[1, 2, 4]] * 2)
+    np.testing.assert_allclose(results.score, [0.0, (1 + silhouette) / 2, -0.25], rtol=1e-6)
+    assert results.estimates == {"accuracy_silhouette": 2, "probe_cut": 1}
+
+
+def test_estimate_n_clusters_sorts_the_candidates():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    _, results = estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[5, 3, 2, 3], n_draws=2, random_state=0
+    )
+    np.testing.assert_array_equal(results.candidates, [2, 3, 5])
+    assert results.score.shape == (3,) and results.probe_accuracy.shape == (2, 3)
+    # the largest candidate is checked wherever it is given
+    with pytest.raises(ValueError, match="candidates go up to 500"):
+        estimate_n_clusters(X_target, X_source, y_source, candidates=[500, 3])
+
+
+def test_estimate_n_clusters_random_state_controls_the_probe_draws():
+    # 2 draws of the C(4, 2) = 6 pairs of probe classes: seeds draw different pairs.
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    draws = {
+        tuple(tuple(classes.tolist()) for classes in estimate_n_clusters(
+            X_target, X_source, y_source, candidates=[3], n_draws=2, random_state=seed
+        )[1].probe_classes)
+        for seed in range(4)
+    }
+    assert len(draws) > 1
 
 
 def test_probe_cut_counts_the_novel_digits():
@@ -647,6 +846,30 @@ def test_estimate_n_clusters_subsamples_at_the_targets_fraction(
     assert seen == expected
 
 
+def test_estimate_n_clusters_subsamples_without_repeating_samples():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    seen = []
+    estimate_n_clusters(
+        X_target, X_source, y_source, candidates=[3], max_samples=50,
+        transformer=lambda X: seen.append(X) or X, random_state=0,
+    )
+    # 50 of the 180 distinct target rows, 68 of the 240 source rows (as above), each once
+    for sub, full, n in [(seen[0], X_target, 50), (seen[1], X_source, 68)]:
+        assert len(sub) == n == len(np.unique(sub, axis=0))
+        assert all((full == row).all(axis=1).any() for row in sub)
+
+
+def test_class_sample_keeps_a_fraction_of_each_class():
+    y = np.repeat(["a", "b", "c"], [20, 10, 1])
+    keep = _class_sample(y, 0.3, np.random.RandomState(0))
+    # round(0.3 * 20) = 6, round(0.3 * 10) = 3, and 1 of the single "c", not 0
+    assert [np.sum(y[keep] == c) for c in "abc"] == [6, 3, 1]
+    assert np.all(np.diff(keep) > 0)  # sorted, each index once
+    # nearly all of each class: 18 of 20 and 9 of 10 distinct samples
+    keep = _class_sample(y, 0.9, np.random.RandomState(0))
+    assert len(keep) == len(np.unique(keep)) == 18 + 9 + 1
+
+
 def test_estimate_n_clusters_subsampling_keeps_every_source_class():
     # A class of 2 samples among 182 vanished from a uniform subsample of 51, which
     # left 3 classes for the 4 counted: NovelClassSplit's "leaving 1 to train on".
@@ -697,6 +920,9 @@ def test_estimate_n_clusters_seeds_the_clusterer():
         ({"candidates": [2.9, 3.7]}, r"integers >= 1, got \[2\.9, 3\.7\]"),
         ({"candidates": [True, 3]}, "candidates must be integers >= 1"),
         ({"candidates": [500]}, "only 180 target samples to cluster\\.$"),
+        # K clusters of K target samples leave no room for the probes
+        ({"candidates": [3, 180]}, "go up to 180, but there are only 180 target samples"),
+        ({"candidates": [50], "max_samples": 50}, r"go up to 50, but .* only 50 target"),
         ({"candidates": [60], "max_samples": 50}, r"only 50 target samples to cluster \(max_samples=50\)"),
         # the parameter named is the one given, not NovelClassSplit's n_novel_classes
         ({"n_probe_classes": 3}, "n_probe_classes=3 holds out 3 of the 4 source classes, leaving 1"),

@@ -124,6 +124,10 @@ def test_many_classes_draws_distinct_sets_without_listing_them():
     assert len(set(held_out)) == 30
     assert all(len(classes) == 10 for classes in held_out)
     assert held_out == _held_out_sets(cv, X, y)
+    # As when the sets are listed, get_held_out_classes gives each one sorted, and
+    # the same as the test set's classes.
+    for classes, (_, test) in zip(cv.get_held_out_classes(y), cv.split(X, y)):
+        np.testing.assert_array_equal(classes, np.unique(y[test]))
 
 
 def test_groups_are_ignored():
