@@ -40,3 +40,35 @@ def test_an_error_leaves_the_old_file_and_no_temporary(tmp_path):
         f.write("new")
     assert path.read_text() == "new"
     assert sorted(os.listdir(tmp_path)) == ["result.json"]
+
+
+def test_a_temporary_name_taken_by_another_writer_is_left_alone(tmp_path, monkeypatch):
+    # O_EXCL: should the random name clash, the other writer's file is neither
+    # written over nor removed, and the target is not touched.
+    monkeypatch.setattr("secrets.token_hex", lambda n: "clash")
+    path = tmp_path / "result.json"
+    path.write_text("old")
+    theirs = tmp_path / ".result.json.clash.tmp"
+    theirs.write_text("another writer's")
+    with pytest.raises(FileExistsError):
+        with atomic_write(path, "w") as f:
+            f.write("new")
+    assert theirs.read_text() == "another writer's"
+    assert path.read_text() == "old"
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+def test_fsync_flushes_the_data_before_the_move(tmp_path, monkeypatch, fsync):
+    path = tmp_path / "result.json"
+    synced = []
+
+    def record(fd):
+        # the file's size on disk at the fsync: flushed from Python's buffer first
+        synced.append(os.fstat(fd).st_size)
+        assert not path.exists()  # before the move
+
+    monkeypatch.setattr(os, "fsync", record)
+    with atomic_write(path, "w", fsync=fsync) as f:
+        f.write("new")
+    assert synced == ([len("new")] if fsync else [])
+    assert path.read_text() == "new"

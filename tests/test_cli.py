@@ -20,7 +20,7 @@ from sklearn_supreme import SupremeClusterer
 from sklearn_supreme.__main__ import main
 from skorch.callbacks import Callback
 
-from sklearn_supreme._cli import parse_override
+from sklearn_supreme._cli import check_output_path, parse_override, torch_threads
 from sklearn_supreme._reporting import format_mean_std, mean_std, to_jsonable, write_json
 from sklearn_supreme.benchmark import (
     PAPER_TABLE1_CIFAR10,
@@ -59,7 +59,10 @@ def assert_finite_stat(stat):
 # ------------------------------------------------------------------------- demo
 def test_run_digits_demo(capsys):
     threads_before = torch.get_num_threads()
-    results = run_digits_demo(seeds=[0], **TINY)
+    # Seed 3: the K-means on pixels of seed 0 (and 1) finds another partition, so a
+    # demo that seeded every method with 0 would be told apart.
+    seed = 3
+    results = run_digits_demo(seeds=[seed], **TINY)
     printed = capsys.readouterr().out
     # The demo runs on its own number of torch threads and restores the caller's.
     assert torch.get_num_threads() == threads_before
@@ -67,7 +70,7 @@ def test_run_digits_demo(capsys):
     X, y = load_digits(return_X_y=True)
     Xt, yt = X[y >= 5], y[y >= 5]
     assert results["n_target"] == len(yt) and results["n_source"] == int((y < 5).sum())
-    assert results["seeds"] == [0]
+    assert results["seeds"] == [seed]
     (run,) = results["runs"]
     assert set(run) == {"seed", *METHODS}
     for key in METHODS:
@@ -79,12 +82,15 @@ def test_run_digits_demo(capsys):
         # One seed: the summary is that seed's value.
         for metric, value in scores.items():
             assert results["summary"][key][metric] == {"mean": pytest.approx(value), "std": 0}
+    # K-means on the pretrained features: the SupremeClusterer fit without its
+    # clustering epochs, so shorter than the whole fit.
+    assert run["kmeans_pretrained"]["seconds"] < run["supreme"]["seconds"]
 
     # The scores are those of the methods the demo names, on the digits 5-9.
-    kmeans = KMeans(n_clusters=5, n_init=20, random_state=0).fit(Xt)
+    kmeans = KMeans(n_clusters=5, n_init=20, random_state=seed).fit(Xt)
     expected = clustering_report(yt, kmeans.labels_)
     assert {m: run["kmeans_pixels"][m] for m in expected} == pytest.approx(expected)
-    model = SupremeClusterer(**{**DEMO_PARAMS, **TINY}, random_state=0)
+    model = SupremeClusterer(**{**DEMO_PARAMS, **TINY}, random_state=seed)
     # Same seed and number of threads as in the demo: the same labels on the CPU.
     torch.set_num_threads(1)
     model.fit(Xt, source=(X[y < 5], y[y < 5]))
@@ -107,6 +113,7 @@ def test_run_digits_demo(capsys):
 
 
 def test_demo_command_writes_json(tmp_path):
+    torch.set_num_threads(2)  # not the demo's default, which must win (conftest restores)
     path = tmp_path / "demo.json"
     argv = ["demo", "--seeds", "2", "--set", "pretrain_epochs=1", "--set", "max_epochs=1",
             "--set", "tau=0.25", "--json", str(path)]
@@ -157,6 +164,7 @@ def test_demo_with_n_clusters_auto(tmp_path):
         (["benchmark", "cifar10", "--data", "{tmp}", "--seeds", "0"], "at least 1"),
         (["demo", "--set", "nope=1"], "'nope' is not a SupremeClusterer parameter"),
         (["demo", "--set", "tau"], "expected key=value"),
+        (["demo", "--set", "=0.1"], "expected key=value"),
         (["demo", "--set", "random_state=3"], "random_state is set by --seeds"),
         (["demo", "--set", "backbone=resnet"], "'backbone' parameter"),
         # A backbone that cannot be built for the data fails before any fit (here the
@@ -243,6 +251,9 @@ def test_resume_rejects_a_file_that_is_no_benchmark_result(tmp_path):
     for content in [
         {}, [1, 2], {"dataset": "digits", "runs": []},  # the demo's
         {"benchmark": "cifar10", "protocol": {}, "params": None, "runs": [{"acc": 0.5}]},
+        {"benchmark": "svhn", "protocol": {}, "params": None, "runs": []},
+        {"benchmark": "cifar10", "protocol": {}, "params": None},
+        {"benchmark": "cifar10", "protocol": {}, "params": None, "runs": {"0": {"seed": 0}}},
     ]:
         path.write_text(json.dumps(content))
         code, _, err = run_main([*common, str(path)])
@@ -267,6 +278,7 @@ def test_python_dash_m_entry_point():
         ("max_epochs = 80", ("max_epochs", 80)),
         ("init_pca=False", ("init_pca", False)),
         ("backbone=cnn", ("backbone", "cnn")),
+        ("backbone = cnn", ("backbone", "cnn")),
         ("backbone='resnet18'", ("backbone", "resnet18")),
         ("backbone_params={'width': 8}", ("backbone_params", {"width": 8})),
         ("device=cuda:1", ("device", "cuda:1")),
@@ -274,6 +286,28 @@ def test_python_dash_m_entry_point():
 )
 def test_parse_override(text, expected):
     assert parse_override(text) == expected
+
+
+def test_torch_threads_sets_and_restores_the_number():
+    torch.set_num_threads(3)  # the caller's (conftest restores the test's)
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 3
+    with pytest.raises(RuntimeError, match="failed fit"):
+        with torch_threads(2):
+            raise RuntimeError("failed fit")
+    assert torch.get_num_threads() == 3
+    with torch_threads(None):
+        assert torch.get_num_threads() == 3
+
+
+def test_output_under_a_link_to_nothing_is_refused(tmp_path):
+    # The link exists (os.makedirs could not make a folder there), but leads nowhere.
+    os.symlink(tmp_path / "gone", tmp_path / "link")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'link'} is not a folder"):
+        check_output_path(tmp_path / "link" / "r.json")
+    with pytest.raises(FileExistsError):
+        write_json(tmp_path / "link" / "r.json", {})
 
 
 def test_stratified_subsample():
@@ -291,8 +325,8 @@ def test_stratified_subsample():
 
 def test_write_json_replaces_atomically(tmp_path, monkeypatch):
     path = tmp_path / "out" / "results.json"
-    write_json(path, {"a": np.float32(0.5), "b": (1, 2), "c": float("nan")})
-    assert json.loads(path.read_text()) == {"a": 0.5, "b": [1, 2], "c": "nan"}
+    write_json(path, {"a": np.float32(0.5), "b": (1, 2), "c": float("nan"), "d": {(0, 1): 2}})
+    assert json.loads(path.read_text()) == {"a": 0.5, "b": [1, 2], "c": "nan", "d": {"(0, 1)": 2}}
 
     # A write that fails half-way leaves the previous file whole and no temporary file.
     def broken_dump(obj, f, **kwargs):
@@ -384,6 +418,7 @@ def fake_cifar10(tmp_path_factory):
 
 
 def test_benchmark_smoke_on_a_small_folder(fake_cifar10, tmp_path):
+    torch.set_num_threads(2)  # not --smoke's default, which must win (conftest restores)
     out = tmp_path / "results.json"
     argv = ["benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
             "--seeds", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
@@ -403,7 +438,9 @@ def _smoke_benchmark_argv(fake_cifar10, tmp_path):
 
 def test_benchmark_resume_keeps_finished_seeds(fake_cifar10, tmp_path):
     out, common = _smoke_benchmark_argv(fake_cifar10, tmp_path)
-    code, _, err = run_main([*common, "--seeds", "1"])
+    # A resume with no file yet (the first of several sessions) starts one.
+    assert not out.exists()
+    code, _, err = run_main([*common, "--seeds", "1", "--resume"])
     assert code == 0, err
     first = json.loads(out.read_text())
     assert first["runs"][0]["machine"] == expected_device()
@@ -493,6 +530,11 @@ def test_benchmark_resume_names_what_differs(fake_cifar10, tmp_path):
     code, _, err = run_main([*common, "--per-class", "4", "--out", str(other), "--resume"])
     assert code == 2 and "holds runs with other settings (old_option, tau): " in err
     assert f"old_option: 1 in the file, absent here; tau: absent in the file, {tau!r} here" in err
+    # A setting of None is not an absent one.
+    earlier["params"] = {**json.loads(out.read_text())["params"], "new_option": None}
+    other.write_text(json.dumps(earlier))
+    code, _, err = run_main([*common, "--per-class", "4", "--out", str(other), "--resume"])
+    assert code == 2 and "other settings (new_option): new_option: None in the file, absent" in err
 
     # The protocol's differences are named, a key of the file alone included.
     code, _, err = run_main([*common, "--per-class", "3", "--out", str(out), "--resume"])
@@ -588,6 +630,87 @@ def test_benchmark_records_the_estimated_n_clusters(fake_cifar10, tmp_path):
     ])
     assert code == 0, err
     assert "n_clusters" not in json.loads(out.read_text())["runs"][0]
+
+
+def test_an_interrupted_run_keeps_its_finished_seeds_on_disk(fake_cifar10, tmp_path, monkeypatch):
+    # The file is rewritten after each seed, and a resume leaves it as it is until its
+    # first new seed is done: a fit cut off (Ctrl-C, a time limit) loses no finished run.
+    out, common = _smoke_benchmark_argv(fake_cifar10, tmp_path)
+    fit, fits = SupremeClusterer.fit, []
+
+    def fit_once(self, *args, **kwargs):
+        fits.append(self.random_state)
+        if len(fits) > 1:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SupremeClusterer, "fit", fit_once)
+    with pytest.raises(KeyboardInterrupt):
+        run_main([*common, "--seeds", "2"])
+    first = json.loads(out.read_text())
+    assert first["complete"] is False and [run["seed"] for run in first["runs"]] == [0]
+    assert first["results"]["supreme"]["acc"]["mean"] == first["runs"][0]["supreme"]["acc"]
+    with pytest.raises(KeyboardInterrupt):
+        run_main([*common, "--seeds", "2", "--resume"])
+    assert fits == [0, 1, 1]
+    assert json.loads(out.read_text()) == first
+
+
+def test_summarize_benchmark_by_hand():
+    from sklearn_supreme.benchmark import _summarize_benchmark
+
+    def run(seed, acc, seconds, trace_epochs):
+        scores = {"acc": acc, "nmi": acc / 2, "ari": acc / 4}
+        return {
+            "seed": seed, "kmeans_pretrained": {**scores, "acc": 1 - acc}, "supreme": scores,
+            "pretrain_seconds": seconds, "clustering_seconds": 2 * seconds,
+            "fit_seconds": 4 * seconds, "target_images_per_second": 10 * seconds,
+            "steady_target_images_per_second": 20 * seconds,
+            "pretrain_epochs": 1, "clustering_epochs": 2,
+            "trace": [{"epoch": e, "acc": acc + e, "nmi": acc, "ari": acc} for e in trace_epochs],
+        }
+
+    results = {"runs": [run(0, 0.5, 1.0, [2, 4]), run(1, 0.7, 3.0, [2, 4])]}
+    _summarize_benchmark(results)
+    # Population std over the seeds: of 0.5 and 0.7, 0.1; of 4 and 12 seconds, 4.
+    approx = pytest.approx
+    assert results["results"]["supreme"]["acc"] == approx({"mean": 0.6, "std": 0.1})
+    assert results["results"]["supreme"]["ari"] == approx({"mean": 0.15, "std": 0.025})
+    assert results["results"]["kmeans_pretrained"]["acc"] == approx({"mean": 0.4, "std": 0.1})
+    assert results["timing"]["fit_seconds"] == approx({"mean": 8.0, "std": 4.0})
+    assert results["timing"]["steady_target_images_per_second"] == approx({"mean": 40, "std": 20})
+    assert [row["epoch"] for row in results["trace"]] == [2, 4]
+    assert results["trace"][1]["acc"] == approx({"mean": 4.6, "std": 0.1})
+    # Traces at other epochs (a resume with another --trace-every), or none: no mean.
+    for other in ([1, 2], [2], None):
+        second = run(1, 0.7, 3.0, other or [])
+        if other is None:
+            del second["trace"]
+        results = {"runs": [run(0, 0.5, 1.0, [2, 4]), second]}
+        _summarize_benchmark(results)
+        assert results["trace"] is None
+
+
+def test_random_state_is_refused_before_loading(tmp_path):
+    # The seeds set it: a random_state given as well was silently overridden.
+    with pytest.raises(ValueError, match="random_state is set by the seeds"):
+        run_cifar10_benchmark(tmp_path / "missing", seeds=[0], smoke=True, random_state=1,
+                              file=io.StringIO())
+    with pytest.raises(ValueError, match="random_state is set by the seeds"):
+        run_digits_demo(seeds=[0], random_state=1, file=io.StringIO())
+    with pytest.raises(ValueError, match="seeds must hold at least one seed"):
+        run_digits_demo(seeds=[], file=io.StringIO())
+
+
+def test_smoke_takes_its_images_per_class_unless_told(fake_cifar10, tmp_path, monkeypatch):
+    from sklearn_supreme import benchmark
+
+    monkeypatch.setattr(benchmark, "SMOKE_PER_CLASS", 3)  # the fake set has 6 per class
+    cache = tmp_path / "cache"
+    for smoke, per_class, expected in [(True, None, 3), (True, 4, 4), (False, None, None)]:
+        protocol = benchmark._prepare(fake_cifar10, smoke, per_class, cache, {})["protocol"]
+        assert protocol["per_class"] == expected
+        assert protocol["n_source"] == protocol["n_target"] == 5 * (expected or 6)
 
 
 def test_benchmark_rejects_empty_seeds_before_loading(tmp_path):
@@ -925,7 +1048,8 @@ def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
     git("checkout", "--", "benchmarks")
     (tmp_path / "pkg" / "code.py").write_text("x = 2\n")
     assert _git_commit(package) == head + "-dirty"
-    # outside any checkout, the commit the sender of the tree names
+    # outside any checkout, the commit the sender of the tree names; in one, its own
     monkeypatch.setenv("SKLEARN_SUPREME_GIT_COMMIT", "abc1234")
+    assert _git_commit(package) == head + "-dirty"
     shutil.rmtree(tmp_path / ".git")
     assert _git_commit(package) == "abc1234"

@@ -1,6 +1,7 @@
 """Tests of the image-collection loaders and of split_source_target."""
 
 import os
+import shutil
 import tarfile
 import warnings
 from io import BytesIO
@@ -139,6 +140,7 @@ def test_archive_links_are_followed_as_in_the_folder(image_folder, tmp_path):
         os.symlink("0000.png", ant / "link.png")  # beside its target
         os.symlink("../../test/ant/0000.png", bee / "chain.png")  # to the other split...
         os.symlink("chain.png", bee / "chain2.png")  # ...through another link
+        os.symlink("chain2.png", bee / "chain3.png")  # ...and through two
         os.link(root / "test" / "ant" / "0001.png", bee / "hard.png")
     except (OSError, NotImplementedError):
         pytest.skip("links are not available here")
@@ -160,6 +162,7 @@ def test_archive_links_are_followed_as_in_the_folder(image_folder, tmp_path):
     np.testing.assert_array_equal(by_name["link.png"], _pixels("train", a, 0))
     np.testing.assert_array_equal(by_name["chain.png"], _pixels("test", a, 0))
     np.testing.assert_array_equal(by_name["chain2.png"], _pixels("test", a, 0))
+    np.testing.assert_array_equal(by_name["chain3.png"], _pixels("test", a, 0))
     np.testing.assert_array_equal(by_name["hard.png"], _pixels("test", a, 1))
     assert from_archive.target_names == sorted(CLASSES + ["bee"])
 
@@ -222,6 +225,69 @@ def test_a_name_archived_twice_counts_once_with_its_last_entry(image_folder, tmp
     np.testing.assert_array_equal(data.images[index], new_pixels)
 
 
+def _add_member(tar, name, data=None, link=None):
+    """Add a file member holding ``data``, or a symbolic link to ``link``."""
+    info = tarfile.TarInfo(name)
+    if link is not None:
+        info.type, info.linkname = tarfile.SYMTYPE, link
+        tar.addfile(info)
+    else:
+        info.size = len(data)
+        tar.addfile(info, BytesIO(data))
+
+
+def _png(pixels):
+    buffer = BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_link_archived_again_as_a_file_counts_as_the_file(tmp_path):
+    # tar --append of a real file over a link: tar -x leaves the file, and a link to
+    # that name then reads the file, not what the replaced link pointed to.
+    a, x = _pixels("train", 0, 0), _pixels("train", 1, 0)
+    archive = tmp_path / "images.tar"
+    with tarfile.open(archive, "w") as tar:
+        _add_member(tar, "train/ant/a.png", _png(a))
+        _add_member(tar, "train/ant/x.png", link="a.png")
+        _add_member(tar, "train/ant/x.png", _png(x))
+        _add_member(tar, "train/ant/y.png", link="x.png")
+    data = load_image_folder(archive, "train", cache=False)
+    assert data.filenames == ["train/ant/a.png", "train/ant/x.png", "train/ant/y.png"]
+    for image, pixels in zip(data.images, [a, x, x]):
+        np.testing.assert_array_equal(image, pixels)
+
+
+def test_archive_members_are_sorted_by_name_within_a_class(tmp_path):
+    # Members archived out of order (tar lists a folder in its own order): the images
+    # come sorted by label, then by name, as from the folder.
+    archive = tmp_path / "images.tar"
+    order = [("bee", 2), ("ant", 1), ("bee", 0), ("ant", 2), ("ant", 0), ("bee", 1)]
+    with tarfile.open(archive, "w") as tar:
+        for name, i in order:
+            _add_member(tar, f"train/{name}/{i}.png", _png(_pixels("train", name == "bee", i)))
+    data = load_image_folder(archive, "train", cache=False)
+    assert data.filenames == [f"train/{c}/{i}.png" for c in ("ant", "bee") for i in range(3)]
+    assert data.target.tolist() == [0, 0, 0, 1, 1, 1]
+    for image, name in zip(data.images, data.filenames):
+        _, c, file = name.split("/")
+        np.testing.assert_array_equal(image, _pixels("train", c == "bee", int(file[0])))
+
+
+def test_an_archive_ending_with_a_single_zero_block_loads(image_folder, tmp_path):
+    # One zero block is the least end marker a whole archive has (GNU tar reads
+    # such archives); cut one block earlier, it is truncated (see the test above).
+    root, expected = image_folder
+    archive = _make_tar(root, tmp_path / "images.tar", mode="w")
+    with tarfile.open(archive) as tar:
+        last = tar.getmembers()[-1]
+    end_of_members = last.offset_data + -(-last.size // 512) * 512
+    data = archive.read_bytes()
+    assert data[end_of_members:] == bytes(len(data) - end_of_members)  # zero blocks only
+    archive.write_bytes(data[: end_of_members + 512])
+    assert len(load_image_folder(archive, "train", cache=False).target) == len(expected["train"])
+
+
 def test_an_unreadable_class_folder_is_named_in_a_warning(image_folder, monkeypatch):
     # os.walk skipped a folder it could not list: a class vanished, the labels of the
     # classes after it shifted, and nothing said so. A warning, not an error: such a
@@ -238,6 +304,23 @@ def test_an_unreadable_class_folder_is_named_in_a_warning(image_folder, monkeypa
     with pytest.warns(UserWarning, match=r"2 folders .* could not be listed .*moth.*Permission"):
         data = load_image_folder(root, "train", cache=False)
     assert data.target_names == sorted(set(CLASSES) - {"moth"})
+
+
+def test_an_image_that_cannot_be_examined_is_an_error(image_folder, monkeypatch):
+    # Only links that lead nowhere are skipped; a file os.stat refuses stops the load
+    # rather than vanish from it.
+    root, _ = image_folder
+    refused = os.fspath(root / "train" / "ant" / "0001.png")
+    stat = os.stat
+
+    def refuse(path, *args, **kwargs):
+        if os.fspath(path) == refused:
+            raise PermissionError(13, "Permission denied", refused)
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", refuse)
+    with pytest.raises(PermissionError, match="0001.png"):
+        load_image_folder(root, "train", cache=False)
 
 
 @pytest.mark.parametrize("damage", ["truncated-tar", "truncated-gzip", "corrupted-gzip"])
@@ -314,6 +397,19 @@ def test_split_selection(image_folder):
     assert all(name.startswith("test/") for name in _relative(test, root))
     for image, name in zip(test.images, _relative(test, root)):
         np.testing.assert_array_equal(image, expected["test"][name])
+
+
+def test_classes_of_another_split_are_not_listed(tmp_path):
+    # A class that only the test split holds: listed for train, it would have no
+    # image there and shift the labels of the classes after it.
+    root = tmp_path / "images"
+    _make_folder(root, splits={"train": 1}, classes=["ant", "moth"])
+    Path(root, "test", "bee").mkdir(parents=True)
+    Image.fromarray(_pixels("test", 0, 0)).save(root / "test" / "bee" / "0.png")
+    for path in [root, _make_tar(root, tmp_path / "images.tar")]:
+        data = load_image_folder(path, "train", cache=False)
+        assert data.target_names == ["ant", "moth"]
+        assert data.target.tolist() == [0, 1]
 
 
 def test_split_none_reads_class_folders(tmp_path):
@@ -493,6 +589,122 @@ def test_cache_invalidated_when_folder_changes(image_folder, tmp_path):
     assert len(list(cache_dir.glob("*.npz"))) == 2
 
 
+def test_cache_follows_the_size_and_time_of_every_image_of_a_folder(tmp_path):
+    # A file rewritten to the same size (a BMP of other pixels), or to another size
+    # with its old modification time kept (cp -p, rsync -t), is another cache entry.
+    root = tmp_path / "bmp"
+    _make_folder(root, ext="bmp")
+    cache_dir = tmp_path / "cache"
+    load_image_folder(root, "train", cache_dir=cache_dir)
+
+    same_size = root / "train" / CLASSES[0] / "0000.bmp"
+    before = same_size.stat()
+    Image.fromarray(255 - _pixels("train", 0, 0)).save(same_size)
+    assert same_size.stat().st_size == before.st_size
+    os.utime(same_size, ns=(before.st_mtime_ns + 10**9,) * 2)
+    data = load_image_folder(root, "train", cache_dir=cache_dir)
+    np.testing.assert_array_equal(
+        data.images[data.filenames.index(str(same_size))], 255 - _pixels("train", 0, 0)
+    )
+
+    same_time = root / "train" / CLASSES[0] / "0001.bmp"
+    before = same_time.stat()
+    same_time.write_bytes(_png(255 - _pixels("train", 0, 1)))  # Pillow reads it by content
+    assert same_time.stat().st_size != before.st_size
+    os.utime(same_time, ns=(before.st_atime_ns, before.st_mtime_ns))
+    data = load_image_folder(root, "train", cache_dir=cache_dir)
+    np.testing.assert_array_equal(
+        data.images[data.filenames.index(str(same_time))], 255 - _pixels("train", 0, 1)
+    )
+    assert len(list(cache_dir.glob("*.npz"))) == 3
+
+
+def test_cache_follows_the_size_and_time_of_an_archive(tmp_path):
+    # An archive rebuilt to the same size (BMPs of other pixels) but at a later time,
+    # or to another size with its old time kept, is another cache entry.
+    root = tmp_path / "bmp"
+    _make_folder(root, ext="bmp")
+    archive = _make_tar(root, tmp_path / "images.tar", mode="w")
+    cache_dir = tmp_path / "cache"
+    load_image_folder(archive, "train", cache_dir=cache_dir)
+
+    def rebuild(name, pixels, *, grow, mtime_ns):
+        Image.fromarray(pixels).save(root / "train" / CLASSES[0] / name)
+        if grow:  # more than tar's 10 KiB records, which round the size up
+            Path(root, "README.txt").write_text("x" * 30000)
+        size = archive.stat().st_size
+        _make_tar(root, archive, mode="w")
+        os.utime(archive, ns=(mtime_ns, mtime_ns))
+        assert (archive.stat().st_size != size) == grow
+        data = load_image_folder(archive, "train", cache_dir=cache_dir)
+        changed = data.filenames.index(f"train/{CLASSES[0]}/{name}")
+        np.testing.assert_array_equal(data.images[changed], pixels)
+
+    mtime_ns = archive.stat().st_mtime_ns
+    rebuild("0000.bmp", 255 - _pixels("train", 0, 0), grow=False, mtime_ns=mtime_ns + 10**9)
+    rebuild("0001.bmp", 255 - _pixels("train", 0, 1), grow=True, mtime_ns=mtime_ns + 10**9)
+    assert len(list(cache_dir.glob("*.npz"))) == 3
+
+
+def test_split_none_and_a_split_named_all_are_cached_apart(tmp_path):
+    # Both cache files are named "...-all-<hash>.npz": the hash must tell them apart.
+    root = tmp_path / "images"
+    _make_folder(root, splits={"all": 1, "train": 2})
+    cache_dir = tmp_path / "cache"
+    pooled = load_image_folder(root, None, cache_dir=cache_dir)
+    only_all = load_image_folder(root, "all", cache_dir=cache_dir)
+    assert len(pooled.target) == 3 * (1 + 2)
+    assert len(only_all.target) == 3
+    assert all("/all/" in name for name in only_all.filenames)
+
+
+def test_a_copy_of_a_folder_is_cached_apart(image_folder, tmp_path):
+    # The copy has the same name, and its files the same names, sizes and times
+    # (copytree keeps them); sharing the original's cache entry, it would name the
+    # original's files.
+    root, _ = image_folder
+    copy = tmp_path / "elsewhere" / root.name
+    shutil.copytree(root, copy)
+    cache_dir = tmp_path / "cache"
+    load_image_folder(root, "train", cache_dir=cache_dir)
+    data = load_image_folder(copy, "train", cache_dir=cache_dir)
+    assert len(data.filenames) == 3 * len(CLASSES)
+    assert all(Path(name).is_relative_to(copy) for name in data.filenames)
+
+
+def test_a_new_cache_version_decodes_again(image_folder, tmp_path, monkeypatch):
+    root, _ = image_folder
+    cache_dir = tmp_path / "cache"
+    load_image_folder(root, "train", cache_dir=cache_dir)
+    monkeypatch.setattr(datasets, "_CACHE_VERSION", datasets._CACHE_VERSION + 1)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached images were decoded again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(datasets, "_decode_images", fail)
+        with pytest.raises(AssertionError, match="decoded again"):
+            load_image_folder(root, "train", cache_dir=cache_dir)
+    load_image_folder(root, "train", cache_dir=cache_dir)
+    assert len(list(cache_dir.glob("*.npz"))) == 2
+
+
+def test_a_cache_write_that_fails_leaves_no_file(image_folder, tmp_path, monkeypatch):
+    # Half a cache file would be read back as an unreadable cache, or worse.
+    root, _ = image_folder
+    cache_dir = tmp_path / "cache"
+
+    def disk_full(file, **arrays):
+        file.write(b"PK\x03\x04 half of a zip file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.warns(UserWarning, match="Could not write cache file .*No space left"):
+        data = load_image_folder(root, "train", cache_dir=cache_dir)
+    assert len(data.target) == 3 * len(CLASSES)
+    assert os.listdir(cache_dir) == []
+
+
 def test_cache_false_writes_nothing(image_folder, tmp_path, monkeypatch):
     root, _ = image_folder
     monkeypatch.setenv("SKLEARN_SUPREME_DATA", str(tmp_path / "env-cache"))
@@ -660,6 +872,10 @@ def test_load_cifar10_uses_standard_order(tmp_path):
     assert data.images[:, 0, 0, 0].tolist() == list(range(10))
     with pytest.raises(TypeError, match="load_image_folder"):
         load_cifar10(root, "test", classes=["cat"], cache=False)
+    # A class missing is an error, not nine classes with shifted labels.
+    shutil.rmtree(root / "test" / "airplane")
+    with pytest.raises(ValueError, match=r"Classes \['airplane'\] not found"):
+        load_cifar10(root, "test", cache=False)
 
 
 @pytest.mark.skipif(not CIFAR10_TAR.exists(), reason=f"{CIFAR10_TAR} not available")
@@ -739,5 +955,9 @@ def test_split_source_target_errors():
         split_source_target(X, y, [0, 1, 2])
     with pytest.raises(ValueError, match="non-empty"):
         split_source_target(X, y, [])
+    with pytest.raises(ValueError, match="non-empty 1d list"):
+        split_source_target(X, y, [[0, 1]])
+    with pytest.raises(ValueError, match="non-empty 1d list"):
+        split_source_target(X, y, [0], [[1, 2]])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         split_source_target(X[:4], y, [0])

@@ -49,14 +49,19 @@ def test_fitted_attributes(fitted, digits_split):
     assert fitted.net_.source_X is None
 
 
-def test_history_loss_is_weighted_sum_of_terms(digits_split):
+@pytest.mark.parametrize("batch_size", [250, 50], ids=["one-batch", "five-batches"])
+def test_history_loss_is_weighted_sum_of_terms(digits_split, batch_size):
     Xs, ys, Xt, _ = digits_split
     weights = dict(self_weight=0.5, pair_weight=2.0, balance_weight=3.0, factor_weight=0.2, source_weight=0.7)
     model = SupremeClusterer(
-        n_clusters=5, pretrain_epochs=1, max_epochs=2, batch_size=len(Xt), random_state=0, **weights
+        n_clusters=5, pretrain_epochs=1, max_epochs=2, batch_size=batch_size, random_state=0,
+        **weights,
     ).fit(Xt, source=(Xs, ys))
     h = model.history_
-    # one batch per epoch, so the epoch means are the step values
+    # One batch per epoch: the epoch means are the step values. Five batches of 50
+    # (250 samples): the epoch's loss is the mean of the steps' losses, so by linearity
+    # the weighted sum of each term's mean over the steps.
+    assert len(Xt) == 250
     for epoch in range(2):
         expected = sum(weights[f"{t}_weight"] * h[t][epoch] for t in LOSS_TERMS)
         assert h["loss"][epoch] == pytest.approx(expected, rel=1e-4)
@@ -68,10 +73,11 @@ def test_source_batch_size_sets_the_source_samples_per_step(
 ):
     import sklearn_supreme._training as training
 
-    sizes = []
+    sizes, drawn = [], []
 
     def spy(p, p_perturbed, p_init, a, *, source_logits=None, y_source=None, **kwargs):
-        sizes.append((len(p), len(source_logits), len(y_source)))
+        sizes.append((len(p), len(source_logits), len(y_source), len(a)))
+        drawn.append(tuple(y_source.tolist()))
         return supreme_loss(p, p_perturbed, p_init, a, source_logits=source_logits,
                             y_source=y_source, **kwargs)
 
@@ -82,7 +88,32 @@ def test_source_batch_size_sets_the_source_samples_per_step(
         source_batch_size=source_batch_size, random_state=0,
     ).fit(Xt, source=(Xs, ys))
     n_source = source_batch_size or 32
-    assert sizes and set(sizes) == {(32, n_source, n_source)}
+    # the factor term (Eq. 7) covers the codes of the target, its perturbation and the source
+    assert sizes and set(sizes) == {(32, n_source, n_source, 32 + 32 + n_source)}
+    # each step draws its source batch anew from the whole source, not the same rows
+    assert len(drawn) == 2 * (len(Xt) // 32) and len(set(drawn)) > len(drawn) // 2
+
+
+def test_source_weight_zero_skips_the_source_pass(digits_split, monkeypatch):
+    import sklearn_supreme._training as training
+
+    seen = []
+
+    def spy(p, p_perturbed, p_init, a, *, source_logits=None, y_source=None, **kwargs):
+        seen.append((source_logits, y_source, len(a)))
+        return supreme_loss(p, p_perturbed, p_init, a, source_logits=source_logits,
+                            y_source=y_source, **kwargs)
+
+    monkeypatch.setattr(training, "supreme_loss", spy)
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(
+        n_clusters=5, pretrain_epochs=1, max_epochs=2, batch_size=32, source_weight=0.0,
+        random_state=0,
+    ).fit(Xt, source=(Xs, ys))
+    # the source still pretrains, but no source batch enters the clustering steps
+    assert len(model.pretrain_history_["loss"]) == 1
+    assert seen and all(s is None and y is None and n == 2 * 32 for s, y, n in seen)
+    assert model.history_["source"] == [0.0, 0.0]
 
 
 def test_batch_losses_stay_on_the_device_until_the_epoch_ends(digits_split, fast_params):
@@ -138,6 +169,11 @@ def test_predict_is_batched_and_order_independent(fitted, digits_split):
     np.testing.assert_array_equal(fitted.predict(big), np.tile(fitted.labels_, 6))
     order = np.random.RandomState(0).permutation(len(Xt))
     np.testing.assert_array_equal(fitted.predict(Xt[order]), fitted.labels_[order])
+    # one row past a whole inference batch (1024): the last batch holds a single row
+    rows = np.arange(1025) % len(Xt)
+    np.testing.assert_array_equal(fitted.predict(Xt[rows]), fitted.labels_[rows])
+    np.testing.assert_allclose(fitted.transform(Xt[rows])[-1], fitted.transform(Xt[rows[-1:]])[0],
+                               rtol=1e-6)
 
 
 def test_empty_clusters_are_named_by_hand():
@@ -146,6 +182,8 @@ def test_empty_clusters_are_named_by_hand():
         _warn_empty_clusters(np.array([2, 0, 1, 1]), 3)  # every cluster used: silent
     with pytest.warns(ConvergenceWarning, match=r"^2 of the n_clusters=4 clusters .*\[1, 3\]"):
         _warn_empty_clusters(np.array([0, 2, 2, 0]), 4)
+    with pytest.warns(ConvergenceWarning, match=r"^1 of the n_clusters=3 clusters .*\[2\]\)"):
+        _warn_empty_clusters(np.array([1, 0, 0, 1]), 3)  # one empty cluster is enough
 
 
 def test_fit_that_leaves_clusters_empty_warns_and_is_fitted():
@@ -184,7 +222,10 @@ def test_fit_that_leaves_clusters_empty_warns_and_is_fitted():
 
 def test_same_seed_same_labels(digits_split, fast_params):
     Xs, ys, Xt, _ = digits_split
+    # whatever state the global torch generator is in: random_state seeds the fit
+    torch.manual_seed(1)
     a = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    torch.manual_seed(2)
     b = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_allclose(a.history_["loss"], b.history_["loss"])
@@ -463,7 +504,10 @@ def test_alpha_and_init_pca_reach_the_initial_assignment(digits_split, fast_para
     np.testing.assert_allclose(model.initial_proba_, p_init, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("kind", ["vector", "uint8_nhwc", "not-standardized"])
+@pytest.mark.parametrize(
+    "kind",
+    ["vector", "uint8_nhwc", "float_nchw", "not-standardized", "float_nchw-not-standardized"],
+)
 def test_input_statistics_by_hand(digits_split, kind):
     Xs, ys, Xt, _ = digits_split
     params = dict(n_clusters=5, pretrain_epochs=1, max_epochs=1, batch_size=64, random_state=0)
@@ -472,7 +516,13 @@ def test_input_statistics_by_hand(digits_split, kind):
         as_images = lambda X: (X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8, 1)  # noqa: E731
         Xt, Xs = as_images(Xt), as_images(Xs)
         params.update(backbone="cnn", backbone_params={"width": 4})
-    model = SupremeClusterer(**params, standardize=kind != "not-standardized")
+    elif kind.startswith("float_nchw"):
+        # two channels of 8x8 pixels (the digit and its negative, on another scale):
+        # as many channels as neither the height nor the width
+        as_images = lambda X: np.stack([X, 100 - 3 * X], axis=1).reshape(-1, 2, 8, 8)  # noqa: E731
+        Xt, Xs = as_images(Xt), as_images(Xs)
+        params.update(backbone="cnn", backbone_params={"width": 4})
+    model = SupremeClusterer(**params, standardize="not-standardized" not in kind)
     adapter = model.fit(Xt, source=(Xs, ys)).net_.module_.adapter
     mean, scale = adapter.mean.numpy().ravel(), adapter.scale.numpy().ravel()
     both = np.concatenate([Xt, Xs]).astype(np.float64)
@@ -484,9 +534,14 @@ def test_input_statistics_by_hand(digits_split, kind):
         # per channel, of the pixels scaled to [0, 1]
         np.testing.assert_allclose(mean, [(both / 255).mean()], rtol=1e-5)
         np.testing.assert_allclose(scale, [(both / 255).std()], rtol=1e-5)
+    elif kind == "float_nchw":
+        # per channel, as they are
+        np.testing.assert_allclose(mean, both.mean(axis=(0, 2, 3)), rtol=1e-5)
+        np.testing.assert_allclose(scale, both.std(axis=(0, 2, 3)), rtol=1e-5)
     else:
-        np.testing.assert_array_equal(mean, 0.0)
-        np.testing.assert_array_equal(scale, 1.0)
+        n_stats = 2 if kind.startswith("float_nchw") else 64  # one per channel, or feature
+        np.testing.assert_array_equal(mean, np.zeros(n_stats))
+        np.testing.assert_array_equal(scale, np.ones(n_stats))
 
 
 @pytest.mark.parametrize("as_images", [False, True])
@@ -538,6 +593,22 @@ def test_input_scale_is_scale_invariant_and_constant_input_keeps_its_own(digits_
     images = np.stack([rng.normal(size=(20, 4, 4)) * 1e-4, rng.normal(size=(20, 4, 4)) * 1e4], 1)
     _, scale = _input_statistics(images, "float_nchw", True, seed=0)
     np.testing.assert_allclose(scale, images.std(axis=(0, 2, 3)), rtol=1e-6)
+
+
+def test_input_statistics_of_a_large_input_come_from_a_random_sample(monkeypatch):
+    import sklearn_supreme._estimator as estimator_module
+
+    # Above _STATS_SAMPLES rows the statistics come from a sample of them: drawn at
+    # random, not the first rows (data sorted by class would give the first class's).
+    monkeypatch.setattr(estimator_module, "_STATS_SAMPLES", 500)
+    X = np.repeat([[0.0], [1.0]], 1000, axis=0)  # sorted: 1000 zeros, then 1000 ones
+    mean, scale = estimator_module._input_statistics(X, "vector", True, seed=0)
+    # 500 of 2000 rows drawn without repeats: the share of ones has a std of about
+    # sqrt(0.25 / 500 * 1500 / 1999) = 0.019; 0.1 is more than 5 of them
+    assert abs(mean[0] - 0.5) < 0.1 and abs(scale[0] - 0.5) < 0.1
+    # each array of a (target, source) pair is sampled on its own: 500 rows each
+    mean, _ = estimator_module._input_statistics((X[:1000], X[1000:]), "vector", True, seed=0)
+    assert mean[0] == 0.5
 
 
 def test_loss_settings_reach_the_loss(digits_split, monkeypatch):
@@ -638,6 +709,82 @@ def test_even_batches_by_hand(n, batch_size, sizes):
     assert torch.equal(torch.cat(batches), torch.arange(n))
 
 
+def test_device_batches_by_hand():
+    from skorch.dataset import Dataset
+
+    from sklearn_supreme._training import DeviceBatchIterator
+
+    def batches(n, **kwargs):
+        X = torch.arange(n)
+        iterator = DeviceBatchIterator(Dataset(X, X * 10), batch_size=2, **kwargs)
+        out = [(x.tolist(), y.tolist()) for x, y in iterator]
+        assert len(iterator) == len(out)
+        assert all(y == [10 * v for v in x] for x, y in out)  # targets follow their samples
+        return [x for x, _ in out]
+
+    assert batches(5) == [[0, 1], [2, 3], [4]]
+    assert batches(5, drop_last=True) == [[0, 1], [2, 3]]
+    assert batches(1, drop_last=True) == [[0]]  # the only batch is kept, incomplete or not
+    torch.manual_seed(0)
+    epochs = [sum(batches(20, shuffle=True), []) for _ in range(2)]
+    for order in epochs:  # every sample once, not in their order
+        assert sorted(order) == list(range(20)) and order != list(range(20))
+    assert epochs[0] != epochs[1]  # a new permutation every epoch
+
+
+def test_training_batches_are_shuffled_every_epoch_and_complete(digits_split, fast_params):
+    from skorch.callbacks import Callback
+
+    from sklearn_supreme._training import SourcePretrainNet
+
+    class Batches(Callback):
+        seen = []  # a class attribute: the estimator may copy its callbacks
+
+        def on_epoch_begin(self, net, **kwargs):
+            phase = "pretrain" if isinstance(net, SourcePretrainNet) else "cluster"
+            self.seen.append((phase, []))
+
+        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+            if training:
+                self.seen[-1][1].append(batch[0].numpy().copy())
+
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(**fast_params, callbacks=[Batches()]).fit(Xt, source=(Xs, ys))
+    rows = {
+        "pretrain": {r.tobytes(): i for i, r in enumerate(Xs.astype(np.float32))},
+        "cluster": {r.tobytes(): i for i, r in enumerate(Xt.astype(np.float32))},
+    }
+    orders = {"pretrain": [], "cluster": []}
+    for phase, epoch in Batches.seen:
+        # 300 source and 250 target samples in batches of 64: 4 and 3 full batches,
+        # the incomplete rest dropped
+        assert [len(b) for b in epoch] == [64] * (4 if phase == "pretrain" else 3)
+        order = [rows[phase][r.tobytes()] for b in epoch for r in b]
+        assert len(set(order)) == len(order)  # no sample twice in an epoch
+        orders[phase].append(order)
+    assert len(orders["pretrain"]) == 2 and len(orders["cluster"]) == 3
+    for phase, epochs in orders.items():
+        assert all(order != list(range(len(order))) for order in epochs), phase
+        assert len({tuple(order) for order in epochs}) == len(epochs), phase
+
+
+def test_augment_perturbs_the_pretraining_batches_too(digits_split):
+    calls = []
+
+    def augment(x):
+        calls.append(len(x))
+        return x
+
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(
+        n_clusters=5, pretrain_epochs=2, max_epochs=3, batch_size=50, augment=augment,
+        random_state=0,
+    ).fit(Xt, source=(Xs, ys))
+    # pretraining: 2 epochs of 300 // 50 = 6 source batches; clustering: 3 epochs of
+    # 250 // 50 = 5 target batches, each perturbed once
+    assert calls == [50] * (2 * 6 + 3 * 5)
+
+
 def test_batch_norm_adaptation_with_a_remainder_of_one(digits_split, fast_params):
     # 65 = 64 + 1: slicing by batch_size would leave batch norm a batch of one sample
     Xs, ys, Xt, _ = digits_split
@@ -718,6 +865,12 @@ def test_memory_pretrains_once_across_clustering_parameters(
     assert pretrained_on == []
     SupremeClusterer(**fast_params, memory=str(tmp_path)).fit(Xt[:-1], source=(Xs, ys))
     assert pretrained_on == [len(Xs)]
+
+
+def test_fit_needs_two_target_samples_even_for_one_cluster(digits_split):
+    _, _, Xt, _ = digits_split
+    with pytest.raises(ValueError, match=r"n_samples=1: SupremeClusterer needs at least 2 target"):
+        SupremeClusterer(n_clusters=1, pretrain_epochs=0, max_epochs=1).fit(Xt[:1])
 
 
 def test_invalid_parameters_are_rejected(digits_split):

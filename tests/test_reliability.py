@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme._checkpoint import load_checkpoint
+from sklearn_supreme._training import SupremeNet
 from sklearn_supreme.metrics import cluster_accuracy_scorer
 from sklearn_supreme.model_selection import estimate_n_clusters
 
@@ -192,6 +193,29 @@ def test_checkpoint_every_saves_every_kth_epoch(digits_split, tmp_path):
     assert (state["phase"], state["epoch"]) == ("pretrain", 3)
 
 
+def test_end_of_each_phase_is_saved_whatever_checkpoint_every(
+    digits_split, uninterrupted, tmp_path
+):
+    Xs, ys, Xt, _ = digits_split
+    # checkpoint_every=10 is longer than either phase (3 and 4 epochs): no epoch is
+    # due, and what is saved is the end of each phase
+    params = {**PARAMS, "checkpoint_dir": tmp_path, "checkpoint_every": 10}
+    failing = SupremeClusterer(**params, callbacks=[FailAt("clustering", 2)])
+    with pytest.raises(RuntimeError, match="injected failure"):
+        failing.fit(Xt, source=(Xs, ys))
+    state = load_checkpoint(_only_checkpoint(tmp_path))
+    assert (state["phase"], state["epoch"]) == ("pretrain", PARAMS["pretrain_epochs"])
+    counter = CountEpochs()
+    resumed = SupremeClusterer(**params, callbacks=[counter]).fit(Xt, source=(Xs, ys))
+    assert counter.epochs == [SupremeNet.phase] * PARAMS["max_epochs"]  # no pretraining again
+    np.testing.assert_array_equal(resumed.labels_, uninterrupted.labels_)
+    state = load_checkpoint(_only_checkpoint(tmp_path))
+    assert (state["phase"], state["epoch"]) == ("cluster", PARAMS["max_epochs"])
+    counter.epochs.clear()
+    SupremeClusterer(**params, callbacks=[counter]).fit(Xt, source=(Xs, ys))
+    assert counter.epochs == []  # the finished fit is read back
+
+
 def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninterrupted, tmp_path):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(
@@ -222,6 +246,16 @@ def test_warm_start_continues_training(digits_split):
     np.testing.assert_array_equal(model.predict(Xt), model.labels_)
 
 
+def test_warm_start_of_an_unfitted_estimator_is_a_fresh_fit(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    params = {**PARAMS, "max_epochs": 2}
+    warm = SupremeClusterer(**params, warm_start=True).fit(Xt, source=(Xs, ys))
+    fresh = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+    assert warm.n_iter_ == 2 and len(warm.pretrain_history_["loss"]) == PARAMS["pretrain_epochs"]
+    np.testing.assert_array_equal(warm.labels_, fresh.labels_)
+    assert _states_equal(warm, fresh)
+
+
 def test_warm_start_needs_same_data_and_network(digits_split):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(**{**PARAMS, "max_epochs": 1}).fit(Xt, source=(Xs, ys))
@@ -236,7 +270,10 @@ def test_warm_start_needs_same_data_and_network(digits_split):
     for change, named in [(dict(n_factors=4), "n_factors=4 \\(was 64\\)"),
                           (dict(n_clusters=3), "n_clusters=3 \\(was 5\\)"),
                           (dict(standardize=False), "standardize=False"),
-                          (dict(backbone_params={"hidden_layer_sizes": (8,)}), "backbone_params")]:
+                          (dict(backbone_params={"hidden_layer_sizes": (8,)}), "backbone_params"),
+                          (dict(backbone="cnn"), "backbone='cnn' \\(was 'auto'\\)"),
+                          (dict(alpha=2.0), "alpha=2.0 \\(was 1.0\\)"),
+                          (dict(init_pca=False), "init_pca=False \\(was True\\)")]:
         with pytest.raises(ValueError, match=f"warm_start=True continues .* changes {named}"):
             model.set_params(**change).fit(Xt, source=(Xs, ys))
         model.set_params(**{name: state[name] for name in change})
@@ -292,6 +329,24 @@ def test_warm_start_checkpoints_its_own_continuation_and_resumes_it(digits_split
     revived.fit(Xt, source=(Xs, ys))
     assert len(counter.epochs) == 3 and revived.n_iter_ == 8
     assert len(_checkpoints(tmp_path)) == 3
+
+
+def test_finished_warm_start_checkpoint_reads_the_continuation_back(digits_split, tmp_path):
+    # A warm start that ran to its end, repeated from the same fitted state (read back
+    # in another process), has all of its epochs done: it trains none and reads back
+    # the continuation, as a refit of a fresh fit's finished checkpoint does.
+    Xs, ys, Xt, _ = digits_split
+    first = {**PARAMS, "max_epochs": 2, "checkpoint_dir": tmp_path}
+    model = SupremeClusterer(**first).fit(Xt, source=(Xs, ys))
+    model.set_params(warm_start=True, max_epochs=3).fit(Xt, source=(Xs, ys))
+    assert len(_checkpoints(tmp_path)) == 2
+    counter = CountEpochs()
+    revived = SupremeClusterer(**first).fit(Xt, source=(Xs, ys))
+    revived.set_params(warm_start=True, max_epochs=3, callbacks=[counter])
+    revived.fit(Xt, source=(Xs, ys))
+    assert counter.epochs == [] and revived.n_iter_ == 2 + 3
+    np.testing.assert_array_equal(revived.labels_, model.labels_)
+    assert _states_equal(revived, model)
 
 
 def test_warm_start_refuses_a_checkpoint_that_does_not_continue_it(digits_split, tmp_path):
