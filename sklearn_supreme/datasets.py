@@ -553,10 +553,10 @@ def _select(seen, path, split, classes, shallow=()):
     if not seen:
         layout = "<split>/<class>/<file>" if split is not None else "<class>/<file>"
         message = f"No image files laid out as {layout} were found in {path!r}."
-        if split is not None and any(len(parts) == 2 for parts in shallow):
-            n = sum(len(parts) == 2 for parts in shallow)
+        n_unsplit = sum(len(parts) == 2 for parts in shallow)  # <class>/<file>
+        if split is not None and n_unsplit:
             message += (
-                f" {n} images lie in class folders without a split folder above them "
+                f" {n_unsplit} images lie in class folders without a split folder above them "
                 "(<class>/<file>): load those with split=None."
             )
         elif shallow:
@@ -592,13 +592,13 @@ def load_image_folder(
     ``split`` is None, as ``[<prefix>/]<class>/<file>``: the class of an image is the name
     of its parent folder and its split the name of the folder above. Files whose suffix is
     not an image suffix (``.png``, ``.jpg``, ``.jfif``, ...) and hidden files and folders
-    are ignored. Links are followed, in a folder as in an archive; links that lead nowhere (out of
-    an archive, to nothing, in a loop) are skipped with a warning, and so are, in an
-    archive only, links to its own folders of images. Folders that cannot be listed
-    are skipped with a warning. In an archive, a name archived twice counts once, with
-    its last entry. Images are turned upright by their EXIF orientation tag, as image
-    viewers show them; an image whose EXIF data is damaged is loaded as stored, with a
-    warning.
+    are ignored. Links are followed, in a folder as in an archive; links that lead
+    nowhere (out of an archive, to nothing, in a loop) are skipped with a warning, and
+    so are, in an archive only, links to its own folders of images. Folders that cannot
+    be listed are skipped with a warning. In an archive, a name archived twice counts
+    once, with its last entry. Images are turned upright by their EXIF orientation tag,
+    as image viewers show them; an image whose EXIF data is damaged is loaded as stored,
+    with a warning.
 
     Parameters
     ----------
