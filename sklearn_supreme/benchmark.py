@@ -327,7 +327,9 @@ def _read_results(out):
         isinstance(earlier, dict)
         and earlier.get("benchmark") == "cifar10"
         and isinstance(earlier.get("protocol"), dict)
-        and isinstance(earlier.get("params"), (dict, type(None)))
+        # Settings are always recorded; without them a resume could not check that the
+        # finished runs are of this run's settings, and would mix runs of others in.
+        and isinstance(earlier.get("params"), dict)
         and isinstance(earlier.get("runs"), list)
         and all(isinstance(run, dict) and isinstance(run.get("seed"), int)
                 for run in earlier["runs"])
@@ -364,13 +366,12 @@ def _finished_runs(out, earlier, prepared):
     if earlier is None:
         return {}
     params, protocol = prepared["params"], prepared["protocol"]
-    if earlier.get("params") is not None:
-        changed, details = _differences(earlier["params"], _recorded_params(params))
-        if changed:
-            raise ValueError(
-                f"{out} holds runs with other settings ({', '.join(changed)}): {details}. "
-                "Resume only continues a run of the same settings; write to another file."
-            )
+    changed, details = _differences(earlier["params"], _recorded_params(params))
+    if changed:
+        raise ValueError(
+            f"{out} holds runs with other settings ({', '.join(changed)}): {details}. "
+            "Resume only continues a run of the same settings; write to another file."
+        )
     # The data's path and load time may differ between machines; nothing else may.
     machine_bound = ("data", "load_seconds")
     changed, details = _differences(

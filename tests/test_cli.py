@@ -248,12 +248,18 @@ def test_resume_rejects_a_file_that_is_no_benchmark_result(tmp_path):
     assert code == 2 and f"{binary} is not a JSON file" in err
 
     path = tmp_path / "other.json"
+    # Each file but the first three differs from a well-formed one in one field.
+    valid = {"benchmark": "cifar10", "protocol": {}, "params": {}, "runs": [{"seed": 0}]}
     for content in [
         {}, [1, 2], {"dataset": "digits", "runs": []},  # the demo's
-        {"benchmark": "cifar10", "protocol": {}, "params": None, "runs": [{"acc": 0.5}]},
-        {"benchmark": "svhn", "protocol": {}, "params": None, "runs": []},
-        {"benchmark": "cifar10", "protocol": {}, "params": None},
-        {"benchmark": "cifar10", "protocol": {}, "params": None, "runs": {"0": {"seed": 0}}},
+        {**valid, "runs": [{"acc": 0.5}]},
+        {**valid, "benchmark": "svhn"},
+        {k: v for k, v in valid.items() if k != "runs"},
+        {**valid, "runs": {"0": {"seed": 0}}},
+        # Without its settings, a resume could not tell runs of other settings apart.
+        {**valid, "params": None},
+        {k: v for k, v in valid.items() if k != "params"},
+        {**valid, "protocol": None},
     ]:
         path.write_text(json.dumps(content))
         code, _, err = run_main([*common, str(path)])
