@@ -109,7 +109,7 @@ import traceback
 import numpy as np
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._cli import add_override_argument
+from sklearn_supreme._cli import add_override_argument, check_settings
 from sklearn_supreme._reporting import environment_info, write_json
 from sklearn_supreme.benchmark import (
     CIFAR10_PARAMS,
@@ -176,6 +176,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     params = {**(SMOKE_PARAMS if args.smoke else CIFAR10_PARAMS), **dict(args.overrides)}
+    try:  # bad --set values fail now, not after the load
+        check_settings(params, (32, 32, 3), in_channels=3)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
     per_class = args.per_class or (20 if args.smoke else None)
     command = " ".join([os.path.basename(sys.executable), *sys.argv])
 

@@ -62,7 +62,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._cli import add_override_argument, torch_threads
+from sklearn_supreme._atomic import check_writable
+from sklearn_supreme._cli import add_override_argument, check_settings, torch_threads
 from sklearn_supreme._reporting import environment_info, mean_std, write_json
 from sklearn_supreme.benchmark import load_cifar10_protocol
 from sklearn_supreme.metrics import cluster_accuracy
@@ -108,6 +109,10 @@ DATASETS = {
 
 #: The criteria of estimate_n_clusters, all read off the same probe draws.
 CRITERIA = ("accuracy_silhouette", "probe_cut")
+
+#: The shape of one sample of each dataset (and its images' channels), to check
+#: the backbone with before loading.
+SAMPLE_SHAPES = {"digits": ((64,),), "cifar10": ((32, 32, 3), 3)}
 
 #: Images per class of the cifar10 dataset unless ``--per-class`` says otherwise.
 CIFAR10_PER_CLASS = 200
@@ -270,13 +275,16 @@ def main(argv=None):
     per_class = None if args.per_class == "all" else int(args.per_class)
     cv_splits = args.cv_splits or (5 if args.dataset == "digits" else 3)
     output = args.output or f"model_selection_{args.dataset}.json"
+    try:  # bad --set values or --output fail now, not after the load and the first fits
+        model = check_settings(params, *SAMPLE_SHAPES[args.dataset])
+        check_writable(output)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
     X, y = load(args.dataset, args.data, per_class, args.cache_dir)
 
     def log(line):
         print(line, flush=True)
 
-    model = SupremeClusterer(**params)
-    model._validate_params()  # bad --set values fail now, not after the first fits
     with torch_threads(args.threads):
         results = {
             "environment": environment_info(model._resolve_device()),

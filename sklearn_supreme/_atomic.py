@@ -1,13 +1,15 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one.
 
-Used for the image cache, the benchmark's JSON results and training checkpoints.
+Used for the image cache, the benchmark's JSON results and training checkpoints;
+with the checks that such a file can be written, made before the work that makes it.
 """
 
 import contextlib
 import os
 import secrets
+import tempfile
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "check_writable", "folder_problem"]
 
 
 @contextlib.contextmanager
@@ -60,3 +62,64 @@ def atomic_write(path, mode="wb", *, fsync=False):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
+
+
+def check_writable(path):
+    """Raise ValueError naming ``path`` if :func:`atomic_write` could not write it
+    (after creating its folder).
+
+    For a run's output file or a fit's checkpoints, checked before the run rather
+    than found out after it: ``path`` must not be a folder, and its folder must exist
+    or be creatable (its nearest existing folder accepts new files). Nothing is left
+    behind.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     check_writable(f"{folder}/new/results.json")  # the folder is created later
+    ...     check_writable(folder)
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot write ...: it is a folder; give a file path, such as .../results.json.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise ValueError(
+            f"cannot write {path}: it is a folder; give a file path, such as "
+            f"{os.path.join(path, 'results.json')}."
+        )
+    problem = folder_problem(os.path.dirname(path))
+    if problem is not None:
+        raise ValueError(f"cannot write {path}: {problem}")
+
+
+def folder_problem(folder):
+    """Why no file could be created in ``folder`` (after creating it, if it does not
+    exist), in words; None if one could. See :func:`check_writable`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder_problem(tempfile.gettempdir()) is None
+    True
+    >>> folder_problem("/proc/new")
+    'no file can be created in /proc (...); give a path in a writable folder.'
+    """
+    existing = os.path.abspath(os.fspath(folder))
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{existing} is not a folder."
+    # Creating a file there is the only test that holds for every file system
+    # (os.access says yes to root on read-only and virtual ones such as /proc).
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".", suffix=".probe")
+    except OSError as exc:
+        return (
+            f"no file can be created in {existing} ({exc.strerror or exc}); give a path "
+            "in a writable folder."
+        )
+    os.close(fd)
+    os.unlink(probe)
+    return None

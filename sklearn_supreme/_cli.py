@@ -8,60 +8,32 @@ setting is a usage error within a second, not a traceback minutes later.
 import argparse
 import ast
 import contextlib
-import os
-import tempfile
 
 import torch
 
 from ._estimator import SupremeClusterer
 from ._networks import make_backbone
 
-def check_backbone(model, input_shape, in_channels=None):
-    """Build ``model``'s backbone for samples of ``input_shape`` once, so that a wrong
-    ``backbone`` or ``backbone_params`` of a command line fails before its data is
-    loaded, not at the first fit (raises ValueError or TypeError)."""
-    make_backbone(model.backbone, input_shape, model.backbone_params, in_channels)
-
-
-def check_output_path(path):
-    """Raise ValueError naming ``path`` if :func:`write_json` could not write it.
-
-    For a run's output file, checked before the run rather than found out after it:
-    ``path`` must not be a folder, and its folder must exist or be creatable (its
-    nearest existing folder accepts new files). Nothing is left behind.
+def check_settings(params, input_shape, in_channels=None):
+    """The SupremeClusterer of a command line's settings ``params``, checked before
+    its data is loaded rather than at the first fit: the parameters' types and ranges,
+    the backbone built once for samples of ``input_shape``, and ``checkpoint_dir``
+    writable (raises ValueError or TypeError).
 
     Examples
     --------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     check_output_path(f"{folder}/new/results.json")  # the folder is created later
-    ...     check_output_path(folder)
+    >>> check_settings({"tau": 0.5}, (64,)).tau
+    0.5
+    >>> check_settings({"backbone": "cnn"}, (64,))
     Traceback (most recent call last):
     ...
-    ValueError: cannot write ...: it is a folder; give a file path, such as .../results.json.
+    ValueError: backbone='cnn' is an image backbone ...
     """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
-        raise ValueError(
-            f"cannot write {path}: it is a folder; give a file path, such as "
-            f"{os.path.join(path, 'results.json')}."
-        )
-    existing = os.path.dirname(path)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise ValueError(f"cannot write {path}: {existing} is not a folder.")
-    # Creating a file there is the only test that holds for every file system
-    # (os.access says yes to root on read-only and virtual ones such as /proc).
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".", suffix=".probe")
-    except OSError as exc:
-        raise ValueError(
-            f"cannot write {path}: no file can be created in {existing} "
-            f"({exc.strerror or exc}); give a path in a writable folder."
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
+    model = SupremeClusterer(**params)
+    model._validate_params()
+    make_backbone(model.backbone, input_shape, model.backbone_params, in_channels)
+    model._check_checkpoint_dir()
+    return model
 
 
 def add_threads_argument(parser, default_help):
@@ -108,9 +80,17 @@ def parse_override(text):
             f"{key!r} is not a SupremeClusterer parameter; choose from {', '.join(sorted(known))}"
         )
     try:
-        return key, ast.literal_eval(value.strip())
+        value = ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
-        return key, value.strip()
+        value = value.strip()
+    if key == "callbacks" and value not in ([], None):
+        # A literal can only give names or numbers, never the callback objects skorch
+        # needs: refused here, rather than by skorch at the first fit.
+        raise argparse.ArgumentTypeError(
+            f"callbacks={value!r}: callbacks are skorch callback objects, which a command "
+            "line cannot give (only [] or None); pass them to SupremeClusterer in Python"
+        )
+    return key, value
 
 
 def add_override_argument(parser):

@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
+from ._atomic import folder_problem
 from ._augment import resolve_augment
 from ._checkpoint import (
     TrainingCheckpoint, checkpoint_file, load_checkpoint, restore, rng_state, set_rng_state,
@@ -219,7 +220,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         ``callbacks`` are not part of the hash: ones that change the training (a
         learning-rate schedule) must be the same on resuming, and skorch's
         ``LRScheduler`` state is not saved. Nothing removes the files. The
-        parameters must pickle, as for ``memory``.
+        parameters must pickle, as for ``memory``. The directory is created if
+        needed; ``fit`` checks that it accepts files before it trains.
     checkpoint_every : int, default=1
         Epochs between checkpoints; the end of each phase is always saved.
     warm_start : bool, default=False
@@ -818,6 +820,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         """
         if self.checkpoint_dir is None:
             return None, None
+        self._check_checkpoint_dir()
         params = {k: v for k, v in self.get_params().items() if k not in _RUN_PARAMS}
         if isinstance(params["random_state"], np.random.RandomState):
             # Its state advances with every fit: as None, a draw that a resume records.
@@ -845,6 +848,19 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 "Remove the file, or point checkpoint_dir at another directory."
             )
         return path, state
+
+    def _check_checkpoint_dir(self):
+        """Raise ValueError if ``checkpoint_dir`` cannot hold checkpoints: found before
+        training (and by the command lines before loading their data), not when the
+        first epoch ends and its checkpoint is saved."""
+        if self.checkpoint_dir is None:
+            return
+        problem = folder_problem(self.checkpoint_dir)
+        if problem is not None:
+            raise ValueError(
+                f"checkpoint_dir={os.fspath(self.checkpoint_dir)!r} cannot hold checkpoints: "
+                f"{problem}"
+            )
 
     def _check_continues(self, resume, path):
         """The epochs a warm start's checkpoint has done beyond the fitted model, after

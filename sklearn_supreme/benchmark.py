@@ -21,9 +21,9 @@ import torch
 from skorch.callbacks import Callback
 from sklearn.utils import check_random_state
 
+from ._atomic import check_writable
 from ._cli import (
-    add_override_argument, add_threads_argument, check_backbone, check_output_path,
-    positive_int, torch_threads,
+    add_override_argument, add_threads_argument, check_settings, positive_int, torch_threads,
 )
 from ._estimator import SupremeClusterer, _adapted_target_logits
 from ._reporting import (
@@ -187,7 +187,7 @@ def _check_run(seeds, out, resume, trace_every, smoke, estimator_params):
     """
     seeds = _check_seeds(seeds)
     if out is not None:
-        check_output_path(out)
+        check_writable(out)
     earlier = _read_results(out) if resume else None
     max_epochs = _params(smoke, estimator_params).get("max_epochs")
     # A max_epochs that is no int is reported by the parameters' validation.
@@ -222,9 +222,7 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params):
     if "random_state" in params:
         raise ValueError("random_state is set by the seeds; do not pass it.")
     # Bad settings fail here, before minutes of loading, not at the first fit.
-    probe = SupremeClusterer(**params)
-    probe._validate_params()
-    check_backbone(probe, (32, 32, 3), in_channels=3)  # CIFAR-10's images
+    probe = check_settings(params, (32, 32, 3), in_channels=3)  # CIFAR-10's images
     device = probe._resolve_device()
     if per_class is None and smoke:
         per_class = SMOKE_PER_CLASS

@@ -22,10 +22,10 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 
+from ._atomic import check_writable
 from ._augment import ImagePerturbation
 from ._cli import (
-    add_override_argument, add_threads_argument, check_backbone, check_output_path,
-    positive_int, torch_threads,
+    add_override_argument, add_threads_argument, check_settings, positive_int, torch_threads,
 )
 from ._estimator import SupremeClusterer
 from ._reporting import (
@@ -238,11 +238,9 @@ def run_from_args(args, parser, command):
     try:
         # Bad settings fail here with a usage message, not in the middle of a fit; a
         # --json that cannot be written, not after the whole demo ran.
-        model = SupremeClusterer(**{**DEMO_PARAMS, **params})
-        model._validate_params()
-        check_backbone(model, (64,))  # the digits' rows
+        check_settings({**DEMO_PARAMS, **params}, (64,))  # the digits' rows
         if args.json is not None:
-            check_output_path(args.json)
+            check_writable(args.json)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     results = run_digits_demo(

@@ -20,7 +20,8 @@ from sklearn_supreme import SupremeClusterer
 from sklearn_supreme.__main__ import main
 from skorch.callbacks import Callback
 
-from sklearn_supreme._cli import check_output_path, parse_override, torch_threads
+from sklearn_supreme._atomic import check_writable
+from sklearn_supreme._cli import parse_override, torch_threads
 from sklearn_supreme._reporting import format_mean_std, mean_std, to_jsonable, write_json
 from sklearn_supreme.benchmark import (
     PAPER_TABLE1_CIFAR10,
@@ -167,6 +168,11 @@ def test_demo_with_n_clusters_auto(tmp_path):
         (["demo", "--set", "=0.1"], "expected key=value"),
         (["demo", "--set", "random_state=3"], "random_state is set by --seeds"),
         (["demo", "--set", "backbone=resnet"], "'backbone' parameter"),
+        # Which skorch would refuse at the first fit.
+        (["demo", "--set", "callbacks=['progress']"],
+         "callbacks=['progress']: callbacks are skorch callback objects"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set", "callbacks=print"],
+         "callbacks='print': callbacks are skorch callback objects"),
         # A backbone that cannot be built for the data fails before any fit (here the
         # demo's K-means ran first, then a traceback); braces doubled for str.format.
         (["demo", "--set", "backbone=cnn"], "backbone='cnn' is an image backbone"),
@@ -209,6 +215,13 @@ DEMO_TINY = ["demo", "--seeds", "1", "--set", "pretrain_epochs=1", "--set", "max
          "cannot write {tmp}: it is a folder; give a file path, such as {tmp}/results.json"),
         (["benchmark", "cifar10", "--data", "{tmp}/missing", "--out", "{tmp}/file.txt/r.json"],
          "cannot write {tmp}/file.txt/r.json: {tmp}/file.txt is not a folder"),
+        # A fit's checkpoints, which it would fail to save when its first epoch ends.
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set",
+          "checkpoint_dir='{tmp}/file.txt/ckpt'"],
+         "checkpoint_dir='{tmp}/file.txt/ckpt' cannot hold checkpoints: {tmp}/file.txt is not "
+         "a folder"),
+        ([*DEMO_TINY, "--set", "checkpoint_dir='{tmp}/file.txt'"],
+         "checkpoint_dir='{tmp}/file.txt' cannot hold checkpoints: {tmp}/file.txt is not a folder"),
         ([*DEMO_TINY, "--json", "{tmp}"], "cannot write {tmp}: it is a folder"),
         ([*DEMO_TINY, "--json", "{tmp}/file.txt/new/d.json"],
          "cannot write {tmp}/file.txt/new/d.json: {tmp}/file.txt is not a folder"),
@@ -232,6 +245,19 @@ def test_output_in_a_folder_that_cannot_be_created(argv):
     code, out, err = run_main([*argv, "/proc/nope/r.json"])
     assert code == 2 and out == ""
     assert "cannot write /proc/nope/r.json: no file can be created in /proc" in err
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_checkpoint_dir_that_cannot_be_created_is_refused_before_training(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(5, pretrain_epochs=1, max_epochs=1, checkpoint_dir="/proc/nope")
+    with pytest.raises(ValueError, match=(
+        r"checkpoint_dir='/proc/nope' cannot hold checkpoints: no file can be created in "
+        r"/proc \(.+\); give a path in a writable folder"
+    )):
+        model.fit(Xt, source=(Xs, ys))
+    # Refused before the initial K-means and the pretraining: nothing was fitted.
+    assert not hasattr(model, "n_clusters_") and not hasattr(model, "net_")
 
 
 def test_resume_rejects_a_file_that_is_no_benchmark_result(tmp_path):
@@ -311,7 +337,7 @@ def test_output_under_a_link_to_nothing_is_refused(tmp_path):
     # The link exists (os.makedirs could not make a folder there), but leads nowhere.
     os.symlink(tmp_path / "gone", tmp_path / "link")
     with pytest.raises(ValueError, match=f"{tmp_path / 'link'} is not a folder"):
-        check_output_path(tmp_path / "link" / "r.json")
+        check_writable(tmp_path / "link" / "r.json")
     with pytest.raises(FileExistsError):
         write_json(tmp_path / "link" / "r.json", {})
 
@@ -1023,6 +1049,29 @@ def test_model_selection_script_runs_only_the_k_splits_named(fake_cifar10, tmp_p
     ]:
         with pytest.raises(SystemExit):
             script.main([*common, *bad, "--output", str(out)])
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["model_selection", "gpu_session"])
+def test_scripts_refuse_bad_settings_before_loading(name, tmp_path, capsys):
+    # This --data does not exist: each error comes before the load would fail.
+    script = _load_script(name)
+    (tmp_path / "file.txt").write_text("")
+    first = ["cifar10"] if name == "model_selection" else ["--out", str(tmp_path / "out")]
+    common = [*first, "--data", str(tmp_path / "missing")]
+    cases = [
+        (["--set", "backbone_params={'widht': 8}"], "do not build backbone="),
+        (["--set", "tau=-1"], "'tau' parameter"),
+        (["--set", f"checkpoint_dir='{tmp_path}/file.txt'"],
+         f"checkpoint_dir='{tmp_path}/file.txt' cannot hold checkpoints"),
+    ]
+    if name == "model_selection":
+        cases.append((["--output", str(tmp_path / "file.txt" / "ms.json")],
+                      f"cannot write {tmp_path}/file.txt/ms.json: {tmp_path}/file.txt is not"))
+    for bad, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            script.main([*common, *bad])
+        assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
 
 
