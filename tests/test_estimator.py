@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
+from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
@@ -904,6 +905,24 @@ def test_cuda_fit_predicts_on_cpu_after_pickle(digits_split, fast_params):
     restored.net_.set_params(device="cpu")
     restored.net_.module_.cpu()
     np.testing.assert_array_equal(restored.predict(Xt), model.labels_)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the load on a CPU-only machine")
+def test_model_of_a_cuda_fit_loads_and_predicts_on_a_cpu_only_machine(fitted, digits_split):
+    # No CUDA tensor can be made here, so the CUDA fit is simulated: the fitted net
+    # says it lives on "cuda", as after a fit on a GPU. skorch then maps the pickled
+    # state to the CPU (with its DeviceWarning) and the net's device follows;
+    # prediction must use that, not the device the model was fitted on.
+    _, _, Xt, _ = digits_split
+    fitted_on_gpu = copy.deepcopy(fitted)
+    fitted_on_gpu.net_.device = fitted_on_gpu.device_ = "cuda"
+    with pytest.warns(DeviceWarning, match="no CUDA devices are available"), \
+            pytest.warns(DeviceWarning, match=r"Setting self.device = cpu"):
+        restored = pickle.loads(pickle.dumps(fitted_on_gpu))
+    assert str(restored.net_.device) == "cpu"
+    np.testing.assert_array_equal(restored.predict(Xt), fitted.labels_)
+    np.testing.assert_allclose(restored.predict_proba(Xt), fitted.predict_proba(Xt))
+    np.testing.assert_allclose(restored.transform(Xt), fitted.transform(Xt))
 
 
 @pytest.mark.slow
