@@ -1,5 +1,6 @@
 """SupremeClusterer: the scikit-learn face of SUPREME transfer clustering."""
 
+import collections
 import contextlib
 import copy
 import inspect
@@ -889,10 +890,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     # --------------------------------------------------------------- validation
     def _validate_X(self, X, reset):
         X = _integer_images_as_uint8(X, "X")
-        if not reset and getattr(X, "ndim", None) == 4 and hasattr(X, "dtype"):
-            # Images of another shape: this message, before scikit-learn's count of
-            # "features" (the second axis: a height or a number of channels).
-            self._check_fitted_shape(X.shape, "uint8_nhwc" if X.dtype == np.uint8 else "float_nchw")
+        if not reset:
+            self._check_sample_dimensions(X)
         X = validate_data(
             self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64, np.uint8]
         )
@@ -901,10 +900,29 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             self._check_fitted_shape(X.shape, kind)
         return X, kind
 
+    def _check_sample_dimensions(self, X):
+        """Name images, and samples of another dimension than the fitted ones (feature
+        rows for an image model, 3-D arrays), by their shape if it is not the fitted
+        one: before scikit-learn's count of "features" (the second axis: a height or a
+        number of channels), which would ask an image model for 8 columns. Feature rows
+        of another width and 1-D input keep scikit-learn's messages."""
+        ndim = getattr(X, "ndim", None)
+        if ndim is None or ndim < 2:
+            return
+        if ndim == 4:
+            kind = "uint8_nhwc" if getattr(X, "dtype", None) == np.uint8 else "float_nchw"
+        elif ndim != len(self.input_shape_) + 1:
+            kind = "vector" if ndim == 2 else None
+        else:
+            return
+        self._check_fitted_shape(X.shape, kind)
+
     def _check_fitted_shape(self, shape, kind):
+        """``kind`` is None for arrays that are neither feature rows nor images."""
         if shape[1:] != self.input_shape_ or kind != self.net_.module_.adapter.kind:
+            given = "" if kind is None else f" ({_describe(kind)})"
             raise ValueError(
-                f"X has samples of shape {shape[1:]} ({_describe(kind)}), but "
+                f"X has samples of shape {tuple(shape[1:])}{given}, but "
                 f"{type(self).__name__} was fitted on samples of shape "
                 f"{self.input_shape_} ({_describe(self.net_.module_.adapter.kind)})."
             )
@@ -1194,15 +1212,27 @@ def _check_source_columns(feature_names, X_source):
     names, columns = list(feature_names), list(columns)
     if names == columns:
         return
-    if set(names) == set(columns):
-        detail = "the same names in another order; select X_source[X.columns]"
+    counts = collections.Counter(columns)
+    if counts == collections.Counter(names):
+        detail = "they have the same names in another order; select X_source[X.columns]"
     else:
-        present = set(columns)
-        missing = [c for c in names if c not in present][:5]
-        detail = f"X's {missing} are missing from X_source"
+        # Each side of the difference is named: an empty list of "missing" names would
+        # say nothing about a source with a column more, or a column twice.
+        wanted = set(names)
+        missing = [c for c in names if c not in counts][:5]
+        extra = [c for c in counts if c not in wanted][:5]
+        repeated = [c for c, n in counts.items() if n > 1][:5]
+        parts = []
+        if missing:
+            parts.append(f"X's {missing} are missing from X_source")
+        if extra:
+            parts.append(f"X_source has {extra}, which X has not")
+        if repeated:
+            parts.append(f"X_source repeats {repeated}")
+        detail = "; ".join(parts)
     raise ValueError(
         "X_source's columns must be X's, in the same order, for source and target "
-        f"features to line up; they have {detail}."
+        f"features to line up; {detail}."
     )
 
 

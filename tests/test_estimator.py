@@ -396,6 +396,58 @@ def test_dataframe_source_must_have_the_target_columns(digits_split, fast_params
     SupremeClusterer(**fast_params).fit(Xt, source=(Xs.to_numpy(), ys))
 
 
+def test_dataframe_source_with_extra_or_repeated_columns_names_them(digits_split, fast_params):
+    # the error says what differs: a source with a column more is not one with X's
+    # columns "missing" (an empty list of them)
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = digits_split
+    columns = [f"pixel{i}" for i in range(Xt.shape[1])]
+    Xt, Xs = pd.DataFrame(Xt, columns=columns), pd.DataFrame(Xs, columns=columns)
+    model = SupremeClusterer(**fast_params)
+    with pytest.raises(ValueError, match=r"X_source has \['extra'\], which X has not") as info:
+        model.fit(Xt, source=(Xs.assign(extra=1.0), ys))
+    assert "missing" not in str(info.value)
+    # renamed: both sides of the difference are named
+    renamed = Xs.rename(columns={"pixel0": "p0"})
+    with pytest.raises(ValueError, match=r"X's \['pixel0'\] are missing from X_source.*"
+                                         r"X_source has \['p0'\], which X has not"):
+        model.fit(Xt, source=(renamed, ys))
+    repeated = pd.concat([Xs, Xs[["pixel3"]]], axis=1)
+    with pytest.raises(ValueError, match=r"X_source repeats \['pixel3'\]") as info:
+        model.fit(Xt, source=(repeated, ys))
+    assert "another order" not in str(info.value)
+    assert not hasattr(model, "n_features_in_")  # nothing left half-fitted
+
+
+def test_samples_of_another_dimension_are_named_by_shape(fitted, digits_split):
+    # An image model given feature rows (or a model given 3-D arrays) names the sample
+    # shapes, not scikit-learn's count of "features" (an image model's n_features_in_ is
+    # the images' height): "expecting 8 features" would ask for 8 columns.
+    _, _, Xt, _ = digits_split
+    rng = np.random.RandomState(0)
+    images = SupremeClusterer(**IMAGE_PARAMS).fit(
+        _images(40, rng), source=(_images(30, rng), np.repeat([0, 1, 2], 10))
+    )
+    assert images.n_features_in_ == 8
+    flat = _images(5, rng).reshape(5, -1)
+    with pytest.raises(ValueError, match=r"X has samples of shape \(192,\) \(feature vectors\), "
+                                         r"but SupremeClusterer was fitted on samples of shape "
+                                         r"\(8, 8, 3\) \(uint8 images"):
+        images.predict(flat)
+    with pytest.raises(ValueError, match=r"X has samples of shape \(8, 8\), but SupremeClusterer "
+                                         r"was fitted on samples of shape \(8, 8, 3\)"):
+        images.transform(_images(5, rng)[..., 0])
+    with pytest.raises(ValueError, match=r"X has samples of shape \(8, 8\), but SupremeClusterer "
+                                         r"was fitted on samples of shape \(64,\) "
+                                         r"\(feature vectors\)"):
+        fitted.predict_proba(Xt[:5].reshape(5, 8, 8))
+    # feature rows of another width, and 1-D input, keep scikit-learn's own errors
+    with pytest.raises(ValueError, match="X has 10 features, but SupremeClusterer is expecting"):
+        fitted.predict(Xt[:5, :10])
+    with pytest.raises(ValueError, match="Reshape your data"):
+        fitted.predict(Xt[0])
+
+
 @pytest.mark.parametrize("kind", ["float-nan", "object-none", "pandas-NA"])
 def test_missing_source_labels_are_an_error(digits_split, fast_params, kind):
     Xs, ys, Xt, _ = digits_split
