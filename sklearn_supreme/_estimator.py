@@ -1,6 +1,5 @@
 """SupremeClusterer: the scikit-learn face of SUPREME transfer clustering."""
 
-import collections
 import contextlib
 import copy
 import inspect
@@ -26,33 +25,30 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
-    check_array,
     check_is_fitted,
     check_memory,
     validate_data,
 )
 from torch import nn
-from torch.optim.swa_utils import update_bn
 
 from ._atomic import folder_problem
 from ._augment import resolve_augment
 from ._checkpoint import (
     TrainingCheckpoint, checkpoint_file, load_checkpoint, restore, rng_state, set_rng_state,
 )
+from ._inference import _adapted_target_logits, _as_tensor, _embed, _forward_batches
 from ._initial import initial_assignment
+from ._input import (
+    _as_network_input, _check_named_array, _check_source_columns, _check_source_labels,
+    _describe, _input_statistics, _integer_images_as_uint8, _source_pair,
+)
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from ._training import (
     LOSS_TERMS, CosineAnnealing, SourcePretrainNet, SupremeNet, TrainingInterrupted, frozen,
     match_frozen,
 )
-from .metrics import _check_complete_labels
 
 __all__ = ["SupremeClusterer"]
-
-# Input statistics are estimated on at most this many samples: plenty for a mean and
-# std, and it keeps fit from making a float64 copy of a large image set.
-_STATS_SAMPLES = 10_000
-
 
 #: Parameters of the clustering phase alone: the start of a fit (pretraining and
 #: initial assignment) does not depend on them, so ``memory`` reuses it across them.
@@ -1126,27 +1122,6 @@ def _cudnn_autotune(device):
         torch.backends.cudnn.benchmark = before
 
 
-def _source_pair(source, X_source, y_source):
-    """The source as one pair, from either ``source=(X, y)`` or ``X_source=, y_source=``."""
-    if X_source is None and y_source is None:
-        if source is None:
-            return None
-        if not isinstance(source, (tuple, list)) or len(source) != 2:
-            length = f" of length {len(source)}" if hasattr(source, "__len__") else ""
-            raise TypeError(
-                f"source must be a pair (X_source, y_source), got {type(source).__name__}{length}."
-            )
-        return tuple(source)
-    if source is not None:
-        raise ValueError(
-            "Pass the source either as source=(X_source, y_source) or as X_source= and "
-            "y_source=, not both."
-        )
-    if X_source is None or y_source is None:
-        raise ValueError("X_source and y_source must be given together.")
-    return X_source, y_source
-
-
 #: Where this package's and scikit-learn's code lives (see _user_stacklevel).
 _LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep for path in (__file__, sklearn.__file__))
 
@@ -1199,76 +1174,11 @@ def _user_stacklevel():
     return level
 
 
-def _check_source_columns(feature_names, X_source):
-    """A source with named columns must name the target's features, in their order.
-
-    ``feature_names`` are the target's (its ``columns`` or ``feature_names_in_``;
-    None without names); scikit-learn checks the names of ``predict``'s input
-    likewise. Either side without names is not checked.
-    """
-    columns = getattr(X_source, "columns", None)
-    if feature_names is None or columns is None:
-        return
-    names, columns = list(feature_names), list(columns)
-    if names == columns:
-        return
-    counts = collections.Counter(columns)
-    if counts == collections.Counter(names):
-        detail = "they have the same names in another order; select X_source[X.columns]"
-    else:
-        # Each side of the difference is named: an empty list of "missing" names would
-        # say nothing about a source with a column more, or a column twice.
-        wanted = set(names)
-        missing = [c for c in names if c not in counts][:5]
-        extra = [c for c in counts if c not in wanted][:5]
-        repeated = [c for c, n in counts.items() if n > 1][:5]
-        parts = []
-        if missing:
-            parts.append(f"X's {missing} are missing from X_source")
-        if extra:
-            parts.append(f"X_source has {extra}, which X has not")
-        if repeated:
-            parts.append(f"X_source repeats {repeated}")
-        detail = "; ".join(parts)
-    raise ValueError(
-        "X_source's columns must be X's, in the same order, for source and target "
-        f"features to line up; {detail}."
-    )
-
-
-def _check_named_array(X, input_name, **kwargs):
-    """:func:`~sklearn.utils.check_array` whose error for an empty array names it.
-
-    scikit-learn's "Found array with 0 sample(s)" does not say which array, and a fit
-    takes up to three (the target and the source's samples and labels).
-    """
-    X = check_array(X, input_name=input_name, ensure_min_samples=0, **kwargs)
-    if X.shape[0] == 0:
-        raise ValueError(f"{input_name} is empty (shape {X.shape}); it needs at least one sample.")
-    return X
-
-
-def _check_source_labels(y_source):
-    """``y_source`` as a 1-D array of labels that are all present and sortable."""
-    return _check_complete_labels(
-        y_source, "y_source",
-        " Every source sample needs its class; drop the unlabelled samples from the source.",
-    )
-
-
 def _set_callbacks(net, callbacks):
     # skorch's set_params(callbacks=...) initialises the old list on an initialised net.
     net.callbacks = callbacks
     if net.initialized_:
         net.initialize_callbacks()
-
-
-def _describe(kind):
-    return {
-        "vector": "feature vectors",
-        "uint8_nhwc": "uint8 images (N, H, W, C)",
-        "float_nchw": "float images (N, C, H, W)",
-    }[kind]
 
 
 def _equal(a, b):
@@ -1280,190 +1190,6 @@ def _equal(a, b):
         return bool(a == b)
     except (TypeError, ValueError):
         return False
-
-
-def _integer_images_as_uint8(X, name):
-    """4-D integer arrays other than uint8 as uint8 images ``(N, H, W, C)``.
-
-    ``np.array`` of pixel lists gives int64: such arrays hold pixel values as uint8
-    images do, and validation would otherwise cast them to float, read as
-    ``(N, C, H, W)``. Values outside 0-255 are an error, not wrapped around.
-    Nested lists of integers are such arrays too. Anything else is returned as it is,
-    for validation to check.
-    """
-    if isinstance(X, (list, tuple)):
-        try:
-            as_array = np.asarray(X)
-        except ValueError:  # ragged: left to validation, which names it
-            return X
-        if as_array.ndim == 4:
-            X = as_array
-    if not (
-        getattr(X, "ndim", None) == 4 and hasattr(X, "dtype")
-        and np.issubdtype(X.dtype, np.integer) and X.dtype != np.uint8
-    ):
-        return X
-    X = np.asarray(X)
-    if X.size and (X.min() < 0 or X.max() > 255):
-        raise ValueError(
-            f"{name} holds {X.dtype} images with values in [{X.min()}, {X.max()}]; integer "
-            "images are read as uint8 (N, H, W, C) and must hold pixel values in 0-255. "
-            "Pass other values as float images (N, C, H, W)."
-        )
-    return X.astype(np.uint8)
-
-
-def _as_network_input(X, name):
-    """The layout of a validated array, and the array in the dtype the network reads."""
-    # Images in the other layout than their dtype's are warned about, not refused:
-    # an image may be 1 or 3 pixels wide (or high) and have many channels.
-    if X.ndim == 4 and X.dtype == np.uint8:
-        if X.shape[1] in (1, 3) and min(X.shape[2:]) > 4:
-            warnings.warn(
-                f"{name} of shape {X.shape} looks like channels-first images (N, C, H, W), "
-                f"but uint8 images are read as (N, H, W, C): {X.shape[3]} channels of "
-                f"{X.shape[1]}x{X.shape[2]} pixels. Pass X.transpose(0, 2, 3, 1), or float "
-                "images (N, C, H, W).",
-                UserWarning,
-            )
-        return np.ascontiguousarray(X), "uint8_nhwc"
-    if X.ndim == 4 and X.shape[-1] in (1, 3) and min(X.shape[1:3]) > 4:
-        warnings.warn(
-            f"{name} of shape {X.shape} looks like channels-last images (N, H, W, C), but "
-            f"float images are read as (N, C, H, W): {X.shape[1]} channels of "
-            f"{X.shape[2]}x{X.shape[3]} pixels. Pass X.transpose(0, 3, 1, 2), or uint8 "
-            "images (N, H, W, C).",
-            UserWarning,
-        )
-    if X.ndim in (2, 4):
-        # The input was checked finite; float64 values beyond float32's range are not
-        # after the cast (numpy's overflow warning is replaced by the error below), and
-        # would surface later as a non-finite loss.
-        with np.errstate(over="ignore"):
-            out = np.ascontiguousarray(X, dtype=np.float32)
-        if X.dtype != np.float32 and not np.isfinite(out).all():
-            raise ValueError(
-                f"{name} has values beyond the float32 range (about 3.4e38 in absolute "
-                "value); the network computes in float32. Rescale the input."
-            )
-        return out, "vector" if X.ndim == 2 else "float_nchw"
-    raise ValueError(
-        f"{name} must be 2-D feature rows or 4-D images (uint8 (N, H, W, C) or float "
-        f"(N, C, H, W)); got an array of shape {X.shape}."
-    )
-
-
-def _input_statistics(data, kind, standardize, seed):
-    """Per-feature (vectors) or per-channel (images) mean and std of the fitting data."""
-    arrays = data if isinstance(data, tuple) else (data,)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for arr in arrays:
-        take = min(len(arr), _STATS_SAMPLES)
-        parts.append(arr[np.sort(rng.choice(len(arr), take, replace=False))])
-    sample = np.concatenate(parts).astype(np.float64)
-    if kind == "vector":
-        axes, n_stats = 0, sample.shape[1]
-    elif kind == "uint8_nhwc":
-        sample /= 255.0
-        axes, n_stats = (0, 1, 2), sample.shape[3]
-    else:
-        axes, n_stats = (0, 2, 3), sample.shape[1]
-    if not standardize:
-        return np.zeros(n_stats), np.ones(n_stats)
-    mean = sample.mean(axis=axes)
-    std = sample.std(axis=axes)
-    if kind == "vector":
-        # One common scale for all features: per-feature z-scores would blow up
-        # near-constant features (the border pixels of digits) and change the geometry
-        # that K-means and the noise perturbation rely on.
-        std = np.full_like(std, np.sqrt(np.mean(std**2)))
-    # Constant input keeps its scale: dividing by ~0 would blow up the noise. Constant
-    # means below float32's resolution at the input's magnitude (the network sees
-    # float32), not below a fixed number: data on a scale of 1e-9 is not constant.
-    # Per channel for images, whose scales are per channel; one for vectors' one scale.
-    magnitude = np.abs(sample).max() if kind == "vector" else np.abs(sample).max(axis=axes)
-    resolution = np.finfo(np.float32).eps * magnitude
-    return mean, np.where(std > resolution, std, 1.0)
-
-
-def _as_tensor(array):
-    """``torch.as_tensor``, without torch's warning for a read-only array.
-
-    Memory-mapped arrays, which joblib hands to parallel workers (``n_jobs`` of a
-    search), are read-only; torch warns that writing to a tensor sharing their memory
-    is undefined. The package never writes to its inputs, and a copy would double
-    their memory, so the warning says nothing here.
-    """
-    flags = getattr(array, "flags", None)
-    if flags is None or flags.writeable:
-        # catch_warnings is not thread-safe (before Python 3.14): only where needed.
-        return torch.as_tensor(array)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
-        return torch.as_tensor(array)
-
-
-@torch.no_grad()
-def _forward_batches(network, X, batch_size, device, output="logits"):
-    """Target logits or factor codes of ``X`` (array or device tensor), batch by batch.
-
-    Only the requested output is kept, written into one preallocated array, so memory
-    is the input plus that output whatever the number of rows.
-    """
-    network.eval()
-    on_cuda = str(device).startswith("cuda")
-    width = network.target_head.out_features if output == "logits" else network.factor.out_features
-    out = np.empty((len(X), width), dtype=np.float32)
-    # Inference batches can be larger than training ones: no gradients are kept.
-    step = max(batch_size, 1024)
-    for start in range(0, len(X), step):
-        xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext():
-            logits, factors = network(xb)
-        out[start:start + step] = (logits if output == "logits" else factors).float().cpu().numpy()
-    return out
-
-
-def _adapted_target_logits(network, X, batch_size, device):
-    """Target logits of the trained ``network`` on ``X`` (a tensor on ``device``), after
-    its batch-norm statistics are re-estimated on ``X`` alone (AdaBN).
-
-    Training leaves running statistics that mix the source, target and perturbed
-    batches; re-estimated on the target, predictions match what the target head was
-    trained on. ``network`` keeps the re-estimated statistics.
-    """
-    update_bn(_even_batches(X, batch_size), network, device)
-    return _forward_batches(network, X, batch_size, str(device))
-
-
-def _batches(X, batch_size):
-    return (X[start:start + batch_size] for start in range(0, len(X), batch_size))
-
-
-def _even_batches(X, batch_size):
-    """``X`` in the fewest batches of at most ``batch_size`` samples, their sizes as
-    equal as can be, and never a batch of one (one more sample than ``batch_size`` if
-    that is the only way).
-
-    For :func:`torch.optim.swa_utils.update_bn`, which averages the statistics of
-    its batches with equal weights: slicing by ``batch_size`` would leave a remainder
-    that counts as much as a full batch, and a remainder of one sample is an error
-    in batch norm's training mode (a target of 65 samples with ``batch_size=64``).
-    """
-    n_batches = max(1, min(-(-len(X) // batch_size), len(X) // 2))
-    return torch.tensor_split(X, n_batches)
-
-
-@torch.no_grad()
-def _embed(network, X, batch_size, use_backbone):
-    """Features for the initial K-means: the backbone's, or the standardised input."""
-    network.eval()
-    out = []
-    for xb in _batches(X, max(batch_size, 1024)):
-        x = network.adapter(xb)
-        out.append((network.features(x) if use_backbone else x.flatten(1)).float().cpu().numpy())
-    return np.concatenate(out)
 
 
 def _history(history, columns):

@@ -25,7 +25,8 @@ from ._atomic import check_writable
 from ._cli import (
     add_override_argument, add_threads_argument, check_settings, positive_int, torch_threads,
 )
-from ._estimator import SupremeClusterer, _adapted_target_logits
+from ._estimator import SupremeClusterer
+from ._inference import _adapted_target_logits
 from ._reporting import (
     METRICS, device_name, environment_info, format_environment, format_mean_std,
     format_params, mean_std, to_jsonable, write_json,

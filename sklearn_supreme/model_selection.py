@@ -50,9 +50,10 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._estimator import (
-    SupremeClusterer, _check_named_array, _check_source_columns, _check_source_labels,
-    _empty_clusters_ignored, _integer_images_as_uint8, _source_pair,
+from ._estimator import SupremeClusterer, _empty_clusters_ignored
+from ._input import (
+    _check_named_array, _check_source_columns, _check_source_labels,
+    _integer_images_as_uint8, _source_pair,
 )
 from .metrics import _check_labels, cluster_accuracy
 

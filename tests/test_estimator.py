@@ -18,7 +18,8 @@ from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._estimator import _even_batches, _warn_empty_clusters
+from sklearn_supreme._estimator import _warn_empty_clusters
+from sklearn_supreme._inference import _even_batches
 from sklearn_supreme._objective import supreme_loss
 from sklearn_supreme._training import LOSS_TERMS
 
@@ -629,7 +630,7 @@ def test_read_only_input_fits_and_predicts_without_warnings(
 
 
 def test_input_scale_is_scale_invariant_and_constant_input_keeps_its_own(digits_split):
-    from sklearn_supreme._estimator import _input_statistics
+    from sklearn_supreme._input import _input_statistics
 
     X = digits_split[2]
     _, unit = _input_statistics(X, "vector", True, seed=0)
@@ -649,18 +650,18 @@ def test_input_scale_is_scale_invariant_and_constant_input_keeps_its_own(digits_
 
 
 def test_input_statistics_of_a_large_input_come_from_a_random_sample(monkeypatch):
-    import sklearn_supreme._estimator as estimator_module
+    import sklearn_supreme._input as input_module
 
     # Above _STATS_SAMPLES rows the statistics come from a sample of them: drawn at
     # random, not the first rows (data sorted by class would give the first class's).
-    monkeypatch.setattr(estimator_module, "_STATS_SAMPLES", 500)
+    monkeypatch.setattr(input_module, "_STATS_SAMPLES", 500)
     X = np.repeat([[0.0], [1.0]], 1000, axis=0)  # sorted: 1000 zeros, then 1000 ones
-    mean, scale = estimator_module._input_statistics(X, "vector", True, seed=0)
+    mean, scale = input_module._input_statistics(X, "vector", True, seed=0)
     # 500 of 2000 rows drawn without repeats: the share of ones has a std of about
     # sqrt(0.25 / 500 * 1500 / 1999) = 0.019; 0.1 is more than 5 of them
     assert abs(mean[0] - 0.5) < 0.1 and abs(scale[0] - 0.5) < 0.1
     # each array of a (target, source) pair is sampled on its own: 500 rows each
-    mean, _ = estimator_module._input_statistics((X[:1000], X[1000:]), "vector", True, seed=0)
+    mean, _ = input_module._input_statistics((X[:1000], X[1000:]), "vector", True, seed=0)
     assert mean[0] == 0.5
 
 

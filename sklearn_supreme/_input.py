@@ -1,0 +1,211 @@
+"""The checks and conversions of a fit's input arrays, before any network sees them.
+
+The source given as a pair or as ``X_source=``/``y_source=``, a DataFrame source's
+columns, the source labels, arrays named in their errors, integer images read as uint8,
+the layout the network reads (feature rows, uint8 ``(N, H, W, C)`` or float
+``(N, C, H, W)`` images) and the input statistics it is standardised with. Shared by
+:class:`~sklearn_supreme.SupremeClusterer` and :mod:`sklearn_supreme.model_selection`.
+"""
+
+import collections
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+from .metrics import _check_complete_labels
+
+# Input statistics are estimated on at most this many samples: plenty for a mean and
+# std, and it keeps fit from making a float64 copy of a large image set.
+_STATS_SAMPLES = 10_000
+
+
+def _source_pair(source, X_source, y_source):
+    """The source as one pair, from either ``source=(X, y)`` or ``X_source=, y_source=``."""
+    if X_source is None and y_source is None:
+        if source is None:
+            return None
+        if not isinstance(source, (tuple, list)) or len(source) != 2:
+            length = f" of length {len(source)}" if hasattr(source, "__len__") else ""
+            raise TypeError(
+                f"source must be a pair (X_source, y_source), got {type(source).__name__}{length}."
+            )
+        return tuple(source)
+    if source is not None:
+        raise ValueError(
+            "Pass the source either as source=(X_source, y_source) or as X_source= and "
+            "y_source=, not both."
+        )
+    if X_source is None or y_source is None:
+        raise ValueError("X_source and y_source must be given together.")
+    return X_source, y_source
+
+
+def _check_source_columns(feature_names, X_source):
+    """A source with named columns must name the target's features, in their order.
+
+    ``feature_names`` are the target's (its ``columns`` or ``feature_names_in_``;
+    None without names); scikit-learn checks the names of ``predict``'s input
+    likewise. Either side without names is not checked.
+    """
+    columns = getattr(X_source, "columns", None)
+    if feature_names is None or columns is None:
+        return
+    names, columns = list(feature_names), list(columns)
+    if names == columns:
+        return
+    counts = collections.Counter(columns)
+    if counts == collections.Counter(names):
+        detail = "they have the same names in another order; select X_source[X.columns]"
+    else:
+        # Each side of the difference is named: an empty list of "missing" names would
+        # say nothing about a source with a column more, or a column twice.
+        wanted = set(names)
+        missing = [c for c in names if c not in counts][:5]
+        extra = [c for c in counts if c not in wanted][:5]
+        repeated = [c for c, n in counts.items() if n > 1][:5]
+        parts = []
+        if missing:
+            parts.append(f"X's {missing} are missing from X_source")
+        if extra:
+            parts.append(f"X_source has {extra}, which X has not")
+        if repeated:
+            parts.append(f"X_source repeats {repeated}")
+        detail = "; ".join(parts)
+    raise ValueError(
+        "X_source's columns must be X's, in the same order, for source and target "
+        f"features to line up; {detail}."
+    )
+
+
+def _check_named_array(X, input_name, **kwargs):
+    """:func:`~sklearn.utils.check_array` whose error for an empty array names it.
+
+    scikit-learn's "Found array with 0 sample(s)" does not say which array, and a fit
+    takes up to three (the target and the source's samples and labels).
+    """
+    X = check_array(X, input_name=input_name, ensure_min_samples=0, **kwargs)
+    if X.shape[0] == 0:
+        raise ValueError(f"{input_name} is empty (shape {X.shape}); it needs at least one sample.")
+    return X
+
+
+def _check_source_labels(y_source):
+    """``y_source`` as a 1-D array of labels that are all present and sortable."""
+    return _check_complete_labels(
+        y_source, "y_source",
+        " Every source sample needs its class; drop the unlabelled samples from the source.",
+    )
+
+
+def _describe(kind):
+    return {
+        "vector": "feature vectors",
+        "uint8_nhwc": "uint8 images (N, H, W, C)",
+        "float_nchw": "float images (N, C, H, W)",
+    }[kind]
+
+
+def _integer_images_as_uint8(X, name):
+    """4-D integer arrays other than uint8 as uint8 images ``(N, H, W, C)``.
+
+    ``np.array`` of pixel lists gives int64: such arrays hold pixel values as uint8
+    images do, and validation would otherwise cast them to float, read as
+    ``(N, C, H, W)``. Values outside 0-255 are an error, not wrapped around.
+    Nested lists of integers are such arrays too. Anything else is returned as it is,
+    for validation to check.
+    """
+    if isinstance(X, (list, tuple)):
+        try:
+            as_array = np.asarray(X)
+        except ValueError:  # ragged: left to validation, which names it
+            return X
+        if as_array.ndim == 4:
+            X = as_array
+    if not (
+        getattr(X, "ndim", None) == 4 and hasattr(X, "dtype")
+        and np.issubdtype(X.dtype, np.integer) and X.dtype != np.uint8
+    ):
+        return X
+    X = np.asarray(X)
+    if X.size and (X.min() < 0 or X.max() > 255):
+        raise ValueError(
+            f"{name} holds {X.dtype} images with values in [{X.min()}, {X.max()}]; integer "
+            "images are read as uint8 (N, H, W, C) and must hold pixel values in 0-255. "
+            "Pass other values as float images (N, C, H, W)."
+        )
+    return X.astype(np.uint8)
+
+
+def _as_network_input(X, name):
+    """The layout of a validated array, and the array in the dtype the network reads."""
+    # Images in the other layout than their dtype's are warned about, not refused:
+    # an image may be 1 or 3 pixels wide (or high) and have many channels.
+    if X.ndim == 4 and X.dtype == np.uint8:
+        if X.shape[1] in (1, 3) and min(X.shape[2:]) > 4:
+            warnings.warn(
+                f"{name} of shape {X.shape} looks like channels-first images (N, C, H, W), "
+                f"but uint8 images are read as (N, H, W, C): {X.shape[3]} channels of "
+                f"{X.shape[1]}x{X.shape[2]} pixels. Pass X.transpose(0, 2, 3, 1), or float "
+                "images (N, C, H, W).",
+                UserWarning,
+            )
+        return np.ascontiguousarray(X), "uint8_nhwc"
+    if X.ndim == 4 and X.shape[-1] in (1, 3) and min(X.shape[1:3]) > 4:
+        warnings.warn(
+            f"{name} of shape {X.shape} looks like channels-last images (N, H, W, C), but "
+            f"float images are read as (N, C, H, W): {X.shape[1]} channels of "
+            f"{X.shape[2]}x{X.shape[3]} pixels. Pass X.transpose(0, 3, 1, 2), or uint8 "
+            "images (N, H, W, C).",
+            UserWarning,
+        )
+    if X.ndim in (2, 4):
+        # The input was checked finite; float64 values beyond float32's range are not
+        # after the cast (numpy's overflow warning is replaced by the error below), and
+        # would surface later as a non-finite loss.
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(X, dtype=np.float32)
+        if X.dtype != np.float32 and not np.isfinite(out).all():
+            raise ValueError(
+                f"{name} has values beyond the float32 range (about 3.4e38 in absolute "
+                "value); the network computes in float32. Rescale the input."
+            )
+        return out, "vector" if X.ndim == 2 else "float_nchw"
+    raise ValueError(
+        f"{name} must be 2-D feature rows or 4-D images (uint8 (N, H, W, C) or float "
+        f"(N, C, H, W)); got an array of shape {X.shape}."
+    )
+
+
+def _input_statistics(data, kind, standardize, seed):
+    """Per-feature (vectors) or per-channel (images) mean and std of the fitting data."""
+    arrays = data if isinstance(data, tuple) else (data,)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for arr in arrays:
+        take = min(len(arr), _STATS_SAMPLES)
+        parts.append(arr[np.sort(rng.choice(len(arr), take, replace=False))])
+    sample = np.concatenate(parts).astype(np.float64)
+    if kind == "vector":
+        axes, n_stats = 0, sample.shape[1]
+    elif kind == "uint8_nhwc":
+        sample /= 255.0
+        axes, n_stats = (0, 1, 2), sample.shape[3]
+    else:
+        axes, n_stats = (0, 2, 3), sample.shape[1]
+    if not standardize:
+        return np.zeros(n_stats), np.ones(n_stats)
+    mean = sample.mean(axis=axes)
+    std = sample.std(axis=axes)
+    if kind == "vector":
+        # One common scale for all features: per-feature z-scores would blow up
+        # near-constant features (the border pixels of digits) and change the geometry
+        # that K-means and the noise perturbation rely on.
+        std = np.full_like(std, np.sqrt(np.mean(std**2)))
+    # Constant input keeps its scale: dividing by ~0 would blow up the noise. Constant
+    # means below float32's resolution at the input's magnitude (the network sees
+    # float32), not below a fixed number: data on a scale of 1e-9 is not constant.
+    # Per channel for images, whose scales are per channel; one for vectors' one scale.
+    magnitude = np.abs(sample).max() if kind == "vector" else np.abs(sample).max(axis=axes)
+    resolution = np.finfo(np.float32).eps * magnitude
+    return mean, np.where(std > resolution, std, 1.0)
