@@ -2,7 +2,6 @@
 
 import contextlib
 import copy
-import inspect
 import os
 import uuid
 import warnings
@@ -10,7 +9,6 @@ from numbers import Integral, Real
 
 import joblib
 import numpy as np
-import sklearn
 import torch
 from scipy.special import softmax
 from sklearn.base import (
@@ -40,7 +38,7 @@ from ._inference import _adapted_target_logits, _as_tensor, _embed, _forward_bat
 from ._initial import initial_assignment
 from ._input import (
     _as_network_input, _check_named_array, _check_source_columns, _check_source_labels,
-    _describe, _input_statistics, _integer_images_as_uint8, _source_pair,
+    _describe, _input_statistics, _integer_images_as_uint8, _source_pair, _user_stacklevel,
 )
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from ._training import (
@@ -1122,9 +1120,6 @@ def _cudnn_autotune(device):
         torch.backends.cudnn.benchmark = before
 
 
-#: Where this package's and scikit-learn's code lives (see _user_stacklevel).
-_LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep for path in (__file__, sklearn.__file__))
-
 @contextlib.contextmanager
 def _empty_clusters_ignored():
     """Silence :func:`_warn_empty_clusters`, for fits whose callers account for empty
@@ -1156,22 +1151,6 @@ def _warn_empty_clusters(labels, n_clusters):
             ConvergenceWarning,
             stacklevel=_user_stacklevel(),
         )
-
-
-def _user_stacklevel():
-    """The ``stacklevel`` of the first caller outside this package and scikit-learn,
-    for a warning issued by the function that calls this one.
-
-    Written by hand, as pandas' ``find_stack_level`` is: a fixed ``stacklevel`` is
-    right for one call path only, and ``fit`` is reached through ``fit_predict``,
-    ``fit_transform``, a ``Pipeline`` or a search as often as directly. From Python
-    3.12, ``warnings.warn(..., skip_file_prefixes=_LIBRARY_DIRS)`` does this; the
-    package still supports 3.10.
-    """
-    frame, level = inspect.currentframe(), 0
-    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _set_callbacks(net, callbacks):

@@ -3,17 +3,25 @@
 The source given as a pair or as ``X_source=``/``y_source=``, a DataFrame source's
 columns, the source labels, arrays named in their errors, integer images read as uint8,
 the layout the network reads (feature rows, uint8 ``(N, H, W, C)`` or float
-``(N, C, H, W)`` images) and the input statistics it is standardised with. Shared by
-:class:`~sklearn_supreme.SupremeClusterer` and :mod:`sklearn_supreme.model_selection`.
+``(N, C, H, W)`` images) and the input statistics it is standardised with; and the
+caller's frame that warnings point to. Shared by :class:`~sklearn_supreme.SupremeClusterer`
+and :mod:`sklearn_supreme.model_selection`.
 """
 
 import collections
+import inspect
+import os
 import warnings
 
 import numpy as np
+import sklearn
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array
 
 from .metrics import _check_complete_labels
+
+#: Where this package's and scikit-learn's code lives (see _user_stacklevel).
+_LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep for path in (__file__, sklearn.__file__))
 
 # Input statistics are estimated on at most this many samples: plenty for a mean and
 # std, and it keeps fit from making a float64 copy of a large image set.
@@ -91,7 +99,21 @@ def _check_named_array(X, input_name, **kwargs):
 
 
 def _check_source_labels(y_source):
-    """``y_source`` as a 1-D array of labels that are all present and sortable."""
+    """``y_source`` as a 1-D array of labels that are all present and sortable.
+
+    A column vector (a one-column DataFrame, ``y[:, None]``) is accepted with the
+    :class:`~sklearn.exceptions.DataConversionWarning` scikit-learn's classifiers give.
+    """
+    shape = np.shape(y_source)
+    if len(shape) != 1 and shape[1:] != (1,):
+        raise ValueError(f"y_source must be 1-D, got an array of shape {shape}.")
+    if len(shape) == 2:
+        warnings.warn(
+            "A column-vector y_source was passed when a 1d array was expected. Please "
+            "change the shape of y_source to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=_user_stacklevel(),
+        )
     return _check_complete_labels(
         y_source, "y_source",
         " Every source sample needs its class; drop the unlabelled samples from the source.",
@@ -209,3 +231,19 @@ def _input_statistics(data, kind, standardize, seed):
     magnitude = np.abs(sample).max() if kind == "vector" else np.abs(sample).max(axis=axes)
     resolution = np.finfo(np.float32).eps * magnitude
     return mean, np.where(std > resolution, std, 1.0)
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` of the first caller outside this package and scikit-learn,
+    for a warning issued by the function that calls this one.
+
+    Written by hand, as pandas' ``find_stack_level`` is: a fixed ``stacklevel`` is
+    right for one call path only, and ``fit`` is reached through ``fit_predict``,
+    ``fit_transform``, a ``Pipeline`` or a search as often as directly. From Python
+    3.12, ``warnings.warn(..., skip_file_prefixes=_LIBRARY_DIRS)`` does this; the
+    package still supports 3.10.
+    """
+    frame, level = inspect.currentframe(), 0
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -608,15 +608,16 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         estimator = self._check_estimator()
         # The refit gets the data as given (a DataFrame's column names included).
         X_given, X_source_given = X, pair[0]
+        # Checked once, here: a column vector's warning is given once.
+        y_source = _check_source_labels(pair[1])
         # The target is only used by the refit, after the whole search: the refit's own
         # checks of the data (shapes, values, enough samples for n_clusters) run now.
         if isinstance(estimator, SupremeClusterer):
             checker = clone(estimator)
             checker._validate_params()  # its parameters first: the checks below use them
-            checker._validate_fit_data(X, pair)
+            checker._validate_fit_data(X, (pair[0], y_source))
         _check_source_columns(getattr(X, "columns", None), pair[0])
         X_source = _check_named_array(pair[0], "X_source", allow_nd=True, dtype=None)
-        y_source = _check_source_labels(pair[1])
         check_consistent_length(X_source, y_source)
         if not isinstance(estimator, SupremeClusterer):  # what the checks above did
             X = _check_named_array(X, "X", allow_nd=True, dtype=None)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
@@ -447,6 +447,22 @@ def test_missing_source_labels_are_an_error(digits_split, fast_params, kind):
     # without the check they became a class of their own, pretrained on
     with pytest.raises(ValueError, match="y_source has 2 missing labels"):
         SupremeClusterer(**fast_params).fit(Xt, source=(Xs, y))
+
+
+def test_column_vector_source_labels_warn_as_in_scikit_learn(digits_split, fast_params):
+    # As scikit-learn's classifiers do with y: a DataConversionWarning, pointing at the
+    # caller's line, and the fit the 1-D labels give.
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = digits_split
+    flat = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    for column in (ys[:, None], pd.DataFrame({"digit": ys})):
+        with pytest.warns(DataConversionWarning, match="A column-vector y_source") as record:
+            model = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, column))
+        assert record[0].filename == __file__
+        np.testing.assert_array_equal(model.labels_, flat.labels_)
+    for labels in (np.c_[ys, ys], ys[:, None, None], ys[0]):
+        with pytest.raises(ValueError, match=r"y_source must be 1-D, got an array of shape \("):
+            SupremeClusterer(**fast_params).fit(Xt, source=(Xs, labels))
 
 
 def test_source_labels_of_mixed_types_are_named(digits_split, fast_params):

@@ -10,7 +10,7 @@ from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_supreme import SupremeClusterer
@@ -1061,3 +1061,23 @@ def test_grid_search_with_target_labels_and_parallel_jobs(digits_split):
     # The refit saw the source: its classes, and the scorer's value, are the real ones.
     np.testing.assert_array_equal(best.source_classes_, np.unique(ys))
     assert search.score(Xt, yt) == cluster_accuracy(yt, best.predict(Xt))
+
+
+def test_column_vector_source_labels_warn_once(digits_split, fast_params):
+    # The search checks the labels once for all its fits (and the refit's checks run
+    # on the checked ones); estimate_n_clusters as fit does.
+    Xs, ys, Xt, _ = digits_split
+    params = {**fast_params, "pretrain_epochs": 1, "max_epochs": 1}
+    search = SupremeClustererCV(SupremeClusterer(**params), taus=(0.5,), cv=2)
+    for run in (
+        lambda: search.fit(Xt, source=(Xs, ys[:, None])),
+        lambda: estimate_n_clusters(Xt, Xs, ys[:, None], n_draws=2, random_state=0),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        column = [w for w in caught if issubclass(w.category, DataConversionWarning)]
+        assert len(column) == 1 and "A column-vector y_source" in str(column[0].message)
+    # the search held out source classes, read off the flattened labels
+    assert set(np.concatenate(search.held_out_classes_).tolist()) <= {0, 1, 2, 3, 4}
+    assert search.labels_.shape == (len(Xt),)
