@@ -644,7 +644,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
 
         mean = scores.mean(axis=1)
         self.cv_results_ = {
-            "params": [{"tau": tau} for tau in taus],
+            "params": [{"tau": float(tau)} for tau in taus],  # not np.float64 scalars
             # A masked array, as GridSearchCV's param_* columns are.
             "param_tau": np.ma.MaskedArray(taus, mask=False),
             **{f"split{i}_test_score": scores[:, i] for i in range(len(splits))},

@@ -122,6 +122,9 @@ def test_cv_results_layout_like_grid_search(blob_source):
     ).fit(X[:40], source=(X, y))
     results = search.cv_results_
     assert results["params"] == [{"tau": t} for t in taus]
+    # plain floats, as given: they print as {'tau': 0.1}, not {'tau': np.float64(0.1)}
+    assert all(type(p["tau"]) is float for p in results["params"])
+    assert type(search.best_params_["tau"]) is float
     np.testing.assert_array_equal(results["param_tau"], taus)
     # masked, as GridSearchCV's param_* columns are (pandas reads both alike)
     assert isinstance(results["param_tau"], np.ma.MaskedArray)
