@@ -62,13 +62,20 @@ _IMAGE_EXTENSIONS = frozenset(
 # 3: links in archives are followed.
 # 4: a name archived twice counts once; images with damaged EXIF load as stored.
 # 5: .jfif and .jpe files are JPEG images.
-_CACHE_VERSION = 5
+# 6: the key holds the change time (ctime) of every file too, so that a file replaced
+#    with the size and modification time of the old one is not served from the cache;
+#    PGM files of more than 8 bits (and 16-bit PNG on older Pillow) load.
+_CACHE_VERSION = 6
 
 # Below this many images per worker, starting worker processes costs more than it saves.
 _MIN_IMAGES_PER_JOB = 2000
 
 # Pillow modes kept as one grayscale channel; every other mode is converted to RGB.
 _GRAY_MODES = frozenset({"1", "L", "LA"})
+
+# Formats whose 32-bit "I" mode holds 16-bit values (0-65535): Pillow opens a PGM of
+# maxval > 255 so, scaled to 65535, and 16-bit grayscale PNG so in older Pillow (9.5).
+_SIXTEEN_BIT_I_FORMATS = frozenset({"PNG", "PPM"})
 
 
 def _import_pillow():
@@ -102,6 +109,16 @@ def _image_parts(relative_name):
     return parts
 
 
+def _is_hidden_image(name):
+    """Whether ``name`` has an image suffix but is hidden or lies in a hidden folder."""
+    parts = [part for part in re.split(r"[/\\]", name) if part not in ("", ".")]
+    return (
+        bool(parts)
+        and os.path.splitext(parts[-1])[1].lower() in _IMAGE_EXTENSIONS
+        and any(part.startswith(".") for part in parts)
+    )
+
+
 def _locate(parts, split):
     """Return ``(split_name, class_name)`` of an image path, or None if it is too shallow.
 
@@ -114,22 +131,33 @@ def _locate(parts, split):
 
 
 def _scan_directory(root):
-    """List the image files under ``root`` as ``(parts, absolute_path, size, mtime_ns)``.
+    """List the image files under ``root`` as ``(parts, absolute_path, stamp)``, where
+    ``stamp`` is the file's ``(size, mtime_ns, ctime_ns)``.
 
     Symbolic links to folders are followed (``train/cat -> /disk/cats`` is a common
-    layout), except those that lead back to a folder above them, which would loop.
+    layout), except those that lead back to a folder the walk is already in, which
+    would loop: a folder above them, or one that another link on the way led from
+    (``a/more -> ../b`` and ``b/more -> ../a`` would walk ``a/more/more/...``).
     """
     # os.walk skips a folder it cannot list, silently: a class would vanish and the
     # labels of the others shift. Named in a warning, not an error: such a folder can
     # also be one that never held images (lost+found at the root of a drive).
     entries, broken, unlisted = [], [], []
+    # The real paths of the folders of the walk down to each folder to be walked.
+    walked = {root: (os.path.realpath(root),)}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unlisted.append):
-        real = os.path.realpath(dirpath)
-        dirnames[:] = [
-            d for d in dirnames
+        path_reals = walked.pop(dirpath)
+        kept = []
+        for d in dirnames:
             # Hidden folders (.git, .ipynb_checkpoints, ...) never hold dataset images.
-            if not d.startswith(".") and not _is_ancestor(os.path.join(dirpath, d), real)
-        ]
+            if d.startswith("."):
+                continue
+            sub = os.path.join(dirpath, d)
+            real_sub = os.path.realpath(sub)
+            if not any(_is_ancestor(real_sub, real) for real in path_reals):
+                kept.append(d)
+                walked[sub] = (*path_reals, real_sub)
+        dirnames[:] = kept
         relative_dir = os.path.relpath(dirpath, root)
         for filename in filenames:
             parts = _image_parts(os.path.join(relative_dir, filename))
@@ -143,7 +171,7 @@ def _scan_directory(root):
                     raise
                 broken.append(full_path)  # a link to nothing, or in a loop
                 continue
-            entries.append((parts, full_path, stat.st_size, stat.st_mtime_ns))
+            entries.append((parts, full_path, _stamp(stat)))
     if broken:
         warnings.warn(
             f"{len(broken)} image entries under {root!r} are links that lead nowhere or "
@@ -166,12 +194,22 @@ def _is_ancestor(folder, real_path):
     return real_path == real_folder or real_path.startswith(real_folder.rstrip(os.sep) + os.sep)
 
 
+def _stamp(stat):
+    """What tells a file's versions apart without reading it: its size, its modification
+    time and its change time. Copies that keep the old time (cp -p, rsync -t, tar -x)
+    or a clock of whole seconds can give a new version the size and modification time
+    of the old one, but not its change time, which no tool can set back (on Windows,
+    ``st_ctime`` is the creation time, which tells less)."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 def _directory_fingerprint(entries):
-    """Hash the names, sizes and modification times of every image file of a folder."""
+    """Hash the names and stamps (:func:`_stamp`) of every image file of a folder."""
     digest = hashlib.sha256()
-    for parts, _, size, mtime_ns in sorted(entries):
+    for parts, _, stamp in sorted(entries):
+        stamp = "\0".join(map(str, stamp))
         # surrogateescape: a file name that is not valid UTF-8 is hashed by its bytes.
-        digest.update(f"{'/'.join(parts)}\0{size}\0{mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        digest.update(f"{'/'.join(parts)}\0{stamp}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -226,7 +264,7 @@ def _resolve_links(links, files):
     return resolved
 
 
-def _read_archive(path, keep, verbose):
+def _read_archive(path, keep, verbose, hidden=None):
     """Stream a tar archive, returning ``(seen, selected)``.
 
     ``seen`` holds the ``(split, class)`` of every image member and ``selected`` the
@@ -237,7 +275,8 @@ def _read_archive(path, keep, verbose):
     first pass (another split, say) costs a second pass; links that lead out of the
     archive or nowhere are skipped with a warning. A name archived twice (``tar
     --append`` of a changed file) counts once, with its last entry, as ``tar -x``
-    would leave it.
+    would leave it. The names of the image files that are hidden or lie in a hidden
+    folder, and so are skipped, are added to ``hidden`` if given.
     """
     # Keyed by member name, so that the last entry of a name replaces the earlier ones.
     seen, selected = {}, {}
@@ -256,6 +295,8 @@ def _read_archive(path, keep, verbose):
                 files.add(name)
                 links.pop(name, None)
             parts = _image_parts(member.name)
+            if parts is None and hidden is not None and member.isfile() and _is_hidden_image(name):
+                hidden.add(name)
             location = None if parts is None else keep(parts)
             if location is None:
                 continue
@@ -365,6 +406,10 @@ def _decode_one(source, name):
     Image, ImageOps = _import_pillow()
     try:
         with Image.open(BytesIO(source) if isinstance(source, bytes) else source) as image:
+            # Read before exif_transpose, whose copy of the image has no format.
+            sixteen_bit = image.mode.startswith("I;16") or (
+                image.mode == "I" and image.format in _SIXTEEN_BIT_I_FORMATS
+            )
             # Photos (from phones, say) store their pixels as the sensor read them and
             # an EXIF tag saying how to turn them; image viewers apply it, and so do we.
             try:
@@ -377,10 +422,11 @@ def _decode_one(source, name):
                     "loaded without its orientation tag.",
                     UserWarning,
                 )
-            if image.mode.startswith("I;16"):
+            if sixteen_bit:
                 # 16-bit grayscale: Pillow's convert("L") would clip at 255; the top
                 # 8 bits keep the image.
-                return (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+                pixels = np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+                return (pixels >> 8).astype(np.uint8)
             if image.mode in ("I", "F"):
                 raise ValueError(
                     f"its pixels are 32-bit {'integers' if image.mode == 'I' else 'floats'} "
@@ -544,11 +590,12 @@ def _check_classes(classes):
     return classes
 
 
-def _select(seen, path, split, classes, shallow=()):
+def _select(seen, path, split, classes, shallow=(), n_hidden=0):
     """Validate the requested split and classes against those found; return target_names.
 
     ``shallow`` holds the parts of the images that lie too high for the layout, to say
-    in the error what layout the collection has when no image fits.
+    in the error what layout the collection has when no image fits, and ``n_hidden``
+    the number of images skipped as hidden (in an archive).
     """
     if not seen:
         layout = "<split>/<class>/<file>" if split is not None else "<class>/<file>"
@@ -563,6 +610,13 @@ def _select(seen, path, split, classes, shallow=()):
             message += (
                 f" {len(shallow)} images lie directly in it, in no class folder: put "
                 "each class's images in a folder named after the class."
+            )
+        if n_hidden:
+            # tar -czf data.tgz .keras/flowers: every member lies in a hidden folder.
+            message += (
+                f" {n_hidden} images are hidden or lie in hidden folders (names starting "
+                "with '.'), which are skipped: load the folder itself, or archive it from "
+                "inside (tar -czf data.tgz -C .hidden_folder .)."
             )
         raise ValueError(message)
     if split is not None:
@@ -615,9 +669,11 @@ def load_image_folder(
         alphabetical order of the class names.
     cache : bool, default=True
         Whether to keep the decoded arrays in an ``.npz`` file in ``cache_dir`` and to reuse
-        it. The cache is keyed on the absolute path, the size and modification time of the
-        archive (or of every image of a folder), the split and the classes, so changing the
-        data makes a new cache file.
+        it. The cache is keyed on the absolute path, the size, modification time and change
+        time (ctime) of the archive (or of every image of a folder), the split and the
+        classes, so changing the data makes a new cache file, even one that keeps the size
+        and modification time of the old data (``cp -p``); changing only a file's
+        permissions or owner also changes its ctime, and decodes the images again.
     cache_dir : str or path-like, default=None
         Folder of the cache files. Defaults to the ``SKLEARN_SUPREME_DATA`` environment
         variable if set, else ``~/.cache/sklearn_supreme``.
@@ -651,10 +707,10 @@ def load_image_folder(
     ------
     ValueError
         If no image is found (images that lie too high for the layout, with no split or
-        class folder above them, are counted in the message), ``split`` or one of
-        ``classes`` is absent, the images do not all have the same size, an image
-        cannot be decoded, or the archive is damaged or truncated (its compression
-        checksum or tar's end marker is checked).
+        class folder above them, and an archive's hidden ones are counted in the
+        message), ``split`` or one of ``classes`` is absent, the images do not all have
+        the same size, an image cannot be decoded, or the archive is damaged or
+        truncated (its compression checksum or tar's end marker is checked).
     ImportError
         If images must be decoded and Pillow is not installed.
 
@@ -696,8 +752,7 @@ def load_image_folder(
         if not tarfile.is_tarfile(path):
             raise ValueError(f"{path!r} is neither a directory nor a tar archive.")
         is_archive = True
-        stat = os.stat(path)
-        fingerprint = [stat.st_size, stat.st_mtime_ns]
+        fingerprint = list(_stamp(os.stat(path)))
     else:
         raise FileNotFoundError(f"No such directory or archive: {path!r}")
 
@@ -710,6 +765,7 @@ def load_image_folder(
             return cached
 
     shallow = set()  # images too shallow for the layout, named in the error if none fits
+    hidden = set()  # images of an archive skipped as hidden, also named in that error
 
     def keep(parts):
         location = _locate(parts, split)
@@ -720,13 +776,13 @@ def load_image_folder(
         return (*location, in_split and (classes is None or location[1] in classes))
 
     if is_archive:
-        seen, selected = _read_archive(path, keep, verbose)
+        seen, selected = _read_archive(path, keep, verbose, hidden)
     else:
-        located = [(keep(parts), parts, full_path) for parts, full_path, _, _ in entries]
+        located = [(keep(parts), parts, full_path) for parts, full_path, _ in entries]
         located = [item for item in located if item[0] is not None]
         seen = [location[:2] for location, _, _ in located]
         selected = [(parts, full_path) for location, parts, full_path in located if location[2]]
-    target_names = _select(seen, path, split, classes, shallow)
+    target_names = _select(seen, path, split, classes, shallow, len(hidden))
 
     label_of = {name: label for label, name in enumerate(target_names)}
     # Sort by label then by relative name, so a folder and its archive give the same order.

@@ -3,6 +3,7 @@
 import os
 import shutil
 import tarfile
+import time
 import warnings
 from io import BytesIO
 from pathlib import Path
@@ -130,6 +131,28 @@ def test_symlinked_class_folder_is_followed(image_folder, tmp_path):
     bee = data.target_names.index("bee")
     np.testing.assert_array_equal(data.images[data.target == bee][0], _pixels("train", 5, 0))
     assert len(data.target) == 3 * len(CLASSES) + 1
+
+
+def test_links_that_loop_through_sibling_folders_are_not_walked_around(tmp_path):
+    # Neither link leads to a folder above it, yet following both walked
+    # a/more/more/more/... until the system refused (40 links deep), loading the
+    # same two images again at every level, silently.
+    root = tmp_path / "images"
+    _make_folder(root, splits={"train": 1}, classes=["a", "b"])
+    try:
+        os.symlink(Path("..", "b"), root / "train" / "a" / "more", target_is_directory=True)
+        os.symlink(Path("..", "a"), root / "train" / "b" / "more", target_is_directory=True)
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links are not available here")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no folder is unlistable: nothing to warn about
+        data = load_image_folder(root, None, cache=False)
+
+    # Each link is followed once; a folder is not entered again below itself.
+    assert sorted(_relative(data, root)) == [
+        "train/a/0000.png", "train/a/more/0000.png", "train/b/0000.png", "train/b/more/0000.png"
+    ]
+    assert data.target_names == ["a", "b", "more"]
 
 
 def test_archive_links_are_followed_as_in_the_folder(image_folder, tmp_path):
@@ -470,10 +493,36 @@ def test_16_bit_grayscale_keeps_its_top_8_bits(tmp_path):
         Image.fromarray(np.full((HEIGHT, WIDTH), value, np.uint16)).save(
             tmp_path / "deep" / name / "0.png"
         )
-    assert Image.open(tmp_path / "deep" / "a" / "0.png").mode.startswith("I;16")
+    # "I;16" in recent Pillow; "I" (32-bit) in older ones (9.5), which must not be refused.
+    assert Image.open(tmp_path / "deep" / "a" / "0.png").mode in ("I;16", "I")
     data = load_image_folder(tmp_path / "deep", cache=False)
     assert data.images.shape == (2, HEIGHT, WIDTH, 1)
     np.testing.assert_array_equal(data.images[:, 0, 0, 0], [30000 >> 8, 1000 >> 8])
+
+
+def _pgm(value, maxval):
+    """A PGM file of one grey ``value`` on ``maxval``, written by hand: Pillow 9 cannot
+    write more than 8 bits to PGM."""
+    pixels = np.full((HEIGHT, WIDTH), value, dtype=">u2" if maxval > 255 else np.uint8)
+    return b"P5\n%d %d\n%d\n" % (WIDTH, HEIGHT, maxval) + pixels.tobytes()
+
+
+def test_more_than_8_bit_pgm_keeps_its_top_8_bits(tmp_path):
+    # Pillow opens a PGM of maxval > 255 in mode "I" (32-bit), scaled to 0-65535;
+    # refused as "32-bit integers without a fixed range", a .pgm of 16 or 12 bits
+    # could not be loaded, though its range is in its header.
+    samples = {"a": (40000, 65535), "b": (1000, 65535), "c": (4095, 4095), "d": (1024, 4095)}
+    for name, (value, maxval) in samples.items():
+        (tmp_path / "pgm" / name).mkdir(parents=True)
+        (tmp_path / "pgm" / name / "0.pgm").write_bytes(_pgm(value, maxval))
+    assert Image.open(tmp_path / "pgm" / "a" / "0.pgm").mode == "I"
+    data = load_image_folder(tmp_path / "pgm", cache=False)
+
+    assert data.images.shape == (len(samples), HEIGHT, WIDTH, 1)
+    expected = [round(value / maxval * 255) for value, maxval in samples.values()]
+    # Top 8 bits, as for 16-bit PNG and TIFF: within one level of the rounded value.
+    np.testing.assert_allclose(data.images[:, 0, 0, 0], expected, atol=1)
+    assert data.images[data.target_names.index("c")].min() == 255  # full scale is white
 
 
 def test_exif_orientation_is_applied(tmp_path):
@@ -617,6 +666,37 @@ def test_cache_follows_the_size_and_time_of_every_image_of_a_folder(tmp_path):
         data.images[data.filenames.index(str(same_time))], 255 - _pixels("train", 0, 1)
     )
     assert len(list(cache_dir.glob("*.npz"))) == 3
+
+
+@pytest.mark.parametrize("make", ["folder", "tar"])
+def test_cache_follows_an_image_replaced_with_the_same_size_and_time(tmp_path, make):
+    # cp -p, an archive extracted over a folder (tar keeps whole seconds), or a file
+    # system with a coarse clock (FAT, HFS+, ext3: 1 or 2 s) can give a changed file
+    # the size and modification time of the one it replaced: the cache returned the
+    # old pixels. Its change time (ctime), which no tool sets back, tells them apart.
+    root = tmp_path / "bmp"
+    _make_folder(root, ext="bmp")
+    changed = root / "train" / CLASSES[0] / "0000.bmp"
+    path = root if make == "folder" else _make_tar(root, tmp_path / "images.tar", mode="w")
+    cache_dir = tmp_path / "cache"
+    load_image_folder(path, "train", cache_dir=cache_dir)
+
+    before = Path(path).stat() if make == "tar" else changed.stat()
+    time.sleep(0.05)  # past a tick of the file system's clock
+    new_pixels = 255 - _pixels("train", 0, 0)
+    Image.fromarray(new_pixels).save(changed)
+    if make == "tar":  # rebuilt aside, then moved over the old archive
+        _make_tar(root, tmp_path / "new.tar", mode="w")
+        os.replace(tmp_path / "new.tar", path)
+    # cp -p: the old file's time
+    os.utime(path if make == "tar" else changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = Path(path).stat() if make == "tar" else changed.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    data = load_image_folder(path, "train", cache_dir=cache_dir)
+    name = str(changed) if make == "folder" else f"train/{CLASSES[0]}/0000.bmp"
+    np.testing.assert_array_equal(data.images[data.filenames.index(name)], new_pixels)
+    assert len(list(cache_dir.glob("*.npz"))) == 2
 
 
 def test_cache_follows_the_size_and_time_of_an_archive(tmp_path):
@@ -827,6 +907,21 @@ def test_images_in_no_class_folder_are_told_to_go_in_one(image_folder, tmp_path,
     with pytest.raises(ValueError, match=r"found in .*\. 3 images lie directly in it, in "
                        r"no class folder: put each class's images in a folder named after"):
         load_image_folder(path, split, cache=False)
+
+
+def test_an_archive_of_a_hidden_folder_is_told_why_it_holds_no_image(image_folder, tmp_path):
+    # tar -czf data.tgz .keras/flowers: every member lies below a hidden folder, so
+    # every image is skipped, as in a hidden folder of a collection; the error said
+    # only that no image was found, though the folder itself loads.
+    hidden = tmp_path / "home" / ".keras" / "flowers"
+    shutil.copytree(image_folder[0] / "train", hidden)
+    archive = tmp_path / "flowers.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(hidden, arcname=".keras/flowers")
+    assert len(load_image_folder(hidden, cache=False).target) == 3 * len(CLASSES)
+    with pytest.raises(ValueError, match=r"No image files .*\. 9 images are hidden or lie in "
+                       r"hidden folders \(names starting with '\.'\), which are skipped"):
+        load_image_folder(archive, cache=False)
 
 
 def test_bad_paths_and_arguments_raise(image_folder, tmp_path):
