@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,43 @@ def _public_objects():
             if name.startswith("__"):
                 continue
             yield module_name, name, getattr(module, name)
+
+
+def _python_blocks(path):
+    """The code of every Python block of a page: ``.. code-block:: python`` in
+    reStructuredText, ```` ```python ```` in Markdown."""
+    text = path.read_text()
+    if path.suffix == ".md":
+        return re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
+    blocks = []
+    for match in re.finditer(r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", text, re.M):
+        blocks.append(textwrap.dedent(match.group(1)))
+    return blocks
+
+
+def _digits_split():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X[y < 5], y[y < 5], X[y >= 5], y[y >= 5]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", ["README.md", "docs/index.rst", "docs/user_guide.rst"])
+def test_python_code_of_the_pages_runs_as_written(page):
+    # Unlike docstrings (doctests) and the gallery (run by the docs build), these
+    # blocks are run by nothing else: a renamed parameter would leave them broken.
+    blocks = _python_blocks(ROOT / page)
+    assert blocks, f"no Python block found in {page}"
+    X_source, y_source, X_target, y_target = _digits_split()
+    for code in blocks:
+        # The README's snippet names the user's arrays; the pages' make their own.
+        namespace = {"X_source": X_source, "y_source": y_source, "X_target": X_target,
+                     "X_new": X_target[:7]} if page == "README.md" else {}
+        exec(compile(code, page, "exec"), namespace)
+        model = namespace["model"]
+        assert model.labels_.shape == (len(X_target),)
+        assert model.predict_proba(X_target[:3]).shape == (3, 5)
 
 
 def test_gallery_has_examples_and_an_index():
