@@ -173,7 +173,7 @@ class NovelClassSplit(BaseCrossValidator):
         X : array-like of shape (n_samples, n_features)
             Training data; only its number of samples is used.
 
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, 1)
             Class labels, of any hashable type. Required, despite the
             default, which only keeps the scikit-learn signature.
 
@@ -236,7 +236,7 @@ class NovelClassSplit(BaseCrossValidator):
 
         Parameters
         ----------
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, 1)
             Class labels, of any hashable type.
 
         Returns
@@ -270,6 +270,10 @@ class NovelClassSplit(BaseCrossValidator):
         Returns ``y`` encoded as class indices, the sorted classes and one
         sorted array of class indices per split.
         """
+        # A column vector (a one-column DataFrame) is read as its labels, silently, as
+        # scikit-learn's StratifiedKFold reads it.
+        if np.ndim(y) == 2 and np.shape(y)[1] == 1:
+            y = y.iloc[:, 0] if hasattr(y, "iloc") else np.asarray(y).ravel()
         # 1-D, present and sortable labels of any type (strings and objects kept).
         y = _check_labels(y, "y")
         classes, y_encoded = np.unique(y, return_inverse=True)

@@ -203,6 +203,19 @@ def test_invalid_n_novel_classes(n_novel):
         NovelClassSplit(n_novel_classes=n_novel)
 
 
+def test_column_vector_y_splits_as_its_labels():
+    # As scikit-learn's StratifiedKFold: (n, 1) labels, or a one-column DataFrame, are
+    # the labels they hold.
+    pd = pytest.importorskip("pandas")
+    y = np.repeat(["ant", "bee", "cat", "dog"], 3)
+    cv = NovelClassSplit(3, n_novel_classes=2, random_state=0)
+    expected = [(train.tolist(), test.tolist()) for train, test in cv.split(y, y)]
+    for column in (y[:, None], pd.DataFrame({"label": y}), [[v] for v in y]):
+        assert [(train.tolist(), test.tolist()) for train, test in cv.split(y, column)] == expected
+        held_out = cv.get_held_out_classes(column)
+        assert [c.tolist() for c in held_out] == [c.tolist() for c in cv.get_held_out_classes(y)]
+
+
 def test_invalid_y():
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         NovelClassSplit(1, n_novel_classes=1).split(np.zeros((5, 1)), [0, 0, 1, 1, 2, 2])
