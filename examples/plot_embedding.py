@@ -64,6 +64,8 @@ with torch.no_grad():
 # %%
 # SUPREME from that backbone
 # --------------------------
+# ``initial_labels_`` is the clustering SUPREME starts from: K-means on these pretrained
+# features, after a PCA to ``n_clusters`` dimensions.
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme.metrics import cluster_accuracy
 
@@ -110,7 +112,11 @@ fig.suptitle("Target digits 5-9, t-SNE of the representation")
 plt.show()
 
 # %%
-# The source's features already group some digits; the factor space that SUPREME learns
-# on the target pulls each group together and apart from the others, which is what its
-# pair and self-supervised terms ask for. How much clearer the right panel is depends on
-# the run: these are a few seconds of training on a CPU.
+# t-SNE keeps neighbourhoods, not the distances K-means works with, so read the panels
+# together with the ACC in their titles. In this run 6 and 7 stand apart in both panels.
+# K-means on the pretrained features splits the 8s over three clusters; SUPREME,
+# trained on the target, recovers them (ACC 0.74 to 0.87). Its remaining errors are the
+# 5s and 9s it puts together and the 9s it puts with the 8s, which is where the groups
+# of the right panel touch: the factor space is not cleanly separated everywhere. How
+# much clearer the right panel looks depends on the run (with another seed the 9s form
+# a group of their own); these are a few seconds of training on a CPU.

@@ -10,8 +10,9 @@ Images on disk, one folder per class, are loaded with
 trains a small convolutional network.
 
 To stay self-contained, this example first draws a tiny synthetic collection with
-Pillow in a temporary folder: striped and checkered textures as the labelled source,
-and three shapes (disc, square, cross) as the target.
+Pillow in a temporary folder: three shapes (triangle, ring, diagonal bar) as the
+labelled source, and three other shapes (disc, square, cross) as the target, each in
+random colours at a random place.
 """
 
 # %%
@@ -32,25 +33,19 @@ SIZE = 16
 
 
 def draw(kind):
-    """One 16x16 RGB image of a texture or shape, random colours and place."""
+    """One 16x16 RGB image of a shape, in random colours at a random place."""
     background = tuple(int(v) for v in rng.integers(0, 100, 3))
     colour = tuple(int(v) for v in rng.integers(150, 256, 3))
     image = Image.new("RGB", (SIZE, SIZE), background)
     pen = ImageDraw.Draw(image)
-    period = int(rng.integers(3, 6))
-    x, y = rng.integers(3, SIZE - 3, 2)
-    r = int(rng.integers(3, 6))
-    if kind == "stripes_h":
-        for row in range(int(rng.integers(0, period)), SIZE, period):
-            pen.line([(0, row), (SIZE, row)], fill=colour)
-    elif kind == "stripes_v":
-        for col in range(int(rng.integers(0, period)), SIZE, period):
-            pen.line([(col, 0), (col, SIZE)], fill=colour)
-    elif kind == "checker":
-        for row in range(0, SIZE, period):
-            for col in range((row // period % 2) * period, SIZE, 2 * period):
-                corner = (col + period - 1, row + period - 1)
-                pen.rectangle([(col, row), corner], fill=colour)
+    x, y = rng.integers(4, SIZE - 4, 2)
+    r = int(rng.integers(3, 5))
+    if kind == "triangle":
+        pen.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=colour)
+    elif kind == "ring":
+        pen.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=1)
+    elif kind == "diagonal":
+        pen.line([(x - r, y - r), (x + r, y + r)], fill=colour, width=2)
     elif kind == "disc":
         pen.ellipse([x - r, y - r, x + r, y + r], fill=colour)
     elif kind == "square":
@@ -65,14 +60,14 @@ def draw(kind):
 
 root = Path(tempfile.mkdtemp(prefix="supreme_images_"))
 classes = {
-    "source": ["checker", "stripes_h", "stripes_v"],
+    "source": ["diagonal", "ring", "triangle"],
     "target": ["cross", "disc", "square"],
 }
 for split, names in classes.items():
     for name in names:
         folder = root / split / name
         folder.mkdir(parents=True)
-        for i in range(60):
+        for i in range(100):
             draw(name).save(folder / f"{i:03d}.png")
 print(sorted(str(p.relative_to(root)) for p in root.glob("*/*")))
 
@@ -91,8 +86,9 @@ print("target:", target.images.shape, target.images.dtype, target.target_names)
 # %%
 # Cluster the target
 # ------------------
-# A small CNN (``backbone_params={"width": 8}``) and a few epochs are enough for these
-# toy images; real photographs need more of both, and a GPU.
+# A small CNN (``backbone_params={"width": 8}``) and a few epochs keep the example to
+# seconds; real photographs need more of both, and a GPU. K-means on the pixels is the
+# baseline: the pixels mostly tell the random colours apart, not the shapes.
 from sklearn.cluster import KMeans
 
 from sklearn_supreme import SupremeClusterer
@@ -102,8 +98,8 @@ model = SupremeClusterer(
     n_clusters=3,
     backbone="cnn",
     backbone_params={"width": 8},
-    pretrain_epochs=5,
-    max_epochs=10,
+    pretrain_epochs=20,
+    max_epochs=30,
     batch_size=32,
     balance_weight=5.0,
     random_state=0,
@@ -112,17 +108,19 @@ model.fit(target.images, source=(source.images, source.target))
 
 pixels = target.images.reshape(len(target.images), -1).astype(np.float32)
 kmeans = KMeans(n_clusters=3, n_init=10, random_state=0).fit(pixels)
+# The labels of the target are used only here, to score the clusterings.
 for name, labels in [("K-means on pixels", kmeans.labels_),
+                     ("K-means on pretrained features", model.initial_labels_),
                      ("SUPREME", model.labels_)]:
     report = clustering_report(target.target, labels)
     scores = "  ".join(f"{k.upper()} {v:.3f}" for k, v in report.items())
-    print(f"{name:18s}{scores}")
+    print(f"{name:32s}{scores}")
 
 # %%
 # Look at the clusters
 # --------------------
-# A few images of each cluster found by SUPREME: a good clustering puts one shape in
-# each row, whatever the colours.
+# A few images of each cluster found by SUPREME: a good clustering puts one shape
+# in each row, whatever the colours.
 import matplotlib.pyplot as plt
 
 n_shown = 10
@@ -139,6 +137,20 @@ for cluster, row in enumerate(axes):
                      loc="left", fontsize=9)
 fig.suptitle("Target images by SUPREME cluster")
 plt.show()
+
+# %%
+# The network learned on the source to look at the outline of a shape and not at its
+# colours, and that carries over to the target's shapes: the initial K-means on its
+# features (``initial_labels_``) already groups them much better than K-means on the
+# pixels, and SUPREME's training on the target sharpens that into one shape per
+# cluster. That is the premise of transfer clustering: the source classes must be
+# related to the target's. With stripes and checkers as the source instead, and
+# otherwise the same settings, SUPREME stays at chance (ACC about 0.37 with seeds 0, 1
+# and 2, measured when this example was written): textures teach the network nothing
+# about shapes. The user guide ("When to use it, and when plain K-means is better")
+# says what to check. With your own images and no labels at all, look at the cluster
+# sizes and at a few images per cluster, as above, before trusting a clustering.
+print("cluster sizes:", np.bincount(model.labels_))
 
 # %%
 # Clean up the temporary folder.

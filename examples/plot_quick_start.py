@@ -100,6 +100,14 @@ ax.legend(loc="upper left", ncols=3)
 plt.show()
 
 # %%
+# In this run SUPREME improves on the K-means clustering it starts from (ACC 0.86 to
+# 0.91) and ends a little above K-means on the pixels (0.89). The second comparison is
+# close with these short settings and depends on the seed: with ``random_state=1``
+# SUPREME reaches 0.879, below K-means on the pixels. With longer training (100
+# clustering epochs) the same perturbation averages 0.926 over six seeds, none below
+# 0.912 (see the user guide, "How the defaults were chosen").
+
+# %%
 # Which digits end up together
 # ----------------------------
 # The contingency table of classes against clusters, with the clusters in the order of
@@ -118,6 +126,8 @@ for (row, col), count in np.ndenumerate(table):
             color="white" if count > table.max() / 2 else "black")
 ax.set_xticks(range(5), [f"cluster {c}" for c in cluster_order], rotation=45)
 ax.set_yticks(range(5), [f"digit {d}" for d in np.unique(y_target)])
+ax.set_xlabel("SUPREME cluster (in the order of the matched digit)")
+ax.set_ylabel("true class")
 ax.set_title("SUPREME clusters of the target")
 plt.show()
 
@@ -133,6 +143,7 @@ for term in ["loss", "self", "pair", "balance", "factor", "source"]:
 ax.set_xlabel("clustering epoch")
 ax.set_ylabel("mean over the epoch's steps")
 ax.set_yscale("log")
+ax.set_title("SUPREME's objective (loss) and its unweighted terms")
 ax.legend(ncols=3)
 plt.show()
 

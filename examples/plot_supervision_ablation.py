@@ -50,12 +50,16 @@ variants = {
 # %%
 # Fit every variant
 # -----------------
+# Besides the accuracy, the mean of each sample's largest cluster probability tells how
+# decided the assignments are: 1 for hard assignments, 1/K = 0.2 for uniform ones.
 accuracies = {}
 for name, params in variants.items():
     model = SupremeClusterer(**{**settings, **params})
     model.fit(X_target, source=(X_source, y_source))
     accuracies[name] = cluster_accuracy(y_target, model.labels_)
-    print(f"{name.replace(chr(10), ': '):45s} ACC {accuracies[name]:.3f}")
+    top_proba = model.predict_proba(X_target).max(axis=1).mean()
+    print(f"{name.replace(chr(10), ': '):45s} ACC {accuracies[name]:.3f}"
+          f"  mean top probability {top_proba:.2f}")
 # The initial clustering is the same for every variant.
 initial_accuracy = cluster_accuracy(y_target, model.initial_labels_)
 print(f"{'K-means on the pretrained features':45s} ACC {initial_accuracy:.3f}")
@@ -70,19 +74,29 @@ bars = ax.bar(list(accuracies), list(accuracies.values()), color="tab:blue")
 ax.bar_label(bars, fmt="%.3f")
 ax.axhline(initial_accuracy, color="tab:gray", linestyle="--",
            label="K-means on the pretrained features (the start)")
-ax.set_ylim(0, 1.05)
+ax.set_ylim(0, 1.15)
 ax.set_ylabel("clustering accuracy (ACC)")
 ax.set_title("Digits 5-9: which supervision does the work?")
-ax.legend(loc="lower right")
+ax.legend(loc="upper center")
 plt.show()
 
 # %%
 # How to read it: the dashed line is where every variant starts, K-means on the
-# source-pretrained features. The transferred pairs can only sharpen that starting
-# clustering, so with transferred supervision alone, and with Eqs. 4-5 as printed, where
-# the self-supervised diagonal carries about :math:`1/n` of the weight, the result stays
-# close to the start, good or bad. The self-supervised term does not depend on the
-# start: it is the remedy for the samples that the initial clustering gets wrong. These
-# are single, short runs on one seed, so differences of a few points are within the
-# run-to-run noise; the paper's ablation (its Fig. 5a) and the team's CIFAR-10
+# source-pretrained features (ACC 0.82 in this run). Only the two variants with the
+# self-supervised term at full weight end above it, and by about the same amount (0.84
+# with both terms, 0.85 with the self-supervised term alone): on these digits and
+# these short runs, the self-supervised term does the work, and the transferred pairs
+# add nothing measurable.
+#
+# With transferred supervision alone, and with Eqs. 4-5 as printed, where the
+# self-supervised diagonal carries about :math:`1/n` of the weight, the accuracy does
+# not stay at the start: it falls well below it (about 0.6). The transferred targets
+# :math:`\tilde r_{ij} = \tilde p_i \cdot \tilde p_j` come from soft initial
+# assignments, and on their own they leave the network's assignments nearly uniform
+# (a mean top probability of 0.34-0.39, against 0.91-0.96 with the self-supervised term),
+# so ``labels_``, the arg-max of nearly flat probabilities, lose much of the starting
+# clustering. Seeds 1 and 2 give the same picture (both "transferred only" and
+# "literal" below 0.57, the other two at 0.84-0.85). These are single, short runs, so
+# differences of a few points, such as between the first and third bars, are within
+# the run-to-run noise; the paper's ablation (its Fig. 5a) and the team's CIFAR-10
 # measurements (:ref:`pair_weighting`) are on full-length runs.

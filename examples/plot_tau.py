@@ -12,9 +12,10 @@ turned into weights by a softmax with temperature :math:`\tau` (``tau``),
    w_{ij} \propto \exp\left(\frac{H_\text{max} - H_{ij}}{H_\text{max}\, \tau}\right),
    \qquad i \neq j.
 
-A small :math:`\tau` puts the weight on the few most confident pairs; a large one
-spreads it evenly. This example shows that concentration on the actual initial
-assignments of the digits, then the clustering accuracy for a few values of ``tau``.
+A small :math:`\tau` puts the weight on the most confident pairs; a large one spreads it
+evenly. How small is "small" depends on the data: this example measures that
+concentration on the actual initial assignments of the digits, then the clustering
+accuracy for a few values of ``tau``.
 """
 
 # %%
@@ -59,7 +60,8 @@ initial_proba = model.initial_proba_  # the same for every tau
 # How concentrated are the weights?
 # ---------------------------------
 # Eq. 4 on one batch of 64 initial assignments, for each ``tau``: the share of the total
-# weight that goes to the most confident pairs.
+# weight that goes to the most confident pairs. Equal weights would give the dotted
+# diagonal. ``tau=0.01``, smaller than any fitted above, is drawn for comparison.
 def pair_weights(p_init, tau):
     """Normalised confidences w_ij of a batch's off-diagonal pairs (Eq. 4)."""
     n, n_clusters = p_init.shape
@@ -77,10 +79,15 @@ import matplotlib.pyplot as plt
 batch = np.random.default_rng(0).choice(len(initial_proba), 64, replace=False)
 fig, (ax_weights, ax_acc) = plt.subplots(1, 2, figsize=(10, 4),
                                          layout="constrained")
-for tau in taus:
+for tau in [0.01, *taus]:
     weights = np.sort(pair_weights(initial_proba[batch], tau))[::-1]
     fraction = np.arange(1, len(weights) + 1) / len(weights)
-    ax_weights.plot(fraction, np.cumsum(weights), label=f"tau={tau}")
+    share = np.cumsum(weights)
+    ax_weights.plot(fraction, share, label=f"tau={tau}")
+    top10 = share[len(weights) // 10 - 1]
+    print(f"tau={tau:<5} the most confident 10% of the pairs hold {top10:.0%} of the weight")
+ax_weights.plot(fraction, fraction, color="tab:gray", linestyle=":",
+                label="equal weights")
 ax_weights.set_xscale("log")
 ax_weights.set_xlabel("fraction of the pairs, most confident first")
 ax_weights.set_ylabel("share of the total weight")
@@ -100,11 +107,17 @@ ax_acc.legend(loc="lower right")
 plt.show()
 
 # %%
-# At the smallest ``tau`` a small fraction of the pairs holds nearly all the weight, so
-# the transferred term follows only the pairs the initial clustering is surest about;
-# at the largest, every pair counts about the same, the ambiguous ones included. The
-# self-supervised term does not depend on ``tau``. Which value is best depends on how
-# reliable the initial clustering is. Without target labels,
+# On these digits the weights are far less concentrated than the formula's extremes
+# suggest: even at ``tau=0.05`` the most confident 10% of the pairs hold only about a
+# quarter of the weight, and from ``tau=0.2`` on the curves lie close to the diagonal of
+# equal weights. The reason is that :math:`(H_\text{max} - H_{ij}) / H_\text{max}` varies
+# little from pair to pair (here between about 0.80 and 0.94), so the logits differ by
+# at most about :math:`0.14 / \tau`; only a ``tau`` near 0.01 lets a small fraction of the
+# pairs take most of the weight. Accordingly, the accuracy hardly moves with ``tau`` in
+# this run (0.843 to 0.845, all a little above the start); with seeds 1 and 2 the four
+# values also stay within about 0.015 of each other. The self-supervised term does not
+# depend on ``tau``. On other data the spread of the confidences, and so the ``tau``
+# that matters, can differ. Without target labels,
 # :class:`~sklearn_supreme.model_selection.SupremeClustererCV` chooses it by
 # cross-validation on held-out source classes (see :ref:`evaluation`);
 # :ref:`sphx_glr_auto_examples_plot_model_selection.py` does it with target labels.
