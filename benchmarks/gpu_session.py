@@ -87,7 +87,9 @@ with the self-supervised and pair terms alone (``../shared/DESIGN.md``) and the 
 trains 100 epochs with the balance, factor and source terms too; then more pretraining
 steps (DTC's features took about 35,000 steps of batches of 128, these 1,440 of 512:
 ``--set pretrain_epochs=...``, and ``batch_size=128``, which also gives the clustering
-19,500 steps instead of 4,800; DTC's took about 21,600 of 128, warm-up included), then
+19,500 steps instead of 4,800; DTC's took about 21,600 of 128, warm-up included; on
+the CPU proxy, 60 pretraining epochs instead of 15 changed nothing measurable, but its
+1,500 source images are no guide to the benchmark's 25,000), then
 ``--set pretrain_lr_schedule=cosine`` (pretraining annealed to 0; DTC's published
 features, with which the paper's K-means scored 0.655, were trained 180 epochs with a
 decaying rate; on the CPU proxy the cosine schedule raised K-means by 0.013 but lowered
