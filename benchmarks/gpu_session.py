@@ -81,10 +81,16 @@ Compare timings only on the same kind of device (a call naming no kind may get a
 H100 first; every figure records its device).
 
 Later sessions, for the accuracy (ACC 0.873 against the paper's 0.913, with K-means on
-the pretrained features at 0.58 against the paper's 0.655): first the trace of the
+the pretrained features at 0.58 against the paper's 0.655). Besides the pretraining
+(below), ``tau``: Eq. 4's normalised confidences span little (0.80-0.94 on the digits,
+``examples/plot_tau.py``), so at the default ``tau=1`` the pair weights differ by a
+factor of about 1.15 and the confidence weighting is nearly off; the paper's Fig. 5b
+ranges over 0.05-1, and step 1's search tries 0.1, 0.5 and 1 on the benchmark's network
+(0.05 and ``self_weight`` above 1 are the next candidates). First the trace of the
 default settings (``--trace-every 10``), since the team reached 0.890 after 45 epochs
-with the self-supervised and pair terms alone (``../shared/DESIGN.md``) and the default
-trains 100 epochs with the balance, factor and source terms too; then more pretraining
+with a loss its notes write as the self-supervised plus the pair term
+(``../shared/DESIGN.md``; the regularisers are not recorded) and the default trains 100
+epochs with the balance, factor and source terms; then more pretraining
 steps (DTC's features took about 35,000 steps of batches of 128, these 1,440 of 512:
 ``--set pretrain_epochs=...``, and ``batch_size=128``, which also gives the clustering
 19,500 steps instead of 4,800; DTC's took about 21,600 of 128, warm-up included; on

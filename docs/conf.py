@@ -48,7 +48,7 @@ _balance = sklearn_supreme.SupremeClusterer().balance_weight
 _balance_sentence = (
     f"For the same reason the default was raised to ``balance_weight={_balance}``."
     if _balance > 1
-    else f"The default is still the paper's ``balance_weight={_balance}``."
+    else f"The default is still the paper's unweighted ``balance_weight={_balance}``."
 )
 rst_epilog = f"""
 .. |balance_default_sentence| replace:: {_balance_sentence}

@@ -14,8 +14,11 @@ __all__ = ["ImagePerturbation", "VectorPerturbation", "resolve_augment"]
 class ImagePerturbation:
     """Random rescale, translation and horizontal flip of an image batch.
 
-    One affine warp per image through ``affine_grid``/``grid_sample``: the batch
-    equivalent of the rescale + crop + flip transforms DTC and the paper use.
+    One affine warp per image through ``affine_grid``/``grid_sample``, bilinear with
+    reflected borders, on the whole batch on its device. The paper names "random
+    rescale and random horizontal flip"; DTC's code shifts by whole pixels with
+    reflection (up to 4) and flips, without rescaling. This warp does both rescale
+    and shift, by fractions of a pixel too, so its copies are slightly smoothed.
 
     Parameters
     ----------

@@ -257,8 +257,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample (``predict`` of the fitted model on ``X``).
-        If some of the ``n_clusters_`` clusters get no sample, ``fit`` warns with a
+        Cluster of each training sample (``predict`` of the fitted model on ``X``),
+        after the network's batch-norm statistics are re-estimated on ``X`` alone
+        (training leaves statistics that mix target, perturbed and source batches;
+        prediction uses the re-estimated ones). If some of the ``n_clusters_`` clusters get no sample, ``fit`` warns with a
         :class:`~sklearn.exceptions.ConvergenceWarning`.
     n_clusters_ : int
         Number of clusters fitted: ``n_clusters``, or its estimate for ``"auto"``.
