@@ -19,10 +19,12 @@ from sklearn_supreme.metrics import cluster_accuracy, cluster_accuracy_scorer
 from sklearn_supreme.model_selection import (
     NovelClassSplit,
     SupremeClustererCV,
+    estimate_n_clusters,
+)
+from sklearn_supreme.model_selection._n_clusters import (
     _class_sample,
     _estimates,
     _probe_f1_and_target_clusters,
-    estimate_n_clusters,
 )
 
 TINY = dict(pretrain_epochs=1, max_epochs=2, batch_size=64, random_state=0)
@@ -198,7 +200,7 @@ def test_cv_results_aggregate_scores_that_differ_by_split(blob_source):
 def test_cv_results_time_the_fits_and_the_scoring_apart(blob_source, monkeypatch):
     # A fake clock: each fit takes tau * (1 + c) seconds and its scoring 0.01 * (1 + c),
     # c the smallest held-out class.
-    import sklearn_supreme.model_selection as model_selection
+    from sklearn_supreme.model_selection import _search as model_selection
 
     clock = [0.0]
     monkeypatch.setattr(model_selection, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
@@ -317,7 +319,7 @@ def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
 def test_cv_runs_fits_in_parallel(blob_source, monkeypatch):
     from sklearn.utils.parallel import Parallel
 
-    import sklearn_supreme.model_selection as model_selection
+    from sklearn_supreme.model_selection import _search as model_selection
 
     used = []
 
