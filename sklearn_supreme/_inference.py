@@ -3,12 +3,13 @@ logits and factor codes behind ``predict``, ``predict_proba`` and ``transform``,
 features of the initial K-means, and the batch-norm statistics re-estimated on the
 target (AdaBN) at the end of a fit."""
 
-import contextlib
 import warnings
 
 import numpy as np
 import torch
 from torch.optim.swa_utils import update_bn
+
+from ._training import autocast
 
 
 def _as_tensor(array):
@@ -36,14 +37,13 @@ def _forward_batches(network, X, batch_size, device, output="logits"):
     is the input plus that output whatever the number of rows.
     """
     network.eval()
-    on_cuda = str(device).startswith("cuda")
     width = network.target_head.out_features if output == "logits" else network.factor.out_features
     out = np.empty((len(X), width), dtype=np.float32)
     # Inference batches can be larger than training ones: no gradients are kept.
     step = max(batch_size, 1024)
     for start in range(0, len(X), step):
         xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext():
+        with autocast(device):  # the training's precision: bf16 on CUDA
             logits, factors = network(xb)
         out[start:start + step] = (logits if output == "logits" else factors).float().cpu().numpy()
     return out

@@ -26,6 +26,28 @@ __all__ = [
 
 LOSS_TERMS = ("self", "pair", "balance", "factor", "source")
 
+#: Device types on which training and inference run under autocast to
+#: ``_DeviceNet.amp_dtype``. CUDA only: a CPU computes in float32, since bf16 is fast
+#: only on CPUs with native bf16 instructions (AVX-512 BF16, AMX) and slower than float32
+#: elsewhere. ``benchmarks/cpu_bf16.py`` adds "cpu" to measure what bf16 does to accuracy.
+AUTOCAST_DEVICE_TYPES = ("cuda",)
+
+
+def autocast(device, dtype=None):
+    """Autocast to ``dtype`` (default: ``_DeviceNet.amp_dtype``, bf16) if the type of
+    ``device`` is one of :data:`AUTOCAST_DEVICE_TYPES`; else a context that does nothing.
+
+    Examples
+    --------
+    >>> with autocast("cpu"):
+    ...     torch.is_autocast_enabled("cpu")
+    False
+    """
+    device_type = torch.device(device).type
+    if device_type not in AUTOCAST_DEVICE_TYPES:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=_DeviceNet.amp_dtype if dtype is None else dtype)
+
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during training, carried past skorch (which would swallow it)."""
@@ -117,10 +139,8 @@ class _DeviceNet(NeuralNet):
         return self
 
     def autocast(self):
-        """Autocast to ``amp_dtype`` (bf16) on CUDA, nothing elsewhere."""
-        if self.amp and str(self.device).startswith("cuda"):
-            return torch.autocast("cuda", dtype=self.amp_dtype)
-        return contextlib.nullcontext()
+        """Autocast to ``amp_dtype`` (bf16) on CUDA, nothing elsewhere (:func:`autocast`)."""
+        return autocast(self.device, self.amp_dtype) if self.amp else contextlib.nullcontext()
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:

@@ -1052,12 +1052,44 @@ def test_model_selection_script_runs_only_the_k_splits_named(fake_cifar10, tmp_p
         assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["model_selection", "gpu_session"])
+def test_cpu_bf16_script_runs_the_benchmark_under_cpu_autocast(
+    fake_cifar10, tmp_path, monkeypatch, capsys
+):
+    # The benchmark with the GPU's bf16 autocast on the CPU: every training step runs
+    # under it, the results name this script's command, and the setting is restored.
+    from sklearn_supreme import _training
+    from sklearn_supreme._training import _DeviceNet
+
+    script = _load_script("cpu_bf16")
+    contexts = []
+    original = _DeviceNet.autocast
+
+    def spy(self):
+        context = original(self)
+        contexts.append(context)
+        return context
+
+    monkeypatch.setattr(_DeviceNet, "autocast", spy)
+    out = tmp_path / "bf16.json"
+    argv = ["cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
+            "--seeds", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert script.main(argv) == 0
+    assert contexts and all(isinstance(c, torch.autocast) for c in contexts)
+    assert {c.fast_dtype for c in contexts} == {torch.bfloat16}
+    assert _training.AUTOCAST_DEVICE_TYPES == ("cuda",)
+    results = json.loads(out.read_text())
+    assert results["complete"] and len(results["runs"]) == 1
+    command = results["environment"]["command"]
+    assert command.startswith("python benchmarks/cpu_bf16.py cifar10 --data ")
+    assert f"Command: {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["model_selection", "gpu_session", "cpu_bf16"])
 def test_scripts_refuse_bad_settings_before_loading(name, tmp_path, capsys):
     # This --data does not exist: each error comes before the load would fail.
     script = _load_script(name)
     (tmp_path / "file.txt").write_text("")
-    first = ["cifar10"] if name == "model_selection" else ["--out", str(tmp_path / "out")]
+    first = ["--out", str(tmp_path / "out")] if name == "gpu_session" else ["cifar10"]
     common = [*first, "--data", str(tmp_path / "missing")]
     cases = [
         (["--set", "backbone_params={'widht': 8}"], "do not build backbone="),

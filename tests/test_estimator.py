@@ -941,6 +941,41 @@ def test_invalid_parameters_are_rejected(digits_split):
         SupremeClusterer(n_clusters=5, memory=3).fit(Xt)
 
 
+@pytest.mark.parametrize("cpu_autocast", [False, True])
+def test_training_and_inference_follow_the_autocast_device_types(
+    digits_split, fast_params, monkeypatch, cpu_autocast
+):
+    # bf16 autocast runs on the device types of AUTOCAST_DEVICE_TYPES: CUDA only, so a
+    # CPU fit is float32 throughout; benchmarks/cpu_bf16.py adds "cpu" to measure bf16
+    # there, which must then reach every training step and the inference alike.
+    from skorch.callbacks import Callback
+
+    from sklearn_supreme import _training
+
+    if cpu_autocast:
+        monkeypatch.setattr(_training, "AUTOCAST_DEVICE_TYPES", ("cuda", "cpu"))
+    dtypes = {"train": set(), "infer": set()}
+
+    class FactorDtypes(Callback):
+        def on_train_begin(self, net, **kwargs):
+            def record(module, inputs, output):
+                if torch.is_grad_enabled():
+                    dtypes["train"].add(output.dtype)
+                elif not module.training:  # not AdaBN's passes, float32 on any device
+                    dtypes["infer"].add(output.dtype)
+            net.module_.factor.register_forward_hook(record)
+
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(callbacks=[FactorDtypes()], **fast_params).fit(Xt, source=(Xs, ys))
+    Z = model.transform(Xt)
+    expected = torch.bfloat16 if cpu_autocast else torch.float32
+    assert dtypes == {"train": {expected}, "infer": {expected}}
+    assert Z.dtype == np.float32  # transform's output stays float32 either way
+    # Codes computed in bf16 are exactly representable in bf16; float32 ones are not.
+    as_bf16 = torch.from_numpy(Z).to(torch.bfloat16).float().numpy()
+    assert np.array_equal(as_bf16, Z) == cpu_autocast
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a CPU-only machine")
 def test_cuda_requested_without_cuda(digits_split):
     _, _, Xt, _ = digits_split
