@@ -190,8 +190,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         and std of each channel. uint8 images are always scaled to [0, 1] first.
     device : str, default="auto"
         Torch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
-        On CUDA, training runs under bf16 autocast with cuDNN autotuning, and image
-        networks in channels-last layout.
+        On CUDA, training and prediction run under bf16 autocast (on the CPU in
+        float32), with cuDNN autotuning, and image networks in channels-last layout.
     compile : bool or dict, default=False
         Compile the training forward pass (backbone and factor space) with
         :func:`torch.compile`; a dict gives its keyword arguments (default
