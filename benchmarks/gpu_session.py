@@ -87,9 +87,9 @@ the pretrained features at 0.58 against the paper's 0.655). Besides the pretrain
 factor of about 1.15 and the confidence weighting is nearly off; the paper's Fig. 5b
 ranges over 0.05-1, and step 1's search tries 0.1, 0.5 and 1 on the benchmark's network
 (0.05 and ``self_weight`` above 1 are the next candidates; on the CPU proxy, ``tau`` 0.05
-and 0.01 gave no gain: 0.561 against 0.576, within the seeds' spread; nor is bf16 the
-suspect: bf16 autocast on the CPU proxy, ``benchmarks/cpu_bf16.py``, gave 0.578 against
-float32's 0.576). First the trace of the
+and 0.01 gave no gain, 0.561 against 0.576, within the seeds' spread, nor did
+``self_weight=2``, 0.554; nor is bf16 the suspect: bf16 autocast on the CPU proxy,
+``benchmarks/cpu_bf16.py``, gave 0.578 against float32's 0.576). First the trace of the
 default settings (``--trace-every 10``), since the team reached 0.890 after 45 epochs
 with a loss its notes write as the self-supervised plus the pair term
 (``../shared/DESIGN.md``; the regularisers are not recorded) and the default trains 100
