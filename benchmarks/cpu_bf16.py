@@ -13,8 +13,8 @@ it. The results file records this script's command line.
         --set pretrain_epochs=15 --set max_epochs=30 --set batch_size=128 \\
         --out docs/benchmarks/cifar10_cpu_proxy_bf16.json
 
-A CPU without native bf16 instructions (AVX-512 BF16 or AMX) runs this far slower
-than float32; its ACC figures still hold.
+A CPU without native bf16 instructions (AVX-512 BF16 or AMX) emulates bf16, at a speed
+not measured here; its ACC figures hold all the same.
 """
 
 import argparse

@@ -27,9 +27,9 @@ __all__ = [
 LOSS_TERMS = ("self", "pair", "balance", "factor", "source")
 
 #: Device types on which training and inference run under autocast to
-#: ``_DeviceNet.amp_dtype``. CUDA only: a CPU computes in float32, since bf16 is fast
-#: only on CPUs with native bf16 instructions (AVX-512 BF16, AMX) and slower than float32
-#: elsewhere. ``benchmarks/cpu_bf16.py`` adds "cpu" to measure what bf16 does to accuracy.
+#: ``_DeviceNet.amp_dtype``. CUDA only: a CPU computes in float32, since only CPUs with
+#: native bf16 instructions (AVX-512 BF16, AMX) run bf16 fast; others emulate it.
+#: ``benchmarks/cpu_bf16.py`` adds "cpu" to measure what bf16 does to accuracy.
 AUTOCAST_DEVICE_TYPES = ("cuda",)
 
 
