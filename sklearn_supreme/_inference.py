@@ -30,8 +30,9 @@ def _as_tensor(array):
 
 
 @torch.no_grad()
-def _forward_batches(network, X, batch_size, device, output="logits"):
-    """Target logits or factor codes of ``X`` (array or device tensor), batch by batch.
+def _forward_batches(network, X, batch_size, device, precision, output="logits"):
+    """Target logits or factor codes of ``X`` (array or device tensor), batch by batch,
+    computed in the resolved ``precision`` (``"float32"`` or ``"bfloat16"``).
 
     Only the requested output is kept, written into one preallocated array, so memory
     is the input plus that output whatever the number of rows.
@@ -43,22 +44,23 @@ def _forward_batches(network, X, batch_size, device, output="logits"):
     step = max(batch_size, 1024)
     for start in range(0, len(X), step):
         xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
-        with autocast(device):  # the training's precision: bf16 on CUDA
+        with autocast(device, precision):
             logits, factors = network(xb)
         out[start:start + step] = (logits if output == "logits" else factors).float().cpu().numpy()
     return out
 
 
-def _adapted_target_logits(network, X, batch_size, device):
-    """Target logits of the trained ``network`` on ``X`` (a tensor on ``device``), after
-    its batch-norm statistics are re-estimated on ``X`` alone (AdaBN).
+def _adapted_target_logits(network, X, batch_size, device, precision):
+    """Target logits of the trained ``network`` on ``X`` (a tensor on ``device``), in the
+    resolved ``precision``, after its batch-norm statistics are re-estimated on ``X``
+    alone (AdaBN, in float32).
 
     Training leaves running statistics that mix the source, target and perturbed
     batches; re-estimated on the target, predictions match what the target head was
     trained on. ``network`` keeps the re-estimated statistics.
     """
     update_bn(_even_batches(X, batch_size), network, device)
-    return _forward_batches(network, X, batch_size, str(device))
+    return _forward_batches(network, X, batch_size, str(device), precision)
 
 
 def _batches(X, batch_size):

@@ -26,26 +26,47 @@ __all__ = [
 
 LOSS_TERMS = ("self", "pair", "balance", "factor", "source")
 
-#: Device types on which training and inference run under autocast to
-#: ``_DeviceNet.amp_dtype``. CUDA only: a CPU computes in float32, since only CPUs with
-#: native bf16 instructions (AVX-512 BF16, AMX) run bf16 fast; others emulate it.
-#: ``benchmarks/cpu_bf16.py`` adds "cpu" to measure what bf16 does to accuracy.
-AUTOCAST_DEVICE_TYPES = ("cuda",)
+#: The dtype autocast computes in for each resolved ``precision``; None: no autocast.
+#: ``benchmarks/profile_step.py``'s ``eager_fp16`` variant patches it to time fp16.
+AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
-def autocast(device, dtype=None):
-    """Autocast to ``dtype`` (default: ``_DeviceNet.amp_dtype``, bf16) if the type of
-    ``device`` is one of :data:`AUTOCAST_DEVICE_TYPES`; else a context that does nothing.
+def resolve_precision(precision, device):
+    """The precision, ``"float32"`` or ``"bfloat16"``, that ``precision`` means on ``device``.
+
+    ``"auto"`` is bf16 on CUDA devices that compute it natively (compute capability
+    8.0 and newer: Ampere, Hopper...) and float32 elsewhere: older GPUs and most CPUs
+    emulate bf16 (a T4 or a V100 has no bf16 tensor cores). ``"float32"`` and
+    ``"bfloat16"`` are taken as they are, on any device.
 
     Examples
     --------
-    >>> isinstance(autocast("cpu"), torch.autocast)  # float32 on the CPU
-    False
+    >>> resolve_precision("auto", "cpu"), resolve_precision("bfloat16", "cpu")
+    ('float32', 'bfloat16')
     """
-    device_type = torch.device(device).type
-    if device_type not in AUTOCAST_DEVICE_TYPES:
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8:
+        return "bfloat16"
+    return "float32"
+
+
+def autocast(device, precision):
+    """Autocast on ``device`` to the dtype of the resolved ``precision``
+    (:data:`AUTOCAST_DTYPES`); a context that does nothing for ``"float32"``.
+
+    Examples
+    --------
+    >>> isinstance(autocast("cpu", "float32"), torch.autocast)
+    False
+    >>> autocast("cpu", "bfloat16").fast_dtype
+    torch.bfloat16
+    """
+    dtype = AUTOCAST_DTYPES[precision]
+    if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type, dtype=_DeviceNet.amp_dtype if dtype is None else dtype)
+    return torch.autocast(torch.device(device).type, dtype=dtype)
 
 
 class TrainingInterrupted(Exception):
@@ -107,16 +128,17 @@ class DeviceBatchIterator:
 
 class _DeviceNet(NeuralNet):
     """Shared set-up of both phases: device batches, no internal validation split,
-    bf16 autocast on CUDA, and pickles that load with any module class."""
+    autocast to the resolved ``precision`` (:func:`resolve_precision`), and pickles
+    that load with any module class.
 
-    #: The autocast dtype on CUDA. bf16 needs no loss scaler; fp16 would need one, and
-    #: is only measured (``benchmarks/profile_step.py``'s ``eager_fp16`` variant),
-    #: because PyTorch hands fp16 batch norm to cuDNN but never bf16.
-    amp_dtype = torch.bfloat16
+    bf16 needs no loss scaler; fp16 would need one, so it is not offered, only
+    measured (``benchmarks/profile_step.py``'s ``eager_fp16`` variant), because
+    PyTorch hands fp16 batch norm to cuDNN but never bf16.
+    """
 
-    def __init__(self, module, *args, augment=None, amp=True, **kwargs):
+    def __init__(self, module, *args, augment=None, precision="float32", **kwargs):
         self.augment = augment
-        self.amp = amp
+        self.precision = precision
         kwargs.setdefault("criterion", torch.nn.Identity)  # the loss is computed in the step
         kwargs.setdefault("optimizer", torch.optim.Adam)
         kwargs.setdefault("iterator_train", DeviceBatchIterator)
@@ -138,8 +160,8 @@ class _DeviceNet(NeuralNet):
         return self
 
     def autocast(self):
-        """Autocast to ``amp_dtype`` (bf16) on CUDA, nothing elsewhere (:func:`autocast`)."""
-        return autocast(self.device, self.amp_dtype) if self.amp else contextlib.nullcontext()
+        """Autocast to the dtype of ``precision`` (:func:`autocast`)."""
+        return autocast(self.device, self.precision)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:

@@ -524,7 +524,9 @@ def _score_snapshots(model, states, X, y):
     trace = []
     for epoch, state in sorted(states.items()):
         network.load_state_dict(state)
-        logits = _adapted_target_logits(network, X_dev, model.batch_size, model.device_)
+        logits = _adapted_target_logits(
+            network, X_dev, model.batch_size, model.device_, model.precision_
+        )
         trace.append({"epoch": epoch, **clustering_report(y, logits.argmax(axis=1))})
     return trace
 

@@ -882,16 +882,16 @@ def test_profile_step_script_times_and_profiles_clustering_steps(tmp_path):
 def test_profile_step_fp16_variant_patches_the_autocast_dtype_for_its_fit_only(
     tmp_path, monkeypatch
 ):
-    # The fp16 variant changes the nets' autocast dtype during its own fit, records it,
-    # and leaves bf16 behind for the variants after it.
-    from sklearn_supreme._training import _DeviceNet
+    # The fp16 variant makes bf16 autocast compute in fp16 during its own fit, records
+    # it, and leaves bf16 behind for the variants after it.
+    from sklearn_supreme._training import AUTOCAST_DTYPES
 
     script = _load_script("profile_step")
     seen = []
     fit = script.SupremeClusterer.fit
 
     def recording_fit(self, *args, **kwargs):
-        seen.append(_DeviceNet.amp_dtype)
+        seen.append(AUTOCAST_DTYPES["bfloat16"])
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(script.SupremeClusterer, "fit", recording_fit)
@@ -900,10 +900,10 @@ def test_profile_step_fp16_variant_patches_the_autocast_dtype_for_its_fit_only(
         ["--out", str(out), "--smoke", "--variants", "eager_fp16", "eager", "--n", "128"]
     ) == 0
     assert seen == [torch.float16, torch.bfloat16]
-    assert _DeviceNet.amp_dtype is torch.bfloat16
+    assert AUTOCAST_DTYPES == {"float32": None, "bfloat16": torch.bfloat16}
     fp16, eager = json.loads((out / "profile.json").read_text())["variants"]
-    assert fp16["net_patches"] == {"amp_dtype": "torch.float16"}
-    assert eager["net_patches"] == {}
+    assert fp16["autocast_patches"] == {"bfloat16": "torch.float16"}
+    assert eager["autocast_patches"] == {}
 
 
 def test_backbone_gflop_per_image_by_hand():
@@ -1052,39 +1052,7 @@ def test_model_selection_script_runs_only_the_k_splits_named(fake_cifar10, tmp_p
         assert message in capsys.readouterr().err
 
 
-def test_cpu_bf16_script_runs_the_benchmark_under_cpu_autocast(
-    fake_cifar10, tmp_path, monkeypatch, capsys
-):
-    # The benchmark with the GPU's bf16 autocast on the CPU: every training step runs
-    # under it, the results name this script's command, and the setting is restored.
-    from sklearn_supreme import _training
-    from sklearn_supreme._training import _DeviceNet
-
-    script = _load_script("cpu_bf16")
-    contexts = []
-    original = _DeviceNet.autocast
-
-    def spy(self):
-        context = original(self)
-        contexts.append(context)
-        return context
-
-    monkeypatch.setattr(_DeviceNet, "autocast", spy)
-    out = tmp_path / "bf16.json"
-    argv = ["cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
-            "--seeds", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
-    assert script.main(argv) == 0
-    assert contexts and all(isinstance(c, torch.autocast) for c in contexts)
-    assert {c.fast_dtype for c in contexts} == {torch.bfloat16}
-    assert _training.AUTOCAST_DEVICE_TYPES == ("cuda",)
-    results = json.loads(out.read_text())
-    assert results["complete"] and len(results["runs"]) == 1
-    command = results["environment"]["command"]
-    assert command.startswith("python benchmarks/cpu_bf16.py cifar10 --data ")
-    assert f"Command: {command}" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", ["model_selection", "gpu_session", "cpu_bf16"])
+@pytest.mark.parametrize("name", ["model_selection", "gpu_session"])
 def test_scripts_refuse_bad_settings_before_loading(name, tmp_path, capsys):
     # This --data does not exist: each error comes before the load would fail.
     script = _load_script(name)

@@ -941,39 +941,98 @@ def test_invalid_parameters_are_rejected(digits_split):
         SupremeClusterer(n_clusters=5, memory=3).fit(Xt)
 
 
-@pytest.mark.parametrize("cpu_autocast", [False, True])
-def test_training_and_inference_follow_the_autocast_device_types(
-    digits_split, fast_params, monkeypatch, cpu_autocast
-):
-    # bf16 autocast runs on the device types of AUTOCAST_DEVICE_TYPES: CUDA only, so a
-    # CPU fit is float32 throughout; benchmarks/cpu_bf16.py adds "cpu" to measure bf16
-    # there, which must then reach every training step and the inference alike.
+def _factor_dtypes(dtypes):
+    """A callback recording the dtype of the factor layer's output, in training (with
+    gradients) and in inference (not AdaBN's passes, which run in training mode)."""
     from skorch.callbacks import Callback
-
-    from sklearn_supreme import _training
-
-    if cpu_autocast:
-        monkeypatch.setattr(_training, "AUTOCAST_DEVICE_TYPES", ("cuda", "cpu"))
-    dtypes = {"train": set(), "infer": set()}
 
     class FactorDtypes(Callback):
         def on_train_begin(self, net, **kwargs):
             def record(module, inputs, output):
                 if torch.is_grad_enabled():
                     dtypes["train"].add(output.dtype)
-                elif not module.training:  # not AdaBN's passes, float32 on any device
+                elif not module.training:
                     dtypes["infer"].add(output.dtype)
             net.module_.factor.register_forward_hook(record)
 
+    return FactorDtypes()
+
+
+def _computed_in_bf16(Z):
+    """Whether float32 values are all exactly representable in bf16, as values
+    computed in bf16 are; float32 ones are not."""
+    return np.array_equal(torch.from_numpy(Z).to(torch.bfloat16).float().numpy(), Z)
+
+
+@pytest.mark.parametrize(
+    "precision, expected", [("auto", "float32"), ("float32", "float32"), ("bfloat16", "bfloat16")]
+)
+def test_training_and_inference_follow_precision(digits_split, fast_params, precision, expected):
+    # "auto" is float32 on the CPU; "bfloat16" runs every training step of both phases
+    # and the inference under bf16 autocast there too.
     Xs, ys, Xt, _ = digits_split
-    model = SupremeClusterer(callbacks=[FactorDtypes()], **fast_params).fit(Xt, source=(Xs, ys))
+    dtypes = {"train": set(), "infer": set()}
+    model = SupremeClusterer(
+        precision=precision, callbacks=[_factor_dtypes(dtypes)], **fast_params
+    ).fit(Xt, source=(Xs, ys))
+    assert model.precision_ == expected
+    dtype = getattr(torch, expected)
+    assert dtypes == {"train": {dtype}, "infer": {dtype}}
     Z = model.transform(Xt)
-    expected = torch.bfloat16 if cpu_autocast else torch.float32
-    assert dtypes == {"train": {expected}, "infer": {expected}}
     assert Z.dtype == np.float32  # transform's output stays float32 either way
-    # Codes computed in bf16 are exactly representable in bf16; float32 ones are not.
-    as_bf16 = torch.from_numpy(Z).to(torch.bfloat16).float().numpy()
-    assert np.array_equal(as_bf16, Z) == cpu_autocast
+    assert _computed_in_bf16(Z) == (expected == "bfloat16")
+
+
+def test_prediction_resolves_precision_again(digits_split, fast_params):
+    # Like batch_size, precision applies to each prediction as it is set then: a model
+    # trained in bf16 predicts in float32 when asked, and the labels barely move.
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(precision="bfloat16", **fast_params).fit(Xt, source=(Xs, ys))
+    assert _computed_in_bf16(model.transform(Xt))
+    model.set_params(precision="float32")
+    assert not _computed_in_bf16(model.transform(Xt))
+    assert model.precision_ == "bfloat16"  # what it was trained in
+    assert np.mean(model.predict(Xt) == model.labels_) > 0.95
+
+
+@pytest.mark.parametrize(
+    "device, capability, expected",
+    [("cuda", (7, 5), "float32"), ("cuda:1", (8, 0), "bfloat16"), ("cuda", (9, 0), "bfloat16"),
+     ("cpu", (9, 0), "float32")],
+)
+def test_auto_precision_is_bf16_only_on_gpus_that_compute_it(
+    monkeypatch, device, capability, expected
+):
+    # A T4 (7.5) or a V100 (7.0) emulates bf16: "auto" trains them in float32.
+    from sklearn_supreme._training import resolve_precision
+
+    asked = []
+
+    def capability_of(d):
+        asked.append(torch.device(d))
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability_of)
+    assert resolve_precision("auto", device) == expected
+    assert asked == ([torch.device(device)] if device.startswith("cuda") else [])
+    for explicit in ("float32", "bfloat16"):
+        assert resolve_precision(explicit, device) == explicit
+
+
+def test_memory_keys_the_start_on_the_resolved_precision(
+    digits_split, fast_params, tmp_path, pretrained_on, monkeypatch
+):
+    # "auto" means bf16 on one GPU and float32 on another: the same parameters must not
+    # share a start computed in another precision.
+    from sklearn_supreme import _estimator
+
+    Xs, ys, Xt, _ = digits_split
+    fit = lambda: SupremeClusterer(**fast_params, memory=str(tmp_path)).fit(Xt, source=(Xs, ys))  # noqa: E731
+    assert fit().precision_ == "float32"
+    assert fit() and pretrained_on == [len(Xs)]  # read back
+    monkeypatch.setattr(_estimator, "resolve_precision", lambda precision, device: "bfloat16")
+    assert fit().precision_ == "bfloat16"
+    assert pretrained_on == [len(Xs), len(Xs)]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a CPU-only machine")
