@@ -88,8 +88,10 @@ factor of about 1.15 and the confidence weighting is nearly off; the paper's Fig
 ranges over 0.05-1, and step 1's search tries 0.1, 0.5 and 1 on the benchmark's network
 (0.05 and ``self_weight`` above 1 are the next candidates; on the CPU proxy, ``tau`` 0.05
 and 0.01 gave no gain, 0.561 against 0.576, within the seeds' spread, nor did
-``self_weight=2``, 0.554; nor is bf16 the suspect: bf16 autocast on the CPU proxy,
-``benchmarks/cpu_bf16.py``, gave 0.578 against float32's 0.576). First the trace of the
+``self_weight=2``, 0.554; nor is bf16 the suspect on the proxy: bf16 autocast on the
+CPU, ``--set precision=bfloat16``, gave 0.578 against float32's 0.576; on the GPU,
+``--set precision=float32`` would say it for the benchmark's network, at the cost of a
+slower fit). First the trace of the
 default settings (``--trace-every 10``), since the team reached 0.890 after 45 epochs
 with a loss its notes write as the self-supervised plus the pair term
 (``../shared/DESIGN.md``; the regularisers are not recorded) and the default trains 100
