@@ -5,6 +5,8 @@ in Python and nothing crosses to the host. Randomness comes from torch's global
 generator, which :class:`~sklearn_supreme.SupremeClusterer` seeds in ``fit``.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -51,7 +53,19 @@ class ImagePerturbation:
 
     def __call__(self, x):
         if self.image_shape is not None:
+            if x.ndim != 2 or x.shape[1] != math.prod(self.image_shape):
+                raise ValueError(
+                    f"ImagePerturbation(image_shape={tuple(self.image_shape)}) warps feature "
+                    f"rows of {math.prod(self.image_shape)} values; got a batch of shape "
+                    f"{tuple(x.shape)}."
+                )
             return self._warp(x.reshape(-1, *self.image_shape)).reshape(x.shape)
+        if x.ndim != 4:
+            raise ValueError(
+                f"ImagePerturbation warps batches of images (N, C, H, W); got a batch of "
+                f"shape {tuple(x.shape)}. For images given as feature rows, set "
+                "image_shape=(C, H, W)."
+            )
         return self._warp(x)
 
     def _warp(self, x):

@@ -92,7 +92,9 @@ class TrainingCheckpoint(Callback):
             save_checkpoint(self.path, self.state(net))
 
     def on_train_end(self, net, **kwargs):
-        save_checkpoint(self.path, self.state(net))
+        # The phase is over, also when a callback (skorch's EarlyStopping) ended it
+        # before its last epoch: a resume trains no more of it.
+        save_checkpoint(self.path, {**self.state(net), "ended": True})
 
     def state(self, net):
         return {

@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import os
+import threading
 import uuid
 import warnings
 from numbers import Integral, Real
@@ -242,7 +243,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         (``tau``, the loss weights, ``lr``, ``freeze``...) can change.
     callbacks : list of skorch callbacks, default=None
         Extra :mod:`skorch.callbacks` added to the nets of both phases (their
-        ``phase`` attribute says which is running).
+        ``phase`` attribute says which is running). A callback that ends training
+        by raising ``KeyboardInterrupt``, as
+        :class:`~skorch.callbacks.EarlyStopping` does, ends that phase and the fit
+        goes on (a checkpoint records the phase as over); Ctrl-C interrupts the fit
+        and leaves the estimator as it was.
     memory : str, joblib.Memory or None, default=None
         Caches the *start* of a fit with joblib, as :class:`~sklearn.pipeline.Pipeline`
         caches its transformers: the source pretraining, the initial K-means and
@@ -303,6 +308,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Clustering epochs run.
     n_features_in_ : int
         Size of the second axis of ``X`` (features, or image height / channels).
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the features of ``X``; only when ``X`` has feature names that are
+        all strings (a pandas DataFrame).
     input_shape_ : tuple of int
         Shape of one sample.
 
@@ -668,14 +676,18 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         # skorch trains the module instance it is given (or, warm, the copy's).
         with frozen(network, frozen_names):
             if self.warm_start and hasattr(self, "net_"):
-                done = 0
+                done, interrupted = 0, None
                 if resume and resume["phase"] == "cluster":  # this continuation, interrupted
-                    done = self._check_continues(resume, checkpoint_path)
+                    done, interrupted = self._check_continues(resume, checkpoint_path), resume
                     restore(net, resume)
-                net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - done)
+                net.partial_fit(
+                    X_dev, p_init_dev, epochs=_epochs_left(self.max_epochs, done, interrupted)
+                )
             elif resume and resume["phase"] == "cluster":
                 restore(net, resume)
-                net.partial_fit(X_dev, p_init_dev, epochs=self.max_epochs - resume["epoch"])
+                net.partial_fit(
+                    X_dev, p_init_dev, epochs=_epochs_left(self.max_epochs, resume["epoch"], resume)
+                )
             else:
                 net.fit(X_dev, p_init_dev)
         network = net.module_
@@ -817,7 +829,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             net.fit(Xs_dev, ys_dev)
         else:
             restore(net, resume)
-            net.partial_fit(Xs_dev, ys_dev, epochs=self.pretrain_epochs - resume["epoch"])
+            net.partial_fit(
+                Xs_dev, ys_dev, epochs=_epochs_left(self.pretrain_epochs, resume["epoch"], resume)
+            )
         return net.module_, _history(net.history, {"loss": "train_loss", "dur": "dur"})
 
     def _callbacks(self, checkpoint_path, phase, extra):
@@ -1103,6 +1117,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # Images are 4-D. scikit-learn has no tag for that; three_d_array (input of
+        # more than 2 dimensions) is the nearest, although 3-D arrays are refused.
         tags.input_tags.three_d_array = True
         # transform always returns float32 codes, whatever the input precision.
         tags.transformer_tags.preserves_dtype = ["float32"]
@@ -1125,11 +1141,21 @@ def _cached_start(start, *, key):
     }
 
 
+# torch's random number generators are global to the process: fits in threads of one
+# process (joblib's threading backend) would draw from each other's streams, and an
+# integer random_state would no longer reproduce a fit. They take turns instead.
+_TORCH_RNG_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _seeded(seed, device):
-    """Seed torch inside ``fit`` only: the caller's global RNG state is restored after."""
+    """Seed torch inside ``fit`` only: the caller's global RNG state is restored after.
+
+    Holds a process-wide lock meanwhile (:data:`_TORCH_RNG_LOCK`), so that seeded
+    training in one thread never shares the generator with another thread's.
+    """
     devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 
@@ -1197,6 +1223,12 @@ def _equal(a, b):
         return bool(a == b)
     except (TypeError, ValueError):
         return False
+
+
+def _epochs_left(epochs, done, resume):
+    """The epochs a resumed phase still trains: none if its checkpoint was saved at the
+    phase's end (a callback may have ended it early), else the rest of ``epochs``."""
+    return 0 if resume and resume.get("ended") else epochs - done
 
 
 def _history(history, columns):

@@ -11,6 +11,8 @@ mini-batches from tensors that already live on the training device through
 
 import contextlib
 import math
+import signal
+import threading
 from fnmatch import fnmatch
 
 import torch
@@ -71,6 +73,48 @@ def autocast(device, precision):
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during training, carried past skorch (which would swallow it)."""
+
+
+@contextlib.contextmanager
+def interrupts_recorded():
+    """Record the SIGINTs (Ctrl-C) received in the block; yields their list.
+
+    skorch callbacks end training by raising ``KeyboardInterrupt``
+    (:class:`skorch.callbacks.EarlyStopping` does), the exception Ctrl-C raises too;
+    only the signal tells them apart. The handler in place is wrapped, not
+    replaced: it still raises ``KeyboardInterrupt``. Only the main thread receives
+    signals and may set handlers; in other threads nothing is recorded (no Ctrl-C
+    reaches them), nor where Ctrl-C raises nothing (``SIG_IGN``, ``SIG_DFL``).
+
+    Examples
+    --------
+    >>> import signal
+    >>> with interrupts_recorded() as received:
+    ...     try:
+    ...         signal.raise_signal(signal.SIGINT)
+    ...     except KeyboardInterrupt:
+    ...         pass
+    >>> received
+    [<Signals.SIGINT: 2>]
+    """
+    received = []
+    previous = (
+        signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is threading.main_thread() else None
+    )
+    if not callable(previous):
+        yield received
+        return
+
+    def handler(signum, frame):
+        received.append(signal.Signals(signum))
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class DeviceBatchIterator:
@@ -164,14 +208,20 @@ class _DeviceNet(NeuralNet):
         return autocast(self.device, self.precision)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt as exc:
-            # skorch's partial_fit catches KeyboardInterrupt and returns a half-trained
-            # net as if training had finished; the estimator must not keep that model.
-            raise TrainingInterrupted(
-                f"{self.phase} interrupted during epoch {len(self.history)}"
-            ) from exc
+        with interrupts_recorded() as interrupts:
+            try:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            except KeyboardInterrupt as exc:
+                if not interrupts:
+                    # A callback ended training (skorch's EarlyStopping raises
+                    # KeyboardInterrupt to stop): as in skorch, the phase ends here and
+                    # partial_fit goes on to on_train_end.
+                    return self
+                # On Ctrl-C, skorch's partial_fit would also return the half-trained
+                # net as if training had finished; the estimator must not keep it.
+                raise TrainingInterrupted(
+                    f"{self.phase} interrupted during epoch {len(self.history)}"
+                ) from exc
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """skorch's epoch loop, without its host sync after every step.
@@ -202,7 +252,22 @@ class _DeviceNet(NeuralNet):
         self.history.record(prefix + "_batch_count", len(batches))
 
     def perturb(self, x):
-        return self.augment(x) if self.augment is not None else x
+        if self.augment is None:
+            return x
+        out = self.augment(x)
+        # Checked here: a batch of another shape would fail deep in the network, with
+        # an error about matrix shapes that names neither augment nor the batch.
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"augment={self.augment!r} returned a {type(out).__name__}; it must return "
+                f"a torch tensor of the batch's shape {tuple(x.shape)}."
+            )
+        if out.shape != x.shape:
+            raise ValueError(
+                f"augment={self.augment!r} returned a batch of shape {tuple(out.shape)} for "
+                f"one of shape {tuple(x.shape)}; it must keep the batch's shape."
+            )
+        return out
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)

@@ -136,3 +136,12 @@ def test_resolve_augment():
     assert isinstance(resolve_augment("auto", is_image=False), VectorPerturbation)
     custom = VectorPerturbation(noise=0.0)
     assert resolve_augment(custom, is_image=True) is custom
+
+
+def test_image_perturbation_names_a_batch_it_cannot_warp():
+    with pytest.raises(ValueError, match=r"batches of images \(N, C, H, W\); got a batch of "
+                       r"shape \(4, 64\)\. For images given as feature rows, set image_shape"):
+        ImagePerturbation()(torch.randn(4, 64))
+    with pytest.raises(ValueError, match=r"image_shape=\(1, 8, 8\)\) warps feature rows of 64 "
+                       r"values; got a batch of shape \(4, 63\)"):
+        ImagePerturbation(image_shape=(1, 8, 8))(torch.randn(4, 63))

@@ -3,7 +3,9 @@
 import copy
 import pickle
 import shutil
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import joblib
 import numpy as np
@@ -18,7 +20,7 @@ from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._estimator import _warn_empty_clusters
+from sklearn_supreme._estimator import _seeded, _warn_empty_clusters
 from sklearn_supreme._inference import _even_batches
 from sklearn_supreme._objective import supreme_loss
 from sklearn_supreme._training import LOSS_TERMS
@@ -231,6 +233,50 @@ def test_same_seed_same_labels(digits_split, fast_params):
     b = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_allclose(a.history_["loss"], b.history_["loss"])
+
+
+def test_fits_in_threads_reproduce_the_sequential_fits(digits_split, fast_params):
+    # joblib's threading backend runs fits in threads of one process, which share
+    # torch's global generator; seeded fits must still give their own results.
+    Xs, ys, Xt, _ = digits_split
+    seeds = [0, 1, 2, 3]
+
+    def fit(seed):
+        params = {**fast_params, "random_state": seed}
+        return SupremeClusterer(**params).fit(Xt, source=(Xs, ys)).labels_
+
+    sequential = [fit(seed) for seed in seeds]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(fit, seeds))
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_seeded_training_takes_turns_across_threads():
+    device = torch.device("cpu")
+    inside, release, entered = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with _seeded(0, device):
+            inside.set()
+            release.wait(10)
+
+    def second():
+        with _seeded(1, device):
+            entered.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert inside.wait(10)
+    threads[1].start()
+    assert not entered.wait(0.3)  # the first still trains: the second waits
+    release.set()
+    assert entered.wait(10)
+    for thread in threads:
+        thread.join(10)
+    # The same thread may seed again inside (a fit within a fit's callback).
+    with _seeded(0, device), _seeded(1, device):
+        pass
 
 
 def test_fit_leaves_global_torch_rng_alone(digits_split, fast_params):
@@ -837,6 +883,22 @@ def test_augment_perturbs_the_pretraining_batches_too(digits_split):
     # pretraining: 2 epochs of 300 // 50 = 6 source batches; clustering: 3 epochs of
     # 250 // 50 = 5 target batches, each perturbed once
     assert calls == [50] * (2 * 6 + 3 * 5)
+
+
+@pytest.mark.parametrize(
+    "augment, error, message",
+    [(lambda x: x[:, :10], ValueError,
+      r"returned a batch of shape \(64, 10\) for one of shape \(64, 64\); it must keep"),
+     (lambda x: x.numpy(), TypeError,
+      r"returned a ndarray; it must return a torch tensor of the batch's shape \(64, 64\)")],
+)
+def test_augment_of_the_wrong_output_is_named(digits_split, fast_params, augment, error, message):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**fast_params, augment=augment)
+    with pytest.raises(error, match="augment=<function .*" + message):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
 
 
 def test_batch_norm_adaptation_with_a_remainder_of_one(digits_split, fast_params):

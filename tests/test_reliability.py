@@ -1,11 +1,12 @@
 """Checkpoints, resuming, warm start and interruption: a fit is never left half-done."""
 
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted
@@ -45,6 +46,21 @@ def _checkpoints(directory):
 def _only_checkpoint(directory):
     (path,) = _checkpoints(directory)
     return path
+
+
+class CtrlCAt(FailAt):
+    """Sends this process a SIGINT, as Ctrl-C does, at the end of an epoch."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.phase.lower().startswith(self.phase) and len(net.history) == self.epoch:
+            signal.raise_signal(signal.SIGINT)
+
+
+class StopAt(FailAt):
+    """Ends a phase early the way skorch's callbacks do: by raising KeyboardInterrupt."""
+
+    def __init__(self, phase, epoch):
+        super().__init__(phase, epoch, KeyboardInterrupt)
 
 
 class CountEpochs(Callback):
@@ -219,7 +235,7 @@ def test_end_of_each_phase_is_saved_whatever_checkpoint_every(
 def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninterrupted, tmp_path):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(
-        **PARAMS, checkpoint_dir=tmp_path, callbacks=[FailAt("clustering", 3, KeyboardInterrupt)]
+        **PARAMS, checkpoint_dir=tmp_path, callbacks=[CtrlCAt("clustering", 3)]
     )
     # skorch alone would swallow Ctrl-C and return a half-trained net as fitted
     with pytest.raises(KeyboardInterrupt):
@@ -228,6 +244,49 @@ def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninter
         check_is_fitted(model)
     assert load_checkpoint(_only_checkpoint(tmp_path))["epoch"] == 2
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_ctrl_c_in_pretraining_is_not_taken_for_a_stop(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**PARAMS, callbacks=[CtrlCAt("source", 2)])
+    with pytest.raises(KeyboardInterrupt, match="Source pretraining interrupted during epoch 2"):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+def test_skorch_early_stopping_ends_each_phase_and_the_fit_completes(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    # No epoch improves the loss by 1000 %: each phase stops after its second epoch.
+    stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
+    params = {**PARAMS, "max_epochs": 6}
+    model = SupremeClusterer(**params, callbacks=[stop]).fit(Xt, source=(Xs, ys))
+    assert len(model.pretrain_history_["loss"]) == 2 and model.n_iter_ == 2
+    np.testing.assert_array_equal(model.predict(Xt), model.labels_)
+    # The same as a fit whose phases last two epochs: the stop changes nothing else.
+    short = SupremeClusterer(**{**params, "pretrain_epochs": 2, "max_epochs": 2}).fit(
+        Xt, source=(Xs, ys)
+    )
+    np.testing.assert_array_equal(model.labels_, short.labels_)
+
+
+def test_a_resume_trains_no_more_of_a_phase_a_callback_ended(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    params = {**PARAMS, "checkpoint_dir": tmp_path, "checkpoint_every": 10}
+    stopped = [StopAt("source", 2)]
+    reference = SupremeClusterer(**{**params, "checkpoint_dir": None}, callbacks=stopped)
+    reference.fit(Xt, source=(Xs, ys))
+    with pytest.raises(RuntimeError, match="injected failure"):
+        SupremeClusterer(**params, callbacks=[*stopped, FailAt("clustering", 2)]).fit(
+            Xt, source=(Xs, ys)
+        )
+    state = load_checkpoint(_only_checkpoint(tmp_path))
+    assert (state["phase"], state["epoch"], state["ended"]) == ("pretrain", 2, True)
+    counter = CountEpochs()
+    resumed = SupremeClusterer(**params, callbacks=[counter]).fit(Xt, source=(Xs, ys))
+    assert counter.epochs == [SupremeNet.phase] * PARAMS["max_epochs"]  # no pretraining again
+    assert len(resumed.pretrain_history_["loss"]) == 2
+    np.testing.assert_array_equal(resumed.labels_, reference.labels_)
 
 
 def test_warm_start_continues_training(digits_split):

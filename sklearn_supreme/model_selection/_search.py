@@ -97,6 +97,10 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         (one per ``tau`` and split), through scikit-learn's wrapper, which hands
         the caller's :func:`sklearn.get_config` to the workers. None means 1 unless
         in a :func:`joblib.parallel_config` context; -1 means all processors.
+        Within one process, fits train one at a time (torch's random generators
+        are global to a process, and each fit seeds them): joblib's default,
+        process-based backend runs them in parallel; its threading backend keeps
+        the results reproducible but gains nothing.
     refit : bool, default=True
         Refit the best ``tau`` on the target ``X``; without it only the
         cross-validation results are kept, and ``labels_``, ``predict``,
@@ -487,6 +491,8 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # Images are 4-D. scikit-learn has no tag for that; three_d_array (input of
+        # more than 2 dimensions) is the nearest, although 3-D arrays are refused.
         tags.input_tags.three_d_array = True
         if self.estimator is None or isinstance(self.estimator, SupremeClusterer):
             # transform is the refitted SupremeClusterer's: float32 codes.
