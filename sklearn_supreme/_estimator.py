@@ -1143,19 +1143,21 @@ def _cached_start(start, *, key):
 
 # torch's random number generators are global to the process: fits in threads of one
 # process (joblib's threading backend) would draw from each other's streams, and an
-# integer random_state would no longer reproduce a fit. They take turns instead.
-_TORCH_RNG_LOCK = threading.RLock()
+# integer random_state would no longer reproduce a fit. They take turns instead. The
+# warning filters (warnings.catch_warnings, not thread-safe before Python 3.14) and
+# cuDNN's autotuning flag that a fit sets are global too, and are set under it.
+_GLOBAL_STATE_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
 def _seeded(seed, device):
     """Seed torch inside ``fit`` only: the caller's global RNG state is restored after.
 
-    Holds a process-wide lock meanwhile (:data:`_TORCH_RNG_LOCK`), so that seeded
+    Holds a process-wide lock meanwhile (:data:`_GLOBAL_STATE_LOCK`), so that seeded
     training in one thread never shares the generator with another thread's.
     """
     devices = [device.index or 0] if device.type == "cuda" else []
-    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=devices):
+    with _GLOBAL_STATE_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 
@@ -1177,8 +1179,9 @@ def _cudnn_autotune(device):
 @contextlib.contextmanager
 def _empty_clusters_ignored():
     """Silence :func:`_warn_empty_clusters`, for fits whose callers account for empty
-    clusters themselves (a search's scored held-out fits, a profile's timing fits)."""
-    with warnings.catch_warnings():
+    clusters themselves (a search's scored held-out fits, a profile's timing fits).
+    Threads take turns in it (:data:`_GLOBAL_STATE_LOCK`): the filters are global."""
+    with _GLOBAL_STATE_LOCK, warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", r"\d+ of the n_clusters=\d+ clusters are empty in labels_",
             ConvergenceWarning,

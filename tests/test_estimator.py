@@ -20,7 +20,7 @@ from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._estimator import _seeded, _warn_empty_clusters
+from sklearn_supreme._estimator import _empty_clusters_ignored, _seeded, _warn_empty_clusters
 from sklearn_supreme._inference import _even_batches
 from sklearn_supreme._objective import supreme_loss
 from sklearn_supreme._training import LOSS_TERMS
@@ -252,17 +252,21 @@ def test_fits_in_threads_reproduce_the_sequential_fits(digits_split, fast_params
         np.testing.assert_array_equal(a, b)
 
 
-def test_seeded_training_takes_turns_across_threads():
-    device = torch.device("cpu")
+@pytest.mark.parametrize(
+    "context",
+    [lambda: _seeded(0, torch.device("cpu")), _empty_clusters_ignored],
+    ids=["torch generators", "warning filters"],
+)
+def test_global_state_is_set_by_one_thread_at_a_time(context):
     inside, release, entered = threading.Event(), threading.Event(), threading.Event()
 
     def first():
-        with _seeded(0, device):
+        with context():
             inside.set()
             release.wait(10)
 
     def second():
-        with _seeded(1, device):
+        with context():
             entered.set()
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
@@ -274,8 +278,8 @@ def test_seeded_training_takes_turns_across_threads():
     assert entered.wait(10)
     for thread in threads:
         thread.join(10)
-    # The same thread may seed again inside (a fit within a fit's callback).
-    with _seeded(0, device), _seeded(1, device):
+    # The same thread may enter again inside (a fit within a fit's callback).
+    with context(), context():
         pass
 
 
