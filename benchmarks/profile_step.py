@@ -54,10 +54,9 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from sklearn_supreme import SupremeClusterer
+from sklearn_supreme import SupremeClusterer, _training
 from sklearn_supreme._estimator import _empty_clusters_ignored
 from sklearn_supreme._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
-from sklearn_supreme import _training
 from sklearn_supreme._training import SupremeNet, frozen, match_frozen
 from sklearn_supreme._reporting import environment_info, write_json
 from sklearn_supreme.benchmark import CIFAR10_PARAMS, SMOKE_PARAMS
@@ -89,9 +88,10 @@ VARIANTS = {
 }
 
 #: What a variant changes in the dtype autocast computes in for each precision
-#: (``_training.AUTOCAST_DTYPES``) rather than in the estimator's settings. Batch norm took 93 of the 236 ms of an eager step's kernels on the H200, in
-#: PyTorch's own kernels: PyTorch hands fp16 batch norm to cuDNN, never bf16. fp16
-#: training needs a loss scaler, which the package does not have: this variant runs
+#: (``_training.AUTOCAST_DTYPES``) rather than in the estimator's settings. Batch norm
+#: took 93 of the 236 ms of an eager step's kernels on the H200, in PyTorch's own
+#: kernels: PyTorch hands fp16 batch norm to cuDNN, never bf16. fp16 training needs a
+#: loss scaler, which the package does not have: this variant runs
 #: without one, so it times the kernels of fp16 (an upper bound on its gain; a small
 #: gradient may underflow to 0, which does not change a step's time), not a way to
 #: train. Where ``precision="auto"`` means float32 (the CPU, GPUs older than Ampere)

@@ -252,11 +252,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Caches the *start* of a fit with joblib, as :class:`~sklearn.pipeline.Pipeline`
         caches its transformers: the source pretraining, the initial K-means and
         the network they leave, keyed on the data, the drawn seed, the device, the
-        resolved ``precision`` and every parameter but those of the clustering phase alone (``tau``, the five
-        loss weights, ``pair_weighting``, ``max_epochs``, ``source_batch_size``,
-        ``freeze``) and those that do not change
-        the result (``verbose``, ``compile``, ``callbacks``...). Fits that differ
-        only in the clustering phase, such as a search over ``tau`` with an integer
+        resolved ``precision`` and every parameter but those of the clustering
+        phase alone (``tau``, the five loss weights, ``pair_weighting``,
+        ``max_epochs``, ``source_batch_size``, ``freeze``) and those that do not
+        change the result (``verbose``, ``compile``, ``callbacks``...). Fits that
+        differ only in the clustering phase, such as a search over ``tau`` with an integer
         ``random_state``, then pretrain once, and reach the same model as without
         the cache (on the CPU). A string is the cache directory. The parameters must
         pickle (joblib hashes them): a lambda ``augment`` raises a ``ValueError``.
