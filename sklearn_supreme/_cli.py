@@ -8,7 +8,9 @@ setting is a usage error within a second, not a traceback minutes later.
 import argparse
 import ast
 import contextlib
+from numbers import Integral
 
+import numpy as np
 import torch
 
 from ._estimator import SupremeClusterer
@@ -17,8 +19,11 @@ from ._networks import make_backbone
 def check_settings(params, input_shape, in_channels=None):
     """The SupremeClusterer of a command line's settings ``params``, checked before
     its data is loaded rather than at the first fit: the parameters' types and ranges,
-    the backbone built once for samples of ``input_shape``, and ``checkpoint_dir``
-    writable (raises ValueError or TypeError).
+    the device, the backbone built once for samples of ``input_shape`` (images when
+    ``in_channels`` is given), the ``freeze`` patterns on the network it makes, and
+    ``checkpoint_dir`` and ``memory`` writable (raises ValueError or TypeError).
+    Checks that need the data (``n_clusters`` against the number of target samples)
+    are ``model._validate_fit_data``'s, once the data is loaded.
 
     Examples
     --------
@@ -32,7 +37,16 @@ def check_settings(params, input_shape, in_channels=None):
     model = SupremeClusterer(**params)
     model._validate_params()
     make_backbone(model.backbone, input_shape, model.backbone_params, in_channels)
+    model._resolve_device()
+    if model.freeze is not None:
+        # Parameter names depend on the architecture only: two blank samples (and two
+        # source classes, as both commands have a source) make the network to match.
+        kind, dtype = ("vector", np.float32) if in_channels is None else ("uint8_nhwc", np.uint8)
+        X = np.zeros((2, *input_shape), dtype=dtype)
+        n_clusters = model.n_clusters if isinstance(model.n_clusters, Integral) else 2
+        model._frozen_names(model._build_network(X, kind, X, np.arange(2), 0, n_clusters))
     model._check_checkpoint_dir()
+    model._check_memory_dir()
     return model
 
 

@@ -555,6 +555,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         data_hash = joblib.hash((X, Xs, ys))
         signature = self._check_warm_start(data_hash)
         checkpoint_path, resume = self._resumable_checkpoint(data_hash)
+        self._check_memory_dir()
         resuming = resume is not None and resume["phase"] is not None
         # A resumed fit is the interrupted one: its seed, and so its K estimate and
         # initial clusters, even with random_state=None.
@@ -893,6 +894,21 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             raise ValueError(
                 f"checkpoint_dir={os.fspath(self.checkpoint_dir)!r} cannot hold checkpoints: "
                 f"{problem}"
+            )
+
+    def _check_memory_dir(self):
+        """Raise ValueError if ``memory`` names a folder that cannot hold the cache:
+        found before training, not when the first result is stored."""
+        location = (
+            self.memory if isinstance(self.memory, (str, os.PathLike))
+            else getattr(self.memory, "location", None)
+        )
+        if location is None:
+            return
+        problem = folder_problem(location)
+        if problem is not None:
+            raise ValueError(
+                f"memory={os.fspath(location)!r} cannot hold the cache: {problem}"
             )
 
     def _check_continues(self, resume, path):

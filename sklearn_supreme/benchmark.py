@@ -230,6 +230,8 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params):
 
     start = time.perf_counter()
     X_source, y_source, X_target, y_target = load_cifar10_protocol(data, per_class, cache_dir)
+    # What needs the data (n_clusters against the target's size), before any fit.
+    probe._validate_fit_data(X_target, (X_source, y_source))
     protocol = {
         "dataset": "cifar10",
         "data": os.path.abspath(os.fspath(data)),

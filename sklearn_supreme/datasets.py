@@ -916,7 +916,7 @@ def split_source_target(X, y, source_classes, target_classes=None):
     present = np.unique(y)
 
     def as_classes(values, name):
-        # A set or another iterable of labels is a list of labels too.
+        # A set of labels is a list of labels too (other iterables must be array-like).
         values = np.asarray(list(values) if isinstance(values, (set, frozenset)) else values)
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"{name} must be a non-empty 1d list of labels, got {values!r}.")

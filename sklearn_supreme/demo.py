@@ -108,8 +108,9 @@ def run_digits_demo(
     if "random_state" in params:
         raise ValueError("random_state is set by the seeds; do not pass it.")
     probe = SupremeClusterer(**params)
-    X, y = load_digits(return_X_y=True)
-    X_source, y_source, X_target, y_target = split_source_target(X, y, source_classes=range(5))
+    X_source, y_source, X_target, y_target = _digits_split()
+    # What needs the data (n_clusters against the target's size), before any work.
+    probe._validate_fit_data(X_target, (X_source, y_source))
     auto_k = params["n_clusters"] == "auto"
     # KMeans cannot estimate K; on "auto" the pixel baseline gets the truth.
     kmeans_k = len(np.unique(y_target)) if auto_k else params["n_clusters"]
@@ -149,6 +150,12 @@ def run_digits_demo(
     del results["params"]["random_state"]
     print(format_digits_report(results), file=file, flush=True)
     return results
+
+
+def _digits_split():
+    """scikit-learn's digits: 0-4 the labelled source, 5-9 the target."""
+    X, y = load_digits(return_X_y=True)
+    return split_source_target(X, y, source_classes=range(5))
 
 
 def _run_seed(seed, params, kmeans_k, source, target, file):
@@ -238,7 +245,9 @@ def run_from_args(args, parser, command):
     try:
         # Bad settings fail here with a usage message, not in the middle of a fit; a
         # --json that cannot be written, not after the whole demo ran.
-        check_settings({**DEMO_PARAMS, **params}, (64,))  # the digits' rows
+        model = check_settings({**DEMO_PARAMS, **params}, (64,))  # the digits' rows
+        X_source, y_source, X_target, _ = _digits_split()
+        model._validate_fit_data(X_target, (X_source, y_source))
         if args.json is not None:
             check_writable(args.json)
     except (ValueError, TypeError) as exc:

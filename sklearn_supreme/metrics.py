@@ -135,8 +135,8 @@ def cluster_accuracy(y_true, y_pred):
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        Ground-truth class labels. Any hashable values of one type, e.g.
-        strings or non-contiguous integers.
+        Ground-truth class labels: scalars of one type, e.g. strings or
+        non-contiguous integers.
 
     y_pred : array-like of shape (n_samples,)
         Predicted cluster labels, with the same freedom as ``y_true``.
@@ -202,10 +202,10 @@ def clustering_report(y_true, y_pred):
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        Ground-truth class labels (any hashable values).
+        Ground-truth class labels (scalars of one type).
 
     y_pred : array-like of shape (n_samples,)
-        Predicted cluster labels (any hashable values).
+        Predicted cluster labels (scalars of one type).
 
     Returns
     -------

@@ -5,6 +5,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,15 @@ def test_demo_with_n_clusters_auto(tmp_path):
         (["demo", "--set", "=0.1"], "expected key=value"),
         (["demo", "--set", "random_state=3"], "random_state is set by --seeds"),
         (["demo", "--set", "backbone=resnet"], "'backbone' parameter"),
+        # Which the fit would refuse after the demo's K-means, with a traceback.
+        (["demo", "--set", "device='cpux'"], "device='cpux' is not a torch device"),
+        (["demo", "--set", "n_clusters=1000"],
+         "n_samples=896 should be >= n_clusters=1000"),
+        (["demo", "--set", "freeze='bogus'"],
+         "freeze pattern 'bogus' matches no parameter of the network"),
+        (["demo", "--set", "memory='/proc/nope'"], "memory='/proc/nope' cannot hold the cache"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set",
+          "freeze=['backbone.nope.*']"], "freeze pattern 'backbone.nope.*' matches no"),
         # Which skorch would refuse at the first fit.
         (["demo", "--set", "callbacks=['progress']"],
          "callbacks=['progress']: callbacks are skorch callback objects"),
@@ -248,12 +258,17 @@ def test_output_in_a_folder_that_cannot_be_created(argv):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
-def test_checkpoint_dir_that_cannot_be_created_is_refused_before_training(digits_split):
+@pytest.mark.parametrize(
+    "folder, message",
+    [({"checkpoint_dir": "/proc/nope"}, "checkpoint_dir='/proc/nope' cannot hold checkpoints"),
+     ({"memory": "/proc/nope"}, "memory='/proc/nope' cannot hold the cache")],
+)
+def test_folder_that_cannot_be_created_is_refused_before_training(digits_split, folder, message):
     Xs, ys, Xt, _ = digits_split
-    model = SupremeClusterer(5, pretrain_epochs=1, max_epochs=1, checkpoint_dir="/proc/nope")
+    model = SupremeClusterer(5, pretrain_epochs=1, max_epochs=1, **folder)
     with pytest.raises(ValueError, match=(
-        r"checkpoint_dir='/proc/nope' cannot hold checkpoints: no file can be created in "
-        r"/proc \(.+\); give a path in a writable folder"
+        re.escape(message) + r": no file can be created in /proc \(.+\); give a path in a "
+        r"writable folder"
     )):
         model.fit(Xt, source=(Xs, ys))
     # Refused before the initial K-means and the pretraining: nothing was fitted.
@@ -459,6 +474,16 @@ def test_benchmark_smoke_on_a_small_folder(fake_cifar10, tmp_path):
     results = json.loads(out.read_text())
     check_benchmark_report(results, printed, n_seeds=2, n_target=20, argv=argv)
     assert "SMOKE" in printed
+
+
+def test_benchmark_checks_n_clusters_against_the_loaded_data(fake_cifar10, tmp_path):
+    # 4 target images per class: 20 in all, fewer than 50 clusters. Refused once the
+    # data is loaded, before any fit and before a results file is written.
+    out, argv = _smoke_benchmark_argv(fake_cifar10, tmp_path)
+    code, printed, err = run_main([*argv, "--set", "n_clusters=50"])
+    assert code == 2 and "usage:" in err
+    assert "n_samples=20 should be >= n_clusters=50" in err
+    assert not out.exists()
 
 
 def _smoke_benchmark_argv(fake_cifar10, tmp_path):

@@ -273,8 +273,16 @@ def test_refit_false_keeps_only_the_search(blob_source):
     search.fit(X[:5], source=(X, y))
     assert not hasattr(search, "best_estimator_") and not hasattr(search, "labels_")
     assert len(TauDependentClusterer.calls) == 2  # two CV fits, no refit
-    with pytest.raises(AttributeError, match="refit=False"):
+    with pytest.raises(AttributeError) as info:
         search.predict(X[:5])
+    assert "predict needs refit=True" in str(info.value.__cause__)
+    # As for GridSearchCV(refit=False): hasattr says what is there. (transform and
+    # fit_transform stay visible: scikit-learn's set_output wraps them in the class,
+    # and the wrapper calls through; they raise the same AttributeError when called.)
+    for method in ("predict", "predict_proba", "fit_predict"):
+        assert not hasattr(search, method), method
+        assert not hasattr(SupremeClustererCV(TauDependentClusterer(), refit=False), method)
+        assert hasattr(SupremeClustererCV(TauDependentClusterer()), method)
 
 
 def test_supreme_cv_end_to_end(digits_split):
@@ -495,14 +503,18 @@ def test_cv_refit_never_mixes_two_searches(blob_source):
     search.set_params(refit=False, taus=(0.1,)).fit(X[:9], source=(X, y))
     assert search.best_tau_ == 0.1
     assert not any(hasattr(search, a) for a in ("best_estimator_", "labels_", "n_clusters_"))
-    with pytest.raises(AttributeError, match="refit=False; predict"):
-        search.predict(X[:9])
-    # fit_predict and fit_transform say so before the search, which is not run
+    # predict, fit_predict and fit_transform say so (the last two before the search,
+    # which is not run); scikit-learn's available_if chains the reason
     TauDependentClusterer.calls.clear()
-    for method in ("fit_predict", "fit_transform"):
-        with pytest.raises(AttributeError, match=f"{method} needs refit=True"):
+    for method in ("predict", "fit_predict", "fit_transform"):
+        with pytest.raises(AttributeError) as info:
             getattr(search, method)(X[:9], source=(X, y))
+        assert f"{method} needs refit=True" in str(info.value.__cause__)
     assert TauDependentClusterer.calls == [] and search.best_tau_ == 0.1
+    # A model refitted earlier is not served once refit is turned back on.
+    search.set_params(refit=True)
+    with pytest.raises(AttributeError, match="fitted with refit=False; predict"):
+        search.predict(X[:9])
 
 
 def test_cv_is_a_transformer_that_keeps_feature_names(digits_split):
@@ -930,7 +942,8 @@ def test_estimate_n_clusters_seeds_the_clusterer():
         ({"candidates": [50], "max_samples": 50}, r"go up to 50, but .* only 50 target"),
         ({"candidates": [60], "max_samples": 50}, r"only 50 target samples to cluster \(max_samples=50\)"),
         # the parameter named is the one given, not NovelClassSplit's n_novel_classes
-        ({"n_probe_classes": 3}, "n_probe_classes=3 holds out 3 of the 4 source classes, leaving 1"),
+        ({"n_probe_classes": 3}, "n_probe_classes=3 leaves fewer than 2 of the 4 source classes"),
+        ({"n_probe_classes": 10}, "n_probe_classes=10 leaves fewer than 2 of the 4 source classes"),
         ({"estimator": SupremeClusterer(batch_size=0)}, "'batch_size' parameter"),
         ({"criterion": "gap"}, "'criterion' parameter"),
     ],

@@ -266,7 +266,8 @@ def estimate_n_clusters(
         ``candidates`` (ndarray of shape (n_candidates,)); ``estimates`` (dict:
         the ``K`` of each criterion); ``probe_classes`` (list of the classes
         held out in each draw); the per-draw terms, ndarrays of shape
-        (n_draws, n_candidates): ``probe_accuracy`` and ``validity`` (of
+        (n_draws, n_candidates), where ``n_draws`` is at most the number of
+        distinct sets of probe classes: ``probe_accuracy`` and ``validity`` (of
         ``"accuracy_silhouette"``), ``probe_f1`` and ``target_clusters`` (of
         ``"probe_cut"``); ``score`` (ndarray of shape (n_candidates,): the mean
         of ``probe_accuracy`` and ``validity`` over the draws) and
@@ -349,9 +350,9 @@ def estimate_n_clusters(
         )
     if n_classes - n_probe < 2:
         raise ValueError(
-            f"n_probe_classes={n_probe} holds out {n_probe} of the {n_classes} source "
-            f"classes, leaving {n_classes - n_probe}; at least 2 must remain. Use "
-            f"n_probe_classes <= {n_classes - 2}."
+            f"n_probe_classes={n_probe} leaves fewer than 2 of the {n_classes} source "
+            f"classes to train on; at least 2 must remain. Use n_probe_classes <= "
+            f"{n_classes - 2}."
         )
 
     # Subsample before the representation: only the kept samples are embedded (a

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 # scikit-learn's Parallel, not joblib's: it carries the caller's scikit-learn config
 # (and, from scikit-learn 1.7, warning filters) into the worker processes.
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from .._estimator import SupremeClusterer, _empty_clusters_ignored
@@ -60,6 +61,17 @@ def _fit_held_out(estimator, X_source, y_source, train, test, tau):
     fit_time = time.perf_counter() - start
     score = cluster_accuracy(y_source[test], estimator.labels_)
     return score, fit_time, time.perf_counter() - start - fit_time
+
+
+def _needs_refit(method):
+    """``available_if`` check: ``method`` exists only with ``refit=True``, so that
+    ``hasattr`` says False otherwise, as for :class:`~sklearn.model_selection.GridSearchCV`."""
+
+    def check(search):
+        search._check_refit(method)
+        return True
+
+    return check
 
 
 class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -255,6 +267,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
             raise
         return self
 
+    @available_if(_needs_refit("fit_predict"))
     def fit_predict(self, X, y=None, **kwargs):
         """Fit the search and return the refitted best estimator's ``labels_``.
 
@@ -271,6 +284,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         self.fit(X, y, **kwargs)
         return self.labels_
 
+    @available_if(_needs_refit("fit_transform"))
     def fit_transform(self, X, y=None, **kwargs):
         """Fit the search and return the factor-space representation of ``X``.
 
@@ -450,6 +464,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         return self.best_estimator_
 
+    @available_if(_needs_refit("predict"))
     def predict(self, X):
         """Cluster of each sample of ``X``, by the refitted best estimator.
 
@@ -463,6 +478,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         return self._refitted("predict").predict(X)
 
+    @available_if(_needs_refit("predict_proba"))
     def predict_proba(self, X):
         """Soft cluster assignment of each sample of ``X``, by the refitted best estimator.
 
@@ -476,6 +492,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         return self._refitted("predict_proba").predict_proba(X)
 
+    @available_if(_needs_refit("transform"))
     def transform(self, X):
         """Factor-space representation of ``X``, by the refitted best estimator.
 
