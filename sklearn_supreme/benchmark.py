@@ -171,7 +171,7 @@ def run_cifar10_benchmark(
     (['kmeans_pretrained', 'supreme'], True)
     """
     seeds, earlier = _check_run(seeds, out, resume, trace_every, smoke, estimator_params)
-    prepared = _prepare(data, smoke, per_class, cache_dir, estimator_params)
+    prepared = _prepare(data, smoke, per_class, cache_dir, estimator_params, out, earlier)
     finished = _finished_runs(out, earlier, prepared)
     with torch_threads(1 if n_threads is None and smoke else n_threads):
         return _run(
@@ -217,13 +217,17 @@ def _params(smoke, estimator_params):
     return {**(SMOKE_PARAMS if smoke else CIFAR10_PARAMS), **estimator_params}
 
 
-def _prepare(data, smoke, per_class, cache_dir, estimator_params):
-    """Check the settings, then load and split the data: every error of the user's input."""
+def _prepare(data, smoke, per_class, cache_dir, estimator_params, out=None, earlier=None):
+    """Check the settings (against those of the results file ``out`` that a resume
+    continues, ``earlier``), then load and split the data: every error of the user's
+    input."""
     params = _params(smoke, estimator_params)
     if "random_state" in params:
         raise ValueError("random_state is set by the seeds; do not pass it.")
     # Bad settings fail here, before minutes of loading, not at the first fit.
     probe = check_settings(params, (32, 32, 3), in_channels=3)  # CIFAR-10's images
+    if earlier is not None:
+        _check_same_settings(out, earlier, params)
     device = probe._resolve_device()
     if per_class is None and smoke:
         per_class = SMOKE_PER_CLASS
@@ -308,8 +312,9 @@ def _read_results(out):
     """The earlier results file ``out`` that a resume continues, or None if there is none.
 
     Read before the data is loaded, so that a wrong file fails at once; it must be the
-    JSON file of a CIFAR-10 benchmark run. :func:`_finished_runs` then checks that its
-    protocol and settings are those of this run.
+    JSON file of a CIFAR-10 benchmark run. :func:`_prepare` then checks, before the
+    load, that its settings are this run's, and :func:`_finished_runs`, after the load,
+    that its protocol is.
     """
     if out is None:
         raise ValueError("resume needs the results file: give out (--out).")
@@ -361,18 +366,25 @@ def _differences(recorded, current):
     return keys, details
 
 
-def _finished_runs(out, earlier, prepared):
-    """The runs of the earlier results ``earlier`` (:func:`_read_results` of ``out``; None:
-    there are none) by seed, checked to be of the same protocol and settings."""
-    if earlier is None:
-        return {}
-    params, protocol = prepared["params"], prepared["protocol"]
+def _check_same_settings(out, earlier, params):
+    """Raise ValueError if the earlier results ``earlier`` of ``out`` were run with
+    settings other than ``params``: before the data is loaded."""
     changed, details = _differences(earlier["params"], _recorded_params(params))
     if changed:
         raise ValueError(
             f"{out} holds runs with other settings ({', '.join(changed)}): {details}. "
             "Resume only continues a run of the same settings; write to another file."
         )
+
+
+def _finished_runs(out, earlier, prepared):
+    """The runs of the earlier results ``earlier`` (:func:`_read_results` of ``out``; None:
+    there are none) by seed, checked to be of the same protocol and settings (the
+    settings were checked before the load too, by :func:`_prepare`)."""
+    if earlier is None:
+        return {}
+    params, protocol = prepared["params"], prepared["protocol"]
+    _check_same_settings(out, earlier, params)
     # The data's path and load time may differ between machines; nothing else may.
     machine_bound = ("data", "load_seconds")
     changed, details = _differences(
@@ -684,7 +696,8 @@ def run_from_args(args, parser, command):
             seeds, args.out, args.resume, args.trace_every, args.smoke, dict(args.overrides)
         )
         prepared = _prepare(
-            args.data, args.smoke, args.per_class, args.cache_dir, dict(args.overrides)
+            args.data, args.smoke, args.per_class, args.cache_dir, dict(args.overrides),
+            args.out, earlier,
         )
         finished = _finished_runs(args.out, earlier, prepared)
     except (ValueError, TypeError, OSError) as exc:

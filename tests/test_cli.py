@@ -592,6 +592,10 @@ def test_benchmark_resume_names_what_differs(fake_cifar10, tmp_path):
     other.write_text(json.dumps(earlier))
     code, _, err = run_main([*common, "--per-class", "4", "--out", str(other), "--resume"])
     assert code == 2 and "other settings (new_option): new_option: None in the file, absent" in err
+    # Settings are compared before the data is loaded: this --data does not exist.
+    missing = [arg if arg != str(fake_cifar10) else str(tmp_path / "missing") for arg in common]
+    code, _, err = run_main([*missing, "--per-class", "4", "--out", str(other), "--resume"])
+    assert code == 2 and "other settings (new_option)" in err
 
     # The protocol's differences are named, a key of the file alone included.
     code, _, err = run_main([*common, "--per-class", "3", "--out", str(out), "--resume"])
