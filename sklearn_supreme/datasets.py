@@ -637,6 +637,10 @@ def _select(seen, path, split, classes, shallow=(), n_hidden=0):
     return classes
 
 
+# The first bytes of gzip, bzip2 and xz files, the compressions tarfile reads.
+_COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"BZh", b"\xfd7z")
+
+
 def load_image_folder(
     path, split=None, classes=None, *, cache=True, cache_dir=None, verbose=False, n_jobs=None
 ):
@@ -750,6 +754,13 @@ def load_image_folder(
         fingerprint = _directory_fingerprint(entries) if cache else None
     elif os.path.isfile(path):
         if not tarfile.is_tarfile(path):
+            with open(path, "rb") as f:
+                compressed = f.read(3) in _COMPRESSED_MAGIC
+            if compressed:  # a .tar.gz, .tar.bz2 or .tar.xz whose content is damaged
+                raise ValueError(
+                    f"{path!r} is compressed but holds no readable tar archive: it is damaged "
+                    "or truncated, or not a tar archive inside."
+                )
             raise ValueError(f"{path!r} is neither a directory nor a tar archive.")
         is_archive = True
         fingerprint = list(_stamp(os.stat(path)))

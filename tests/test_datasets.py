@@ -1,5 +1,6 @@
 """Tests of the image-collection loaders and of split_source_target."""
 
+import io
 import os
 import shutil
 import tarfile
@@ -346,7 +347,9 @@ def test_an_image_that_cannot_be_examined_is_an_error(image_folder, monkeypatch)
         load_image_folder(root, "train", cache=False)
 
 
-@pytest.mark.parametrize("damage", ["truncated-tar", "truncated-gzip", "corrupted-gzip"])
+@pytest.mark.parametrize(
+    "damage", ["truncated-tar", "truncated-gzip", "corrupted-gzip", "corrupted-gzip-start"]
+)
 def test_damaged_archive_is_an_error(image_folder, tmp_path, damage):
     # tarfile alone loaded a tar cut at a block boundary as a smaller data set, and a
     # gzip with a flipped byte with wrong pixels (it never checks the CRC).
@@ -360,6 +363,11 @@ def test_damaged_archive_is_an_error(image_folder, tmp_path, damage):
         data = data[: first.offset_data + -(-first.size // 512) * 512]
     elif damage == "truncated-gzip":
         data = data[: len(data) // 2]
+    elif damage == "corrupted-gzip-start":
+        # the first bytes of the deflate stream (after gzip's 10-byte header) garbled:
+        # tarfile no longer sees a tar archive at all
+        data = data[:10] + bytes(b ^ 0xFF for b in data[10:40]) + data[40:]
+        assert not tarfile.is_tarfile(io.BytesIO(data))
     else:
         # a byte of the deflate stream flipped; the length and header stay valid
         data = bytearray(data)
