@@ -1,6 +1,5 @@
 """Tests of the image-collection loaders and of split_source_target."""
 
-import io
 import os
 import shutil
 import tarfile
@@ -367,7 +366,7 @@ def test_damaged_archive_is_an_error(image_folder, tmp_path, damage):
         # the first bytes of the deflate stream (after gzip's 10-byte header) garbled:
         # tarfile no longer sees a tar archive at all
         data = data[:10] + bytes(b ^ 0xFF for b in data[10:40]) + data[40:]
-        assert not tarfile.is_tarfile(io.BytesIO(data))
+        assert not tarfile.is_tarfile(BytesIO(data))
     else:
         # a byte of the deflate stream flipped; the length and header stay valid
         data = bytearray(data)
