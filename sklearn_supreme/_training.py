@@ -89,6 +89,8 @@ def interrupts_recorded():
     Examples
     --------
     >>> import signal
+    >>> # Python's own handler (a process started in the background ignores SIGINT)
+    >>> previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     >>> with interrupts_recorded() as received:
     ...     try:
     ...         signal.raise_signal(signal.SIGINT)
@@ -96,6 +98,7 @@ def interrupts_recorded():
     ...         pass
     >>> received
     [<Signals.SIGINT: 2>]
+    >>> _ = signal.signal(signal.SIGINT, previous)
     """
     received = []
     previous = (

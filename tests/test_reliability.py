@@ -48,6 +48,15 @@ def _only_checkpoint(directory):
     return path
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler, which raises KeyboardInterrupt: a process started in
+    the background (as CI may run the suite) ignores SIGINT instead."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class CtrlCAt(FailAt):
     """Sends this process a SIGINT, as Ctrl-C does, at the end of an epoch."""
 
@@ -232,7 +241,9 @@ def test_end_of_each_phase_is_saved_whatever_checkpoint_every(
     assert counter.epochs == []  # the finished fit is read back
 
 
-def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninterrupted, tmp_path):
+def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(
+    digits_split, uninterrupted, tmp_path, ctrl_c_raises
+):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(
         **PARAMS, checkpoint_dir=tmp_path, callbacks=[CtrlCAt("clustering", 3)]
@@ -246,7 +257,7 @@ def test_ctrl_c_leaves_previous_state_and_valid_checkpoint(digits_split, uninter
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_ctrl_c_in_pretraining_is_not_taken_for_a_stop(digits_split):
+def test_ctrl_c_in_pretraining_is_not_taken_for_a_stop(digits_split, ctrl_c_raises):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(**PARAMS, callbacks=[CtrlCAt("source", 2)])
     with pytest.raises(KeyboardInterrupt, match="Source pretraining interrupted during epoch 2"):
