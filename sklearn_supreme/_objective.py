@@ -32,6 +32,14 @@ __all__ = [
 EPS = 1e-7
 
 
+def _at_least_float32(t):
+    """``t`` in float32, or in its own dtype if wider (float64 stays float64).
+
+    In bf16 or fp16, ``1 - EPS`` rounds to 1 and a clamp no longer keeps a log finite.
+    """
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def student_t_assignment(z, centers, alpha=1.0):
     """Initial soft assignment of samples to cluster centres (Eq. 1).
 
@@ -87,6 +95,7 @@ def pair_targets(p_init):
     tensor([[1.0000, 0.5000],
             [0.5000, 0.5000]])
     """
+    p_init = p_init.detach()  # a fixed target: no gradient flows into it
     return p_init @ p_init.T
 
 
@@ -144,6 +153,7 @@ def pair_confidence(p_init, tau, *, include_diagonal=False):
     >>> round(float(w.sum()), 6)
     1.0
     """
+    p_init = p_init.detach()  # a fixed target: no gradient flows into it
     n, n_clusters = p_init.shape
     if n == 1 and not include_diagonal:
         return torch.zeros_like(p_init[:, :1])  # no pair at all: nothing to weight
@@ -280,12 +290,13 @@ def factor_binary_loss(factors):
     Parameters
     ----------
     factors : torch.Tensor of shape (n, n_factors)
-        Values in [0, 1].
+        Values in [0, 1], of any floating dtype.
 
     Returns
     -------
     torch.Tensor
-        Scalar.
+        Scalar, in float32 (float64 for float64 codes): in bf16 the clamp below 1
+        would round to 1 and the loss to NaN.
 
     Examples
     --------
@@ -293,7 +304,7 @@ def factor_binary_loss(factors):
     >>> round(float(factor_binary_loss(torch.tensor([[0.5, 1.0]]))), 4)  # (log 2 + 0) / 2
     0.3466
     """
-    a = factors.clamp(EPS, 1.0 - EPS)
+    a = _at_least_float32(factors).clamp(EPS, 1.0 - EPS)
     return -(a * torch.log(a) + (1.0 - a) * torch.log1p(-a)).mean()
 
 
@@ -317,7 +328,7 @@ def source_cross_entropy(source_logits, y_source):
     >>> round(float(source_cross_entropy(torch.zeros(1, 4), torch.tensor([2]))), 4)  # log 4
     1.3863
     """
-    return F.cross_entropy(source_logits.float(), y_source)
+    return F.cross_entropy(_at_least_float32(source_logits), y_source)
 
 
 def supreme_loss(

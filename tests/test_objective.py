@@ -142,6 +142,41 @@ def test_factor_binary_loss_by_hand():
     assert factor_binary_loss(a).item() == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_factor_binary_loss_of_low_precision_codes_is_finite(dtype):
+    # In bf16 or fp16, 1 - EPS rounds to 1: a code of exactly 1 would give 0 * log(0).
+    # The values are exact in both dtypes, so the float32 result is the reference.
+    a = torch.tensor([[1.0, 0.0, 0.5, 0.25]])
+    loss = factor_binary_loss(a.to(dtype))
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(factor_binary_loss(a).item(), rel=1e-6)
+
+
+def test_factor_and_source_terms_keep_float64_for_gradcheck():
+    codes = torch.tensor([[0.2, 0.7], [0.4, 0.9]], dtype=torch.float64, requires_grad=True)
+    logits = torch.tensor([[0.3, -1.0, 2.0], [1.5, 0.0, -0.5]], dtype=torch.float64,
+                          requires_grad=True)
+    assert torch.autograd.gradcheck(factor_binary_loss, (codes,))
+    y = torch.tensor([2, 0])
+    assert torch.autograd.gradcheck(lambda z: source_cross_entropy(z, y), (logits,))
+
+
+def test_initial_assignments_are_fixed_targets():
+    # p~ enters Eq. 2 and Eq. 4 as data: no gradient may flow into it, whoever calls.
+    p_init = P_INIT.clone().requires_grad_(True)
+    assert not pair_targets(p_init).requires_grad
+    assert not pair_confidence(p_init, tau=0.5).requires_grad
+    logits = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    p = torch.softmax(logits, dim=1)
+    for weighting in ("separate", "literal"):
+        total, _ = supreme_loss(
+            p, p, p_init, torch.full((3, 4), 0.5, dtype=torch.float64), tau=0.5,
+            pair_weighting=weighting,
+        )
+        total.backward(retain_graph=True)
+        assert p_init.grad is None and logits.grad is not None
+
+
 def test_source_cross_entropy_by_hand():
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     y = torch.tensor([0, 1])
