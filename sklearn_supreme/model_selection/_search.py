@@ -116,7 +116,11 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     refit : bool, default=True
         Refit the best ``tau`` on the target ``X``; without it only the
         cross-validation results are kept, and ``labels_``, ``predict``,
-        ``predict_proba`` and ``transform`` are not available.
+        ``predict_proba`` and ``transform`` are not available: as for
+        :class:`~sklearn.model_selection.GridSearchCV`, ``hasattr`` says False
+        for ``predict``, ``predict_proba`` and ``fit_predict``; ``transform`` and
+        ``fit_transform`` (which scikit-learn's ``set_output`` wraps) raise
+        ``AttributeError`` when called.
     verbose : int, default=0
         Verbosity of :class:`joblib.Parallel`.
 
