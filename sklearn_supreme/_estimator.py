@@ -247,7 +247,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         by raising ``KeyboardInterrupt``, as
         :class:`~skorch.callbacks.EarlyStopping` does, ends that phase and the fit
         goes on (a checkpoint records the phase as over); Ctrl-C interrupts the fit
-        and leaves the estimator as it was.
+        and leaves the estimator as it was. There is no validation split: a
+        callback must monitor ``"train_loss"`` (skorch's defaults monitor
+        ``"valid_loss"``, which ``fit`` refuses).
     memory : str, joblib.Memory or None, default=None
         Caches the *start* of a fit with joblib, as :class:`~sklearn.pipeline.Pipeline`
         caches its transformers: the source pretraining, the initial K-means and
@@ -527,9 +529,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
     def _validate_fit_data(self, X, source, X_source=None, y_source=None):
         """Every check ``fit`` makes of its data before training: the target, the
-        source, and enough target samples for ``n_clusters``. Sets the input
+        source, and enough target samples for ``n_clusters``; and of its callbacks
+        (:meth:`_check_callbacks`). Sets the input
         attributes (``n_features_in_``...); :class:`SupremeClustererCV` runs it on a
         clone before its search, so that a target its refit would refuse fails first."""
+        self._check_callbacks()
         X, kind = self._validate_X(X, reset=True)
         Xs, ys, encoder = self._validate_source(source, X, kind, X_source, y_source)
         if X.shape[0] < 2:
@@ -548,6 +552,20 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 "there must be at least one target sample per cluster."
             )
         return X, kind, Xs, ys, encoder
+
+    def _check_callbacks(self):
+        """Raise ValueError for a callback that monitors a validation score: both nets
+        train without a validation split, and skorch would fail at the end of the first
+        epoch with ``Key 'valid_loss' was not found in history``."""
+        for callback in self.callbacks or []:
+            callback = callback[1] if isinstance(callback, tuple) else callback
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor.startswith("valid_"):
+                raise ValueError(
+                    f"callbacks: {type(callback).__name__} monitors {monitor!r}, but "
+                    f"{type(self).__name__} trains without a validation split. Monitor "
+                    "'train_loss', which both training phases record."
+                )
 
     def _fit(self, X, source, X_source=None, y_source=None):
         X, kind, Xs, ys, encoder = self._validate_fit_data(X, source, X_source, y_source)

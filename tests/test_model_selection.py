@@ -478,6 +478,20 @@ def test_cv_runs_the_refits_checks_before_searching(
     assert trained == [] and not hasattr(search, "cv_results_")
 
 
+def test_cv_refuses_a_validation_monitor_before_its_search(blob_source, monkeypatch):
+    from skorch.callbacks import EarlyStopping
+
+    X, y = blob_source
+    fits = []
+    monkeypatch.setattr(SupremeClusterer, "_fit", lambda self, *a, **k: fits.append(1))
+    search = SupremeClustererCV(
+        SupremeClusterer(n_clusters=2, callbacks=[EarlyStopping()]), taus=(0.25,), cv=2
+    )
+    with pytest.raises(ValueError, match="EarlyStopping monitors 'valid_loss'"):
+        search.fit(X[:9], source=(X, y))
+    assert fits == []
+
+
 def test_cv_checks_the_estimators_parameters_before_the_target(blob_source):
     # The target's checks compare with n_clusters: an invalid one must be named as such.
     from sklearn.utils._param_validation import InvalidParameterError

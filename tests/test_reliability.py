@@ -281,6 +281,18 @@ def test_skorch_early_stopping_ends_each_phase_and_the_fit_completes(digits_spli
     np.testing.assert_array_equal(model.labels_, short.labels_)
 
 
+@pytest.mark.parametrize("callback", [EarlyStopping(), ("stop", EarlyStopping(monitor="valid_acc"))])
+def test_a_callback_monitoring_a_validation_score_is_refused(digits_split, callback):
+    # skorch's EarlyStopping monitors valid_loss by default; there is no validation split.
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**PARAMS, callbacks=[callback])
+    with pytest.raises(ValueError, match=r"callbacks: EarlyStopping monitors 'valid_(loss|acc)', "
+                       r"but SupremeClusterer trains without a validation split"):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
 def test_a_resume_trains_no_more_of_a_phase_a_callback_ended(digits_split, tmp_path):
     Xs, ys, Xt, _ = digits_split
     params = {**PARAMS, "checkpoint_dir": tmp_path, "checkpoint_every": 10}
