@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ._estimator import SupremeClusterer
+from ._input import _as_network_input
 from ._networks import make_backbone
 
 def check_settings(params, input_shape, in_channels=None):
@@ -41,8 +42,8 @@ def check_settings(params, input_shape, in_channels=None):
     if model.freeze is not None:
         # Parameter names depend on the architecture only: two blank samples (and two
         # source classes, as both commands have a source) make the network to match.
-        kind, dtype = ("vector", np.float32) if in_channels is None else ("uint8_nhwc", np.uint8)
-        X = np.zeros((2, *input_shape), dtype=dtype)
+        dtype = np.float32 if in_channels is None else np.uint8  # uint8 images: (N, H, W, C)
+        X, kind = _as_network_input(np.zeros((2, *input_shape), dtype=dtype), "X")
         n_clusters = model.n_clusters if isinstance(model.n_clusters, Integral) else 2
         model._frozen_names(model._build_network(X, kind, X, np.arange(2), 0, n_clusters))
     model._check_checkpoint_dir()

@@ -379,12 +379,11 @@ def _check_same_settings(out, earlier, params):
 
 def _finished_runs(out, earlier, prepared):
     """The runs of the earlier results ``earlier`` (:func:`_read_results` of ``out``; None:
-    there are none) by seed, checked to be of the same protocol and settings (the
-    settings were checked before the load too, by :func:`_prepare`)."""
+    there are none) by seed, checked to be of the same protocol (their settings were
+    checked by :func:`_prepare`, before the load)."""
     if earlier is None:
         return {}
-    params, protocol = prepared["params"], prepared["protocol"]
-    _check_same_settings(out, earlier, params)
+    protocol = prepared["protocol"]
     # The data's path and load time may differ between machines; nothing else may.
     machine_bound = ("data", "load_seconds")
     changed, details = _differences(
