@@ -95,7 +95,11 @@ slower fit). First the trace of the
 default settings (``--trace-every 10``), since the team reached 0.890 after 45 epochs
 with a loss its notes write as the self-supervised plus the pair term
 (``../shared/DESIGN.md``; the regularisers are not recorded) and the default trains 100
-epochs with the balance, factor and source terms; then more pretraining
+epochs with the balance, factor and source terms; not that two-term loss itself: on the
+CPU proxy, without the balance term every seed collapsed into one cluster, and without
+the source term SUPREME ended below its K-means start (0.430 against 0.474; the factor
+term off, twice the source weight, a balance weight of 5: no gain; ``docs/benchmarks.rst``,
+"The regularisers on the proxy"); then more pretraining
 steps (DTC's features took about 35,000 steps of batches of 128, these 1,440 of 512:
 ``--set pretrain_epochs=...``, and ``batch_size=128``, which also gives the clustering
 19,500 steps instead of 4,800; DTC's took about 21,600 of 128, warm-up included; on
