@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import inspect
 import os
 import threading
 import uuid
@@ -559,10 +560,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         epoch with ``Key 'valid_loss' was not found in history``."""
         for callback in self.callbacks or []:
             callback = callback[1] if isinstance(callback, tuple) else callback
-            monitor = getattr(callback, "monitor", None)
+            if isinstance(callback, type):  # skorch builds a class with its defaults
+                name, parameter = callback.__name__, inspect.signature(callback).parameters
+                monitor = getattr(parameter.get("monitor"), "default", None)
+            else:
+                name, monitor = type(callback).__name__, getattr(callback, "monitor", None)
             if isinstance(monitor, str) and monitor.startswith("valid_"):
                 raise ValueError(
-                    f"callbacks: {type(callback).__name__} monitors {monitor!r}, but "
+                    f"callbacks: {name} monitors {monitor!r}, but "
                     f"{type(self).__name__} trains without a validation split. Monitor "
                     "'train_loss', which both training phases record."
                 )

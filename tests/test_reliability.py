@@ -281,7 +281,9 @@ def test_skorch_early_stopping_ends_each_phase_and_the_fit_completes(digits_spli
     np.testing.assert_array_equal(model.labels_, short.labels_)
 
 
-@pytest.mark.parametrize("callback", [EarlyStopping(), ("stop", EarlyStopping(monitor="valid_acc"))])
+@pytest.mark.parametrize(
+    "callback", [EarlyStopping(), ("stop", EarlyStopping(monitor="valid_acc")), EarlyStopping]
+)
 def test_a_callback_monitoring_a_validation_score_is_refused(digits_split, callback):
     # skorch's EarlyStopping monitors valid_loss by default; there is no validation split.
     Xs, ys, Xt, _ = digits_split
