@@ -6,6 +6,8 @@ train images of classes 5-9 the target (K = 5), clustered and scored transductiv
 Each seed fits one :class:`~sklearn_supreme.SupremeClusterer`, whose source-pretrained
 network gives both compared methods: K-means on its features (PCA to K dimensions,
 as DTC initialises; the estimator's ``initial_labels_``) and SUPREME (``labels_``).
+The pretrained network is also scored on the test images of the source classes, the
+figure that says how well the source was learnt before the clustering starts.
 """
 
 import copy
@@ -26,12 +28,12 @@ from ._cli import (
     add_override_argument, add_threads_argument, check_settings, positive_int, torch_threads,
 )
 from ._estimator import SupremeClusterer
-from ._inference import _adapted_target_logits
+from ._inference import _adapted_target_logits, _forward_batches
 from ._reporting import (
     METRICS, device_name, environment_info, format_environment, format_mean_std,
     format_params, mean_std, to_jsonable, write_json,
 )
-from ._training import SupremeNet
+from ._training import SourcePretrainNet, SupremeNet
 from .datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
 from .metrics import clustering_report
 
@@ -73,6 +75,9 @@ PAPER_TABLE1_CIFAR10 = {
 
 _METHODS = {"kmeans_pretrained": "K-means, pretrained features", "supreme": "SUPREME"}
 
+#: The protocol's source classes (airplane, automobile, bird, cat, deer); 5-9 are the target.
+_SOURCE_CLASSES = list(range(5))
+
 
 def run_cifar10_benchmark(
     data,
@@ -95,16 +100,18 @@ def run_cifar10_benchmark(
     ----------
     data : str or path-like
         CIFAR-10 as a folder or tar archive of per-image files, read by
-        :func:`~sklearn_supreme.datasets.load_cifar10` (decoded once, then cached).
+        :func:`~sklearn_supreme.datasets.load_cifar10` (decoded once, then cached):
+        its ``train`` split for the protocol, and the source classes of its ``test``
+        split to score the pretrained network.
     seeds : sequence of int, default=(0, 1, 2)
         One fit per seed, passed as ``random_state``; at least one.
     smoke : bool, default=False
         Start from :data:`SMOKE_PARAMS` and :data:`SMOKE_PER_CLASS` images per class
         instead of :data:`CIFAR10_PARAMS` and all images.
     per_class : int, default=None
-        Images per class of source and target, drawn at random per class with a fixed
-        seed (the same images for every seed); None keeps all of them (or
-        :data:`SMOKE_PER_CLASS` with ``smoke``).
+        Images per class of source and target (and of the source's test images),
+        drawn at random per class with a fixed seed (the same images for every
+        seed); None keeps all of them (or :data:`SMOKE_PER_CLASS` with ``smoke``).
     cache_dir : str, default=None
         Cache folder of the decoded images (see
         :func:`~sklearn_supreme.datasets.load_image_folder`).
@@ -144,9 +151,10 @@ def run_cifar10_benchmark(
     -------
     results : dict
         What the JSON file holds: ``protocol``, ``params`` (every parameter of the
-        estimator), ``seeds``, ``runs`` (per seed: the scores of both methods, seconds
-        of each phase, epochs, target images per second, and with
-        ``n_clusters="auto"`` the fitted ``n_clusters``), ``results`` and ``timing``
+        estimator), ``seeds``, ``runs`` (per seed: the scores of both methods, the
+        pretrained network's accuracy on the source's test images, seconds of each
+        phase, epochs, target images per second, and with ``n_clusters="auto"`` the
+        fitted ``n_clusters``), ``results``, ``source_test_accuracy`` and ``timing``
         (mean and std over the seeds), ``trace`` (with ``trace_every``: the scores by
         epoch, mean and std over the seeds; else None), ``paper`` (Table 1),
         ``environment`` and ``complete``.
@@ -160,11 +168,12 @@ def run_cifar10_benchmark(
     >>> from sklearn_supreme.datasets import CIFAR10_CLASSES
     >>> rng = np.random.default_rng(0)
     >>> with tempfile.TemporaryDirectory() as root:
-    ...     for name in CIFAR10_CLASSES:
-    ...         os.makedirs(os.path.join(root, "train", name))
-    ...         for i in range(8):
-    ...             pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    ...             Image.fromarray(pixels).save(os.path.join(root, "train", name, f"{i}.png"))
+    ...     for split in ("train", "test"):
+    ...         for name in CIFAR10_CLASSES:
+    ...             os.makedirs(os.path.join(root, split, name))
+    ...             for i in range(8):
+    ...                 pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    ...                 Image.fromarray(pixels).save(os.path.join(root, split, name, f"{i}.png"))
     ...     results = run_cifar10_benchmark(root, seeds=[0], smoke=True, per_class=8,
     ...                                     cache_dir=root, file=io.StringIO())
     >>> sorted(results["results"]), results["complete"]
@@ -234,6 +243,7 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params, out=None, earl
 
     start = time.perf_counter()
     X_source, y_source, X_target, y_target = load_cifar10_protocol(data, per_class, cache_dir)
+    X_test, y_test = _load_source_test(data, per_class, cache_dir)
     # What needs the data (n_clusters against the target's size), before any fit.
     probe._validate_fit_data(X_target, (X_source, y_source))
     protocol = {
@@ -244,13 +254,14 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params, out=None, earl
         "target_classes": [CIFAR10_CLASSES[c] for c in np.unique(y_target)],
         "n_source": int(len(y_source)),
         "n_target": int(len(y_target)),
+        "n_source_test": int(len(y_test)),
         "per_class": per_class,
         "smoke": bool(smoke),
         "load_seconds": time.perf_counter() - start,
     }
     return dict(
         params=params, device=device, protocol=protocol,
-        source=(X_source, y_source), target=(X_target, y_target),
+        source=(X_source, y_source), target=(X_target, y_target), source_test=(X_test, y_test),
     )
 
 
@@ -291,7 +302,7 @@ def load_cifar10_protocol(data, per_class=None, cache_dir=None):
     """
     cifar = load_cifar10(data, split="train", cache_dir=cache_dir)
     X_source, y_source, X_target, y_target = split_source_target(
-        cifar.images, cifar.target, source_classes=list(range(5))
+        cifar.images, cifar.target, source_classes=_SOURCE_CLASSES
     )
     if per_class is not None:
         keep = stratified_subsample(y_source, per_class, random_state=0)
@@ -299,6 +310,25 @@ def load_cifar10_protocol(data, per_class=None, cache_dir=None):
         keep = stratified_subsample(y_target, per_class, random_state=1)
         X_target, y_target = X_target[keep], y_target[keep]
     return X_source, y_source, X_target, y_target
+
+
+def _load_source_test(data, per_class=None, cache_dir=None):
+    """The test images of the source classes and their labels, ``per_class`` of each
+    (drawn like the protocol's, with another fixed seed), or all of them."""
+    try:
+        cifar = load_cifar10(data, split="test", cache_dir=cache_dir)
+    except ValueError as exc:
+        raise ValueError(
+            "The benchmark scores the source-pretrained network on the test images of "
+            f"the source classes, but the test split could not be loaded: {exc}"
+        ) from exc
+    X_test, y_test, _, _ = split_source_target(
+        cifar.images, cifar.target, source_classes=_SOURCE_CLASSES
+    )
+    if per_class is not None:
+        keep = stratified_subsample(y_test, per_class, random_state=2)
+        X_test, y_test = X_test[keep], y_test[keep]
+    return X_test, y_test
 
 
 def _recorded_params(params):
@@ -417,6 +447,7 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
     k_text = "auto: estimated from the source per seed" if auto_k else params["n_clusters"]
     X_source, y_source = prepared["source"]
     X_target, y_target = prepared["target"]
+    X_test, y_test = prepared["source_test"]
     results = {
         "benchmark": "cifar10",
         "complete": False,
@@ -449,10 +480,11 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
             print(f"seed {seed}: kept from {out}{note}", file=file, flush=True)
             continue
         snapshots = _ClusteringSnapshots(trace_every) if trace_every else None
-        callbacks = params.get("callbacks")
+        pretrained = _PretrainedSnapshot()
+        # The user's callbacks first: the snapshots copy the weights they leave.
+        callbacks = [*(params.get("callbacks") or []), pretrained]
         if snapshots is not None:
-            # The user's callbacks first: the snapshots copy the weights they leave.
-            callbacks = [*(callbacks or []), snapshots]
+            callbacks.append(snapshots)
         model = SupremeClusterer(**{**params, "callbacks": callbacks, "random_state": seed})
         start = time.perf_counter()
         model.fit(X_target, source=(X_source, y_source))
@@ -464,6 +496,9 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
             "seed": seed,
             "kmeans_pretrained": clustering_report(y_target, model.initial_labels_),
             "supreme": clustering_report(y_target, model.labels_),
+            "source_test_accuracy": _source_test_accuracy(
+                model, pretrained.state, X_test, y_test, y_source
+            ),
             "pretrain_epochs": len(model.pretrain_history_["dur"]),
             "clustering_epochs": epochs,
             "pretrain_seconds": pretrain_seconds,
@@ -491,6 +526,7 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
                 for key, name in _METHODS.items()
             )
             + (f"; estimated K={run['n_clusters']}" if auto_k else "")
+            + _format_source_test(run["source_test_accuracy"], "; ")
             + f"; pretraining {pretrain_seconds:.1f} s, clustering {clustering_seconds:.1f} s"
             f", fit {fit_seconds:.1f} s",
             file=file, flush=True,
@@ -530,6 +566,53 @@ class _ClusteringSnapshots(Callback):
             }
 
 
+class _PretrainedSnapshot(Callback):
+    """A copy on the host of the network's weights as the source pretraining leaves them.
+
+    Scored after the fit (:func:`_source_test_accuracy`), outside its timing. It stays
+    None when the fit does not pretrain: ``pretrain_epochs=0``, or a start read back
+    from ``memory`` or from a checkpoint past the pretraining.
+    """
+
+    def __init__(self):
+        self.state = None
+
+    def on_train_end(self, net, **kwargs):
+        if isinstance(net, SourcePretrainNet):
+            self.state = {
+                name: value.detach().to("cpu", copy=True)
+                for name, value in net.module_.state_dict().items()
+            }
+
+
+def _source_test_accuracy(model, state, X, y, y_source):
+    """The accuracy of the source head of the pretrained weights ``state`` (None: not
+    measured) on the source classes' images ``X`` labelled ``y``.
+
+    Batch norm keeps the running statistics of the pretraining, which saw the source
+    alone: the network as the initial K-means embeds with it.
+    """
+    if state is None:
+        return None
+    network = copy.deepcopy(model.net_.module_)
+    network.load_state_dict(state)
+    codes = _forward_batches(
+        network, X, model.batch_size, model.device_, model.precision_, output="factors"
+    )
+    with torch.no_grad():
+        logits = network.source_head.cpu().float()(torch.from_numpy(codes))
+    # The source head's outputs are the sorted source classes, as fit encodes them.
+    predicted = np.unique(y_source)[logits.argmax(dim=1).numpy()]
+    return float(np.mean(predicted == y))
+
+
+def _format_source_test(accuracy, prefix=""):
+    """The pretrained network's source test accuracy, for a seed's line ("" if None)."""
+    if accuracy is None:
+        return ""
+    return f"{prefix}pretrained network's source test ACC {accuracy:.3f}"
+
+
 def _score_snapshots(model, states, X, y):
     """The scores of each snapshot's clustering of ``X``, computed like ``labels_``."""
     network = copy.deepcopy(model.net_.module_)
@@ -554,6 +637,11 @@ def _summarize_benchmark(results):
     results["results"] = {
         key: {m: mean_std([run[key][m] for run in runs]) for m in METRICS} for key in _METHODS
     }
+    # Measured only when a fit pretrains in this run (not from memory= or a checkpoint).
+    accuracies = [run.get("source_test_accuracy") for run in runs]
+    results["source_test_accuracy"] = (
+        None if None in accuracies else mean_std(accuracies)
+    )
     results["timing"] = {
         name: mean_std([run[name] for run in runs])
         for name in (
@@ -595,6 +683,11 @@ def format_cifar10_report(results):
         lines.append(
             f"{label:<{width}} "
             + "  ".join(f"{format_mean_std(scores[m]):<13}" for m in METRICS).rstrip()
+        )
+    if results.get("source_test_accuracy") is not None:
+        lines.append(
+            f"Pretrained network, accuracy on the {protocol['n_source_test']} test images "
+            f"of the source classes: {format_mean_std(results['source_test_accuracy'])}"
         )
     estimates = [(run["seed"], run["n_clusters"]) for run in results["runs"]
                  if "n_clusters" in run]

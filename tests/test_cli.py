@@ -388,11 +388,13 @@ def test_write_json_replaces_atomically(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------- benchmark
-def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
-    """Every field of a finished benchmark is present, finite and agrees with the print."""
+def check_benchmark_report(results, printed, *, n_seeds, n_target, argv, n_test=15):
+    """Every field of a finished benchmark is present, finite and agrees with the print.
+
+    ``n_test``: the source's test images (the fake folder's 3 per class by default)."""
     assert set(results) == {
         "benchmark", "complete", "protocol", "params", "seeds", "runs", "results", "timing",
-        "trace", "paper", "environment",
+        "trace", "paper", "environment", "source_test_accuracy",
     }
     # Scored by epoch only with --trace-every.
     assert (results["trace"] is None) == ("--trace-every" not in argv)
@@ -401,6 +403,7 @@ def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
     assert protocol["source_classes"] == list(CIFAR10_CLASSES[:5])
     assert protocol["target_classes"] == list(CIFAR10_CLASSES[5:])
     assert protocol["n_target"] == n_target and protocol["n_source"] == n_target
+    assert protocol["n_source_test"] == n_test
     assert protocol["smoke"] is True and protocol["load_seconds"] >= 0
     assert results["params"]["backbone"] == "cnn" and "random_state" not in results["params"]
 
@@ -412,6 +415,11 @@ def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
             assert all(math.isfinite(v) for v in run[key].values())
         assert run["pretrain_epochs"] == results["params"]["pretrain_epochs"]
         assert run["clustering_epochs"] == results["params"]["max_epochs"]
+        # A fraction of the source's test images: a whole number of them right.
+        n_right = run["source_test_accuracy"] * n_test
+        assert 0 <= n_right <= n_test and n_right == pytest.approx(round(n_right))
+        if f"seed {run['seed']}: kept from" not in printed:  # fitted by this call
+            assert f"source test ACC {run['source_test_accuracy']:.3f}" in printed
         for name in ("pretrain_seconds", "clustering_seconds", "fit_seconds"):
             assert math.isfinite(run[name]) and run[name] > 0
         assert run["fit_seconds"] > run["pretrain_seconds"] + run["clustering_seconds"]
@@ -429,6 +437,10 @@ def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
                  "target_images_per_second", "steady_target_images_per_second"):
         assert_finite_stat(results["timing"][name])
     assert results["paper"] == PAPER_TABLE1_CIFAR10
+    stat = results["source_test_accuracy"]
+    assert stat == pytest.approx(mean_std([run["source_test_accuracy"] for run in results["runs"]]))
+    assert (f"Pretrained network, accuracy on the {n_test} test images of the source "
+            f"classes: {format_mean_std(stat)}") in printed
 
     env = results["environment"]
     assert env["device"] == expected_device()
@@ -451,16 +463,18 @@ def check_benchmark_report(results, printed, *, n_seeds, n_target, argv):
 
 @pytest.fixture(scope="module")
 def fake_cifar10(tmp_path_factory):
-    """A CIFAR-10 layout of random 32x32 images, 6 per class, as a folder."""
+    """A CIFAR-10 layout of random 32x32 images, 6 per class in the train split and 3 in
+    the test split, as a folder."""
     from PIL import Image
 
     root = tmp_path_factory.mktemp("fake_cifar10")
     rng = np.random.default_rng(0)
-    for name in CIFAR10_CLASSES:
-        os.makedirs(root / "train" / name)
-        for i in range(6):
-            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / "train" / name / f"{i:04d}.png")
+    for split, n_images in [("train", 6), ("test", 3)]:
+        for name in CIFAR10_CLASSES:
+            os.makedirs(root / split / name)
+            for i in range(n_images):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i:04d}.png")
     return root
 
 
@@ -638,6 +652,7 @@ def test_benchmark_runs_the_users_callbacks_with_its_own(fake_cifar10, tmp_path)
     # before the trace's.
     assert [net for net, _ in recorder.epochs] == ["SourcePretrainNet", *["SupremeNet"] * 2]
     names = recorder.epochs[-1][1]
+    assert names.index("_EpochRecorder") < names.index("_PretrainedSnapshot")
     assert names.index("_EpochRecorder") < names.index("_ClusteringSnapshots")
 
     # From the command line too; the callbacks are a recorded setting.
@@ -665,7 +680,7 @@ def test_benchmark_records_the_estimated_n_clusters(fake_cifar10, tmp_path):
     assert results["params"]["n_clusters"] == "auto"
     assert isinstance(run["n_clusters"], int) and 2 <= run["n_clusters"] <= 20
     assert "(K=auto: estimated from the source per seed)" in printed
-    assert f"; estimated K={run['n_clusters']}; pretraining" in printed
+    assert f"; estimated K={run['n_clusters']}; " in printed
     report = "n_clusters='auto' estimated K (by seed; both methods use it): "
     assert f"{report}{run['n_clusters']} (0)" in printed
 
@@ -813,6 +828,53 @@ def test_clustering_snapshots_copy_the_weights_of_the_clustering_phase():
     assert not all(torch.equal(snapshots.states[2][name], final[name].detach()) for name in final)
 
 
+def test_source_test_accuracy_scores_the_network_as_pretraining_left_it():
+    from sklearn_supreme.benchmark import _PretrainedSnapshot, _source_test_accuracy
+
+    X, y = load_digits(return_X_y=True)
+    source = np.flatnonzero(y < 5)
+    train, test = source[::2], source[1::2]  # held-out images of the source classes
+    params = dict(n_clusters=5, pretrain_epochs=5, max_epochs=2, batch_size=64, random_state=0)
+
+    def fit(labels):
+        snapshot = _PretrainedSnapshot()
+        model = SupremeClusterer(**params, callbacks=[snapshot])
+        model.fit(X[y >= 5], source=(X[train], labels[train]))
+        return model, snapshot
+
+    model, snapshot = fit(y)
+    accuracy = _source_test_accuracy(model, snapshot.state, X[test], y[test], y[train])
+    # Five epochs of supervised training learn digits 0-4 well (by chance: 0.2).
+    assert accuracy > 0.9
+    # The copy is the pretraining's end, not the fit's: the clustering phase trains
+    # the source head further (the source term), and the copy holds the old weights.
+    final = model.net_.module_.source_head.weight.detach()
+    assert not torch.equal(snapshot.state["source_head.weight"], final)
+
+    # Other class labels: the head's outputs are mapped back to them (same fit).
+    model, snapshot = fit(y * 10 + 7)
+    assert _source_test_accuracy(
+        model, snapshot.state, X[test], y[test] * 10 + 7, y[train] * 10 + 7
+    ) == accuracy
+
+    # Nothing to score when the fit does not pretrain.
+    params["pretrain_epochs"] = 0
+    model, snapshot = fit(y)
+    assert snapshot.state is None
+    assert _source_test_accuracy(model, None, X[test], y[test], y[train]) is None
+
+
+def test_benchmark_needs_the_test_split_for_the_source_test_images(fake_cifar10, tmp_path):
+    train_only = tmp_path / "train_only"
+    shutil.copytree(fake_cifar10 / "train", train_only / "train")
+    with pytest.raises(ValueError, match=(
+        "scores the source-pretrained network on the test images of the source classes, "
+        r"but the test split could not be loaded: Split 'test' not found .*\['train'\]"
+    )):
+        run_cifar10_benchmark(train_only, seeds=[0], smoke=True, per_class=4,
+                              cache_dir=tmp_path / "cache", file=io.StringIO())
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CIFAR10_ARCHIVE.is_file(), reason=f"{CIFAR10_ARCHIVE} is absent")
 def test_benchmark_smoke_on_cifar10(tmp_path):
@@ -823,7 +885,7 @@ def test_benchmark_smoke_on_cifar10(tmp_path):
     assert code == 0, err
     results = json.loads(out.read_text())
     # --smoke defaults: 100 images per class and 2 seeds.
-    check_benchmark_report(results, printed, n_seeds=2, n_target=500, argv=argv)
+    check_benchmark_report(results, printed, n_seeds=2, n_target=500, argv=argv, n_test=500)
     assert results["protocol"]["per_class"] == 100
     # The decoded images were cached in the given folder.
     assert any(name.endswith(".npz") for name in os.listdir(tmp_path / "cache"))
