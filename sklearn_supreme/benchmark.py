@@ -746,7 +746,8 @@ def add_arguments(parser):
     parser.add_argument("dataset", choices=["cifar10"], help="the benchmark to run")
     parser.add_argument(
         "--data", required=True, metavar="PATH",
-        help="CIFAR-10 as a folder or tar archive laid out as <split>/<class>/<image>",
+        help="CIFAR-10 as a folder or tar archive laid out as <split>/<class>/<image>, with "
+        "the splits train and test",
     )
     parser.add_argument(
         "--seeds", type=positive_int, default=None, metavar="N",
@@ -764,7 +765,8 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--per-class", type=positive_int, metavar="N",
-        help="use N random images per class of source and target",
+        help="use N random images per class of source and target (and of the source's "
+        "test images)",
     )
     parser.add_argument(
         "--cache-dir", metavar="DIR",
