@@ -38,11 +38,13 @@ def atomic_write(path, mode="wb", *, fsync=False):
     Examples
     --------
     >>> import json, os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "result.json")
-    >>> with atomic_write(path, "w") as f:
-    ...     json.dump({"acc": 0.9}, f)
-    >>> open(path).read()
-    '{"acc": 0.9}'
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "result.json")
+    ...     with atomic_write(path, "w") as f:
+    ...         json.dump({"acc": 0.9}, f)
+    ...     with open(path) as f:
+    ...         print(f.read(), os.listdir(folder))
+    {"acc": 0.9} ['result.json']
     """
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)

@@ -501,7 +501,8 @@ def test_16_bit_grayscale_keeps_its_top_8_bits(tmp_path):
             tmp_path / "deep" / name / "0.png"
         )
     # "I;16" in recent Pillow; "I" (32-bit) in older ones (9.5), which must not be refused.
-    assert Image.open(tmp_path / "deep" / "a" / "0.png").mode in ("I;16", "I")
+    with Image.open(tmp_path / "deep" / "a" / "0.png") as image:
+        assert image.mode in ("I;16", "I")
     data = load_image_folder(tmp_path / "deep", cache=False)
     assert data.images.shape == (2, HEIGHT, WIDTH, 1)
     np.testing.assert_array_equal(data.images[:, 0, 0, 0], [30000 >> 8, 1000 >> 8])
@@ -522,7 +523,8 @@ def test_more_than_8_bit_pgm_keeps_its_top_8_bits(tmp_path):
     for name, (value, maxval) in samples.items():
         (tmp_path / "pgm" / name).mkdir(parents=True)
         (tmp_path / "pgm" / name / "0.pgm").write_bytes(_pgm(value, maxval))
-    assert Image.open(tmp_path / "pgm" / "a" / "0.pgm").mode == "I"
+    with Image.open(tmp_path / "pgm" / "a" / "0.pgm") as image:
+        assert image.mode == "I"
     data = load_image_folder(tmp_path / "pgm", cache=False)
 
     assert data.images.shape == (len(samples), HEIGHT, WIDTH, 1)
