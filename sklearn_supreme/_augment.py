@@ -116,6 +116,8 @@ class VectorPerturbation:
     >>> VectorPerturbation(noise=0.0, dropout=0.0)(torch.ones(2, 3))
     tensor([[1., 1., 1.],
             [1., 1., 1.]])
+    >>> VectorPerturbation(noise=0.5)
+    VectorPerturbation(noise=0.5, dropout=0.1)
     """
 
     def __init__(self, noise=0.2, dropout=0.1):

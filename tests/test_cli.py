@@ -864,6 +864,18 @@ def test_source_test_accuracy_scores_the_network_as_pretraining_left_it():
     assert _source_test_accuracy(model, None, X[test], y[test], y[train]) is None
 
 
+def test_benchmark_without_pretraining_has_no_source_test_accuracy(fake_cifar10, tmp_path):
+    printed = io.StringIO()
+    results = run_cifar10_benchmark(
+        fake_cifar10, seeds=[0, 1], smoke=True, per_class=4, cache_dir=tmp_path / "cache",
+        pretrain_epochs=0, file=printed,
+    )
+    assert [run["source_test_accuracy"] for run in results["runs"]] == [None, None]
+    assert results["source_test_accuracy"] is None
+    assert "source test" not in printed.getvalue()
+    assert "SUPREME (ours)" in printed.getvalue()
+
+
 def test_benchmark_needs_the_test_split_for_the_source_test_images(fake_cifar10, tmp_path):
     train_only = tmp_path / "train_only"
     shutil.copytree(fake_cifar10 / "train", train_only / "train")

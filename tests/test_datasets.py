@@ -945,6 +945,10 @@ def test_bad_paths_and_arguments_raise(image_folder, tmp_path):
         load_image_folder(root, "train", classes="ant", cache=False)
     with pytest.raises(ValueError, match=r"unique.*\['ant'\]"):
         load_image_folder(root, "train", classes=["ant", "ant"], cache=False)
+    with pytest.raises(ValueError, match="classes must not be empty; pass None"):
+        load_image_folder(root, "train", classes=[], cache=False)
+    with pytest.raises(TypeError, match="split must be a str or None, got 0"):
+        load_image_folder(root, 0, cache=False)
 
 
 def test_undecodable_image_raises(image_folder):

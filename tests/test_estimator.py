@@ -788,11 +788,14 @@ def _fit_error(digits_split, **overrides):
         (lambda Xs, ys, Xt: dict(X=Xt.reshape(len(Xt), 8, 8)), ValueError, "2-D feature rows or 4-D images"),
         (lambda Xs, ys, Xt: dict(X=Xt * 1e300), ValueError, "X has values beyond the float32 range"),
         (lambda Xs, ys, Xt: dict(source=(Xs * 1e300, ys)), ValueError, "X_source has values beyond"),
+        # rows of different lengths, as lists: numpy's own message says it
+        (lambda Xs, ys, Xt: dict(X=[list(row) for row in Xt[:-1]] + [list(Xt[-1, :10])]),
+         ValueError, "inhomogeneous shape"),
     ],
     ids=[
         "shape-mismatch", "y-length", "one-class", "too-few-samples", "nan", "inf", "nan-source",
         "empty", "empty-source", "not-a-pair", "triple", "3-d", "float32-overflow",
-        "float32-overflow-source",
+        "float32-overflow-source", "ragged-rows",
     ],
 )
 def test_bad_input_raises_clear_error(digits_split, make, error, match):
@@ -1005,6 +1008,13 @@ def test_invalid_parameters_are_rejected(digits_split):
         SupremeClusterer(n_clusters=5, device="gpu0").fit(Xt)
     with pytest.raises(ValueError, match="'memory' parameter"):
         SupremeClusterer(n_clusters=5, memory=3).fit(Xt)
+    with pytest.raises(ValueError, match="backbone_params cannot be used with a backbone instance"):
+        SupremeClusterer(
+            n_clusters=5, backbone=torch.nn.Linear(64, 8), backbone_params={"width": 8}
+        ).fit(Xt)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda' was asked for, but CUDA is not"):
+            SupremeClusterer(n_clusters=5, device="cuda").fit(Xt)
 
 
 def _factor_dtypes(dtypes):

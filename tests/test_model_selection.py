@@ -968,6 +968,12 @@ def test_estimate_n_clusters_invalid(kwargs, match):
         estimate_n_clusters(X_target, X_source, y_source, **kwargs)
 
 
+def test_estimate_n_clusters_needs_samples_of_one_shape():
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    with pytest.raises(ValueError, match=r"X_source has samples of shape \(\d+,\) but X_target"):
+        estimate_n_clusters(X_target[:, :-1], X_source, y_source)
+
+
 def test_estimate_n_clusters_needs_three_source_classes():
     X_target, X_source, y_source, _ = _blob_classes(2, 3)
     with pytest.raises(ValueError, match="at least 3 source classes"):
