@@ -266,6 +266,19 @@ def test_ctrl_c_in_pretraining_is_not_taken_for_a_stop(digits_split, ctrl_c_rais
         check_is_fitted(model)
 
 
+def test_ctrl_c_in_a_probe_draws_pretraining_interrupts_the_estimate(
+    digits_split, ctrl_c_raises
+):
+    # estimate_n_clusters(estimator=...) pretrains once per draw, outside any fit:
+    # Ctrl-C there is an interrupt too, not a stop that leaves a half-trained network.
+    Xs, ys, Xt, _ = digits_split
+    estimator = SupremeClusterer(**PARAMS, callbacks=[CtrlCAt("source", 1)])
+    with pytest.raises(KeyboardInterrupt, match="Source pretraining interrupted during epoch 1"):
+        estimate_n_clusters(Xt, Xs, ys, estimator=estimator, n_draws=1, random_state=0)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(estimator)
+
+
 def test_skorch_early_stopping_ends_each_phase_and_the_fit_completes(digits_split):
     Xs, ys, Xt, _ = digits_split
     # No epoch improves the loss by 1000 %: each phase stops after its second epoch.
