@@ -272,7 +272,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         same seed gives the same ``labels_``; on a GPU, cuDNN's autotuned kernels and
         atomic additions let repeated fits differ slightly.
     verbose : int, default=0
-        Print a line per epoch of both phases.
+        Print a line per epoch of both phases, each table under its phase's title.
 
     Attributes
     ----------

@@ -210,6 +210,12 @@ class _DeviceNet(NeuralNet):
         """Autocast to the dtype of ``precision`` (:func:`autocast`)."""
         return autocast(self.device, self.precision)
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        if self.verbose:
+            # skorch prints an epoch table per net; the title says which phase it is.
+            print(f"{self.phase}:", flush=True)
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         with interrupts_recorded() as interrupts:
             try:

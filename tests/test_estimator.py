@@ -340,6 +340,10 @@ def test_verbose_prints_each_epoch(digits_split, fast_params, capsys):
     # skorch's epoch table, once per phase: one row per pretraining and clustering epoch
     rows = [line for line in printed.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == fast_params["pretrain_epochs"] + fast_params["max_epochs"]
+    # each table under the title of its phase
+    pretraining, clustering = printed.split("Clustering (SUPREME):\n")
+    assert pretraining.startswith("Source pretraining:\n")
+    assert "source_loss" in clustering and "source_loss" not in pretraining
     SupremeClusterer(**fast_params, verbose=0).fit(Xt, source=(Xs, ys))
     assert capsys.readouterr().out == ""
 
