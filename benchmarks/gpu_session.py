@@ -61,7 +61,10 @@ is done; the open issue 4 needs the model selection on the benchmark's network f
 1. One call of ``timeout_s`` 600, the install and exports above, then ``timeout 585
    python3 benchmarks/model_selection.py cifar10 ...`` with the GPU arguments of that
    script's docstring (tau by CV against the oracle, and K on the 5 novel classes),
-   ``2>&1 | tee $OUT/log.txt``: about 8 minutes by its estimate.
+   ``2>&1 | tee $OUT/log.txt``: about 8 minutes by its estimate. Its oracle's first fit
+   also gives, at no extra device time, the pretraining's diagnosis for the accuracy
+   below: K-means on the pretrained features and the source test accuracy
+   (``tau["pretrained"]`` in its JSON, a ``pretrained seed=0`` line in its log).
 2. At once, with the time left: if the call finished, the exports above (a warm
    machine keeps ``/tmp/site``), then ``python3 benchmarks/profile_step.py --out
    $OUT/profile --variants eager eager_fp16 eager_freeze_early

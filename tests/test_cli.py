@@ -1108,6 +1108,12 @@ def test_model_selection_script_reports_tau_and_k(fake_cifar10, tmp_path):
     # the CV's refit is the oracle's fit of that tau (same seed, settings and start)
     assert cv["refit_equals_oracle_fit"]
     assert tau["gap"] == pytest.approx(tau["oracle_acc_mean"] - cv["target_acc_of_cv_tau"])
+    # The oracle's start, scored as the benchmark scores it: K-means on the 20 target
+    # images, the pretrained network on the 15 test images of the source classes.
+    (kmeans_acc,) = tau["pretrained"]["kmeans_acc"]
+    (source_test,) = tau["pretrained"]["source_test_accuracy"]
+    assert 0.2 <= kmeans_acc <= 1 and round(kmeans_acc * 20) == pytest.approx(kmeans_acc * 20)
+    assert 0 <= source_test <= 1 and round(source_test * 15) == pytest.approx(source_test * 15)
     k = results["k"]
     assert list(k) == ["pretrained"]
     splits = script.DATASETS["cifar10"]["k_splits"]
