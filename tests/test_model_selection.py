@@ -12,6 +12,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
+from skorch.callbacks import Callback
 
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme._estimator import _warn_empty_clusters
@@ -324,6 +325,36 @@ def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
     assert search.best_estimator_.memory is None
 
 
+class PretrainingLog(Callback):
+    """Appends a line to ``path`` when a source pretraining starts, in whatever
+    process the fit runs (a file, since joblib's workers are other processes)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_train_begin(self, net, **kwargs):
+        if net.phase == "Source pretraining":
+            with open(self.path, "a") as log:
+                log.write("pretraining\n")
+
+
+def test_cv_pretrains_once_per_split_with_more_workers_than_splits(digits_split, tmp_path):
+    # Fits of one split running at once would each miss the shared memory and pretrain:
+    # the first tau's fits fill it before the others start.
+    Xs, ys, Xt, _ = digits_split
+    log = tmp_path / "log.txt"
+    estimator = SupremeClusterer(
+        pretrain_epochs=1, max_epochs=1, batch_size=128, random_state=0,
+        callbacks=[PretrainingLog(str(log))],
+    )
+    search = SupremeClustererCV(
+        estimator, taus=(0.1, 0.5, 1.0), cv=NovelClassSplit(1, random_state=0), n_jobs=3,
+        refit=False,
+    ).fit(Xt, source=(Xs, ys))
+    assert log.read_text().count("pretraining") == 1
+    assert search.cv_results_["split0_test_score"].shape == (3,)
+
+
 def test_cv_runs_fits_in_parallel(blob_source, monkeypatch):
     from sklearn.utils.parallel import Parallel
 
@@ -342,7 +373,9 @@ def test_cv_runs_fits_in_parallel(blob_source, monkeypatch):
     serial = SupremeClustererCV(TauDependentClusterer(), **kwargs).fit(X[:5], source=(X, y))
     parallel = SupremeClustererCV(TauDependentClusterer(), n_jobs=2, **kwargs)
     parallel.fit(X[:5], source=(X, y))
-    assert used == [None, 2]  # n_jobs reaches joblib, and the results do not depend on it
+    # n_jobs reaches joblib, in both waves (the first tau, then the others), and the
+    # results do not depend on it
+    assert used == [None, None, 2, 2]
     for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
         np.testing.assert_array_equal(parallel.cv_results_[key], serial.cv_results_[key])
 
@@ -434,6 +467,38 @@ def test_cv_invalid_input(blob_source, params, fit_kwargs, error, match):
     fit_kwargs = {"source": (X, y)} if fit_kwargs is None else fit_kwargs
     with pytest.raises(error, match=match):
         SupremeClustererCV(**params).fit(X[:5], **fit_kwargs)
+
+
+def test_cv_refuses_a_cv_without_splits(blob_source):
+    X, y = blob_source
+    with pytest.raises(ValueError, match=r"cv gave no splits .* got cv=\[\]"):
+        SupremeClustererCV(TauDependentClusterer(), cv=[]).fit(X[:5], source=(X, y))
+    # A generator is used up by the first fit: a second fit is refused, and keeps the
+    # first fit's results.
+    splits = NovelClassSplit(2, random_state=0).split(X, y)
+    search = SupremeClustererCV(TauDependentClusterer(), taus=(0.1, 0.25), cv=splits)
+    search.fit(X[:5], source=(X, y))
+    assert search.n_splits_ == 2 and search.best_tau_ == 0.25
+    with pytest.raises(ValueError, match="generator already used up"):
+        search.fit(X[:5], source=(X, y))
+    assert search.n_splits_ == 2 and search.best_tau_ == 0.25
+
+
+class NoFeatureCountClusterer(TauDependentClusterer):
+    """A stand-in that, like many third-party estimators, sets no ``n_features_in_``."""
+
+    def fit(self, X, y=None, source=None):
+        super().fit(X, y, source)
+        del self.n_features_in_
+        return self
+
+
+def test_cv_refit_of_an_estimator_without_n_features_in(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(NoFeatureCountClusterer(), taus=(0.1, 0.25), cv=2)
+    search.fit(X[:6], source=(X, y))
+    assert search.best_tau_ == 0.25 and len(search.labels_) == 6
+    assert not hasattr(search, "n_features_in_")
 
 
 def test_cv_refuses_a_split_with_one_training_class(blob_source):

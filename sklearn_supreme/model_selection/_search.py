@@ -184,7 +184,8 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     ``random_state``, the fits of one split also share their pretraining and
     initial K-means through the estimator's ``memory`` (a temporary directory,
     deleted after the search, if it has none): only ``n_splits`` pretrainings
-    run, and ``mean_fit_time`` of the first ``tau`` includes them.
+    run, and ``mean_fit_time`` of the first ``tau`` includes them. The first
+    ``tau``'s fits run before the others, so that this holds with any ``n_jobs``.
 
     A fit that fails stops the search with its error (there is no ``error_score``):
     a ``tau`` that fails on one split would fail on the target too. Before any fit
@@ -347,13 +348,21 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
 
         # The fits of one split differ only in tau, so they share the pretraining and
         # initial K-means through the estimator's memory; a temporary one if it has none.
-        # Ordered tau-major, parallel workers start on different splits.
-        jobs = [(tau, train, test) for tau in taus for train, test in splits]
+        # Two waves: the first tau on every split fills the memory, the other taus read
+        # it. In one wave, with more workers than splits, fits of one split that ran at
+        # once would each miss the memory and pretrain.
         with _search_memory(estimator) as search_estimator:
-            results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-                delayed(_fit_held_out)(clone(search_estimator), X_source, y_source, train, test, tau)
-                for tau, train, test in jobs
-            )
+            def wave(wave_taus):
+                return Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+                    delayed(_fit_held_out)(
+                        clone(search_estimator), X_source, y_source, train, test, tau
+                    )
+                    for tau in wave_taus for train, test in splits
+                )
+
+            results = wave(taus[:1])
+            if len(taus) > 1:
+                results += wave(taus[1:])
         # (score, fit time, score time) of each job -> three (n_taus, n_splits) arrays
         scores, fit_times, score_times = np.moveaxis(
             np.array(results).reshape(len(taus), len(splits), 3), -1, 0
@@ -386,9 +395,10 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
             self.best_estimator_ = best.fit(X_given, source=(X_source_given, y_source))
             self.labels_ = best.labels_
             self.n_clusters_ = getattr(best, "n_clusters_", best.get_params()["n_clusters"])
-            self.n_features_in_ = best.n_features_in_
-            if hasattr(best, "feature_names_in_"):
-                self.feature_names_in_ = best.feature_names_in_
+            # An estimator other than SupremeClusterer may not set them.
+            for name in ("n_features_in_", "feature_names_in_"):
+                if hasattr(best, name):
+                    setattr(self, name, getattr(best, name))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the factor-space features, by the refitted best estimator.
@@ -440,6 +450,13 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
                 ) from exc
         else:
             splits = list(check_cv(cv).split(X_source, y_source))
+        if not splits:
+            # Else every score is the mean of nothing, and tau is chosen from NaNs.
+            raise ValueError(
+                f"cv gave no splits (an empty list, or a generator already used up by an "
+                f"earlier fit): got cv={cv!r}. Pass a splitter such as NovelClassSplit, or "
+                "a list of (train, test) index pairs."
+            )
         for i, (train, test) in enumerate(splits):
             shared = np.intersect1d(y_source[train], y_source[test])
             if shared.size:
