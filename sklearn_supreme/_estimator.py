@@ -40,7 +40,8 @@ from ._inference import _adapted_target_logits, _as_tensor, _embed, _forward_bat
 from ._initial import initial_assignment
 from ._input import (
     _as_network_input, _check_named_array, _check_source_columns, _check_source_labels,
-    _describe, _input_statistics, _integer_images_as_uint8, _source_pair, _user_stacklevel,
+    _check_y_is_not_the_source, _describe, _input_statistics, _integer_images_as_uint8,
+    _source_pair, _user_stacklevel,
 )
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
 from ._training import (
@@ -258,7 +259,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         resolved ``precision`` and every parameter but those of the clustering
         phase alone (``tau``, the five loss weights, ``pair_weighting``,
         ``max_epochs``, ``source_batch_size``, ``freeze``) and those that do not
-        change the result (``verbose``, ``compile``, ``callbacks``...). Fits that
+        change the result (``verbose``, ``compile``...). ``callbacks`` are not part
+        of the key either: ones that change the pretraining (a learning-rate
+        schedule) must be the same in fits that share a cache. Fits that
         differ only in the clustering phase, such as a search over ``tau`` with an integer
         ``random_state``, then pretrain once, and reach the same model as without
         the cache (on the CPU). A string is the cache directory. The parameters must
@@ -470,7 +473,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             integer dtypes and nested lists of integers too, if their values lie in
             0-255) or float images ``(N, C, H, W)``.
         y : None
-            Ignored; present for API consistency.
+            Ignored; present for API consistency. A pair ``(X_source, y_source)``
+            given here raises a TypeError: the source goes to ``source``.
         source : tuple (X_source, y_source), default=None
             Labelled source samples of other classes, shaped like ``X`` per sample.
             Labels may be values of any one sortable type (strings, integers...),
@@ -515,6 +519,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         splits an ``X_source`` of exactly as many samples as ``X`` along with ``X``,
         so each fold's fit then gets that fold's share of the source.
         """
+        _check_y_is_not_the_source(y)
         # Nothing is left half-fitted: on any error (Ctrl-C included) the estimator
         # returns to exactly the state it had before this call.
         previous_state = self.__dict__.copy()
@@ -535,8 +540,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         attributes (``n_features_in_``...); :class:`SupremeClustererCV` runs it on a
         clone before its search, so that a target its refit would refuse fails first."""
         self._check_callbacks()
+        # The target's own column labels: feature_names_in_ keeps string ones only,
+        # and pd.DataFrame(array) labels its columns 0, 1...
+        columns = getattr(X, "columns", None)
         X, kind = self._validate_X(X, reset=True)
-        Xs, ys, encoder = self._validate_source(source, X, kind, X_source, y_source)
+        Xs, ys, encoder = self._validate_source(source, X, kind, columns, X_source, y_source)
         if X.shape[0] < 2:
             raise ValueError(
                 f"n_samples={X.shape[0]}: {type(self).__name__} needs at least 2 target samples "
@@ -586,6 +594,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             resume["seed"] if resuming
             else check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+        device = self._resolve_device()
+        if self.n_clusters == "auto" and not (self.warm_start and hasattr(self, "net_")):
+            # The estimate can take minutes: settings that cannot build the network
+            # (backbone_params, freeze patterns) or key the cache fail before it.
+            with _seeded(seed, device):  # initialises weights: the caller's RNG untouched
+                self._frozen_names(self._build_network(X, kind, Xs, ys, seed, 1))
+            if check_memory(self.memory).location is not None:
+                self._hashable_start_params()
         self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(
             X, kind, Xs, ys, encoder, seed
         )
@@ -595,7 +611,6 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"but this fit estimated n_clusters={self.n_clusters_} from the same data. "
                 "Remove the file to fit anew."
             )
-        device = self._resolve_device()
         try:
             with _seeded(seed, device), _cudnn_autotune(device):
                 fitted = self._train(
@@ -976,8 +991,16 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         rows for an image model, 3-D arrays), by their shape if it is not the fitted
         one: before scikit-learn's count of "features" (the second axis: a height or a
         number of channels), which would ask an image model for 8 columns. Feature rows
-        of another width and 1-D input keep scikit-learn's messages."""
-        ndim = getattr(X, "ndim", None)
+        of another width and 1-D input keep scikit-learn's messages. Lists too: 4-D
+        array-likes arrive as arrays (:func:`_integer_images_as_uint8`)."""
+        if isinstance(X, (list, tuple)):
+            try:
+                shape = np.shape(X)
+            except ValueError:  # ragged rows: validation names them
+                return
+        else:
+            shape = getattr(X, "shape", None)
+        ndim = None if shape is None else len(shape)
         if ndim is None or ndim < 2:
             return
         if ndim == 4:
@@ -986,7 +1009,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             kind = "vector" if ndim == 2 else None
         else:
             return
-        self._check_fitted_shape(X.shape, kind)
+        self._check_fitted_shape(shape, kind)
 
     def _check_fitted_shape(self, shape, kind):
         """``kind`` is None for arrays that are neither feature rows nor images."""
@@ -1061,12 +1084,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             random_state=self.random_state if isinstance(self.random_state, Integral) else seed,
         )
 
-    def _validate_source(self, source, X, target_kind, X_source=None, y_source=None):
+    def _validate_source(self, source, X, target_kind, columns, X_source=None, y_source=None):
+        """The source checked against the validated target ``X`` and its ``columns``
+        (None unless ``X`` was given as a DataFrame)."""
         source = _source_pair(source, X_source, y_source)
         if source is None:
             return None, None, None
         X_source, y_source = source
-        _check_source_columns(getattr(self, "feature_names_in_", None), X_source)
+        _check_source_columns(columns, X_source)
         X_source = _check_named_array(
             _integer_images_as_uint8(X_source, "X_source"), "X_source", allow_nd=True,
             dtype=[np.float32, np.float64, np.uint8],
@@ -1101,6 +1126,21 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             raise ValueError(f"device={self.device!r} is not a torch device.") from exc
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} was asked for, but CUDA is not available.")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={self.device!r} was asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
+            )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device={self.device!r} was asked for, but MPS is not available.")
+        if device.type not in ("cpu", "cuda", "mps"):
+            # Other backends (xpu...) have no common availability check: a tensor tells.
+            try:
+                torch.empty(0, device=device)
+            except (RuntimeError, AssertionError) as exc:
+                raise ValueError(
+                    f"device={self.device!r} was asked for, but is not usable here: {exc}"
+                ) from exc
         return device
 
     # --------------------------------------------------------------- prediction

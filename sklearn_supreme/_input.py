@@ -14,6 +14,7 @@ import os
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import sklearn
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array
@@ -47,6 +48,22 @@ def _source_pair(source, X_source, y_source):
     if X_source is None or y_source is None:
         raise ValueError("X_source and y_source must be given together.")
     return X_source, y_source
+
+
+def _check_y_is_not_the_source(y):
+    """Raise TypeError if ``y``, which ``fit`` ignores, looks like the source pair:
+    ``fit(X, (X_source, y_source))`` would otherwise fit without any source."""
+    if not (isinstance(y, (tuple, list)) and len(y) == 2):
+        return
+    try:
+        samples = np.ndim(y[0]) >= 2  # labels are 1-D; samples are rows or images
+    except ValueError:  # ragged rows: samples, not labels
+        samples = True
+    if samples:
+        raise TypeError(
+            "fit got a pair (X_source, y_source) as its second argument, y, which it "
+            "ignores; pass it as source=(X_source, y_source)."
+        )
 
 
 def _check_source_columns(feature_names, X_source):
@@ -134,13 +151,15 @@ def _integer_images_as_uint8(X, name):
     ``np.array`` of pixel lists gives int64: such arrays hold pixel values as uint8
     images do, and validation would otherwise cast them to float, read as
     ``(N, C, H, W)``. Values outside 0-255 are an error, not wrapped around.
-    Nested lists of integers are such arrays too. Anything else is returned as it is,
-    for validation to check.
+    Nested lists of integers are such arrays too. Other 4-D array-likes (a torch
+    tensor) are returned as numpy arrays: their ``dtype`` may not be numpy's.
+    Anything else is returned as it is, for validation to check.
     """
-    if isinstance(X, (list, tuple)):
+    if not isinstance(X, np.ndarray) and not sp.issparse(X) and not hasattr(X, "columns"):
         try:
             as_array = np.asarray(X)
-        except ValueError:  # ragged: left to validation, which names it
+        # Ragged lists, a CUDA tensor: left to validation, which names the problem.
+        except (ValueError, TypeError, RuntimeError):
             return X
         if as_array.ndim == 4:
             X = as_array
@@ -171,6 +190,7 @@ def _as_network_input(X, name):
                 f"{X.shape[1]}x{X.shape[2]} pixels. Pass X.transpose(0, 2, 3, 1), or float "
                 "images (N, C, H, W).",
                 UserWarning,
+                stacklevel=_user_stacklevel(),
             )
         return np.ascontiguousarray(X), "uint8_nhwc"
     if X.ndim == 4 and X.shape[-1] in (1, 3) and min(X.shape[1:3]) > 4:
@@ -180,6 +200,7 @@ def _as_network_input(X, name):
             f"{X.shape[2]}x{X.shape[3]} pixels. Pass X.transpose(0, 3, 1, 2), or uint8 "
             "images (N, H, W, C).",
             UserWarning,
+            stacklevel=_user_stacklevel(),
         )
     if X.ndim in (2, 4):
         # The input was checked finite; float64 values beyond float32's range are not

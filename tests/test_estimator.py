@@ -406,6 +406,21 @@ def test_integer_images_are_read_as_uint8_images():
         SupremeClusterer(**IMAGE_PARAMS).fit(Xt, source=(Xs.astype(np.int16) - (Xs == 0), ys))
 
 
+@pytest.mark.parametrize("uint8", [True, False], ids=["uint8-NHWC", "float-NCHW"])
+def test_torch_tensors_are_array_likes(uint8):
+    # A tensor's dtype is torch's, not numpy's: images read from it as from its array.
+    rng = np.random.RandomState(0)
+    X, Xs, ys = _images(40, rng, uint8), _images(30, rng, uint8), np.repeat([0, 1, 2], 10)
+    as_arrays = SupremeClusterer(**IMAGE_PARAMS).fit(X, source=(Xs, ys))
+    as_tensors = SupremeClusterer(**IMAGE_PARAMS).fit(
+        torch.from_numpy(X), source=(torch.from_numpy(Xs), ys)
+    )
+    assert as_tensors.net_.module_.adapter.kind == ("uint8_nhwc" if uint8 else "float_nchw")
+    np.testing.assert_array_equal(as_tensors.labels_, as_arrays.labels_)
+    np.testing.assert_array_equal(as_arrays.predict(torch.from_numpy(X[:7])), as_arrays.predict(X[:7]))
+    np.testing.assert_allclose(as_arrays.transform(torch.from_numpy(X[:7])), as_arrays.transform(X[:7]))
+
+
 def test_images_in_the_other_layout_get_a_warning():
     rng = np.random.RandomState(0)
     channels_last = rng.rand(40, 8, 8, 3).astype(np.float32)
@@ -422,9 +437,11 @@ def test_images_in_the_other_layout_get_a_warning():
     # the mirror mistake: uint8 images handed over channels-first, as torchvision has them
     channels_first = (channels_last * 255).astype(np.uint8).transpose(0, 3, 1, 2)
     with pytest.warns(UserWarning, match=r"shape \(40, 3, 8, 8\) looks like channels-first.*"
-                                        r"8 channels of 3x8 pixels.*transpose\(0, 2, 3, 1\)"):
+                                        r"8 channels of 3x8 pixels.*transpose\(0, 2, 3, 1\)"
+                      ) as caught:
         with pytest.raises(ValueError, match="backbone failed"):
             model.fit(channels_first)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", ".* clusters are empty", ConvergenceWarning)
@@ -458,6 +475,38 @@ def test_dataframe_source_must_have_the_target_columns(digits_split, fast_params
     SupremeClusterer(**fast_params).fit(Xt, source=(Xs.to_numpy(), ys))
 
 
+def test_dataframe_source_columns_are_checked_whatever_their_labels(digits_split, fast_params):
+    # pd.DataFrame(array) labels its columns 0, 1...: not feature names to scikit-learn,
+    # but a reordered source would pair its features with the wrong target ones all the same.
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = digits_split
+    Xt, Xs = pd.DataFrame(Xt), pd.DataFrame(Xs)
+    model = SupremeClusterer(**fast_params)
+    with pytest.raises(ValueError, match="same names in another order"):
+        model.fit(Xt, source=(Xs[Xs.columns[::-1]], ys))
+    with pytest.raises(ValueError, match="same names in another order"):
+        model.fit(Xt, X_source=Xs[Xs.columns[::-1]], y_source=ys)
+    assert not hasattr(model, "n_features_in_")
+
+
+def test_source_given_as_y_is_refused(digits_split, fast_params):
+    # fit(X, y=None, source=None): a source passed second would land in the ignored y,
+    # and the fit would run without any transfer.
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**fast_params)
+    for pair in [(Xs, ys), [Xs.tolist(), list(ys)]]:
+        with pytest.raises(TypeError, match=r"pair \(X_source, y_source\) as its second "
+                                            r"argument, y.*source=\(X_source, y_source\)"):
+            model.fit(Xt, pair)
+    assert not hasattr(model, "labels_")
+    # a y of labels is ignored, as scikit-learn's clusterers ignore it (two samples too)
+    labelled = SupremeClusterer(**fast_params).fit(Xt, np.zeros(len(Xt)), source=(Xs, ys))
+    np.testing.assert_array_equal(
+        labelled.labels_, SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys)).labels_
+    )
+    SupremeClusterer(**{**fast_params, "n_clusters": 2}).fit(Xt[:2], (0, 1))
+
+
 def test_samples_of_another_dimension_are_named_by_shape(fitted, digits_split):
     # An image model given feature rows (or a model given 3-D arrays) names the sample
     # shapes, not scikit-learn's count of "features" (an image model's n_features_in_ is
@@ -476,6 +525,12 @@ def test_samples_of_another_dimension_are_named_by_shape(fitted, digits_split):
     with pytest.raises(ValueError, match=r"X has samples of shape \(8, 8\), but SupremeClusterer "
                                          r"was fitted on samples of shape \(8, 8, 3\)"):
         images.transform(_images(5, rng)[..., 0])
+    # lists are named alike, not by scikit-learn's count of their second axis
+    with pytest.raises(ValueError, match=r"X has samples of shape \(192,\) \(feature vectors\)"):
+        images.predict(flat.tolist())
+    with pytest.raises(ValueError, match=r"X has samples of shape \(8, 8\), but SupremeClusterer "
+                                         r"was fitted on samples of shape \(64,\)"):
+        fitted.predict(Xt[:5].reshape(5, 8, 8).tolist())
     with pytest.raises(ValueError, match=r"X has samples of shape \(8, 8\), but SupremeClusterer "
                                          r"was fitted on samples of shape \(64,\) "
                                          r"\(feature vectors\)"):
@@ -1019,6 +1074,41 @@ def test_invalid_parameters_are_rejected(digits_split):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device='cuda' was asked for, but CUDA is not"):
             SupremeClusterer(n_clusters=5, device="cuda").fit(Xt)
+
+
+def test_unusable_devices_are_named(monkeypatch):
+    # Each is refused by fit's first checks, not by the first tensor moved there.
+    with pytest.raises(ValueError, match="device='xpu' was asked for, but is not usable here"):
+        SupremeClusterer(device="xpu")._resolve_device()
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='mps' was asked for, but MPS is not available"):
+        SupremeClusterer(device="mps")._resolve_device()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert SupremeClusterer(device="cuda:1")._resolve_device() == torch.device("cuda:1")
+    with pytest.raises(ValueError, match="device='cuda:2' was asked for, but this machine has "
+                                         "2 CUDA device"):
+        SupremeClusterer(device="cuda:2")._resolve_device()
+
+
+def test_auto_n_clusters_checks_the_network_before_estimating(digits_split, monkeypatch, tmp_path):
+    # The estimate runs for minutes on large data: a setting that cannot build the
+    # network fails before it, as with an int n_clusters.
+    from sklearn_supreme import model_selection
+
+    estimated = []
+    monkeypatch.setattr(model_selection, "estimate_n_clusters", lambda *a, **k: estimated.append(1))
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(n_clusters="auto", backbone_params={"hidden_units": 64})
+    with pytest.raises(ValueError, match="do not build backbone='mlp'"):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(ValueError, match="freeze"):
+        SupremeClusterer(n_clusters="auto", freeze=["no_such_layer"]).fit(Xt, source=(Xs, ys))
+    with pytest.raises(ValueError, match="cannot be hashed by joblib"):
+        SupremeClusterer(
+            n_clusters="auto", memory=str(tmp_path), augment=lambda X: X
+        ).fit(Xt, source=(Xs, ys))
+    assert estimated == [] and not hasattr(model, "n_clusters_")
 
 
 def _factor_dtypes(dtypes):

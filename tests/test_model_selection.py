@@ -493,6 +493,14 @@ class NoFeatureCountClusterer(TauDependentClusterer):
         return self
 
 
+def test_cv_refuses_the_source_given_as_y(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(TauDependentClusterer(), cv=2)
+    with pytest.raises(TypeError, match=r"pass it as source=\(X_source, y_source\)"):
+        search.fit(X[:5], (X, y))
+    assert not hasattr(search, "cv_results_")
+
+
 def test_cv_refit_of_an_estimator_without_n_features_in(blob_source):
     X, y = blob_source
     search = SupremeClustererCV(NoFeatureCountClusterer(), taus=(0.1, 0.25), cv=2)

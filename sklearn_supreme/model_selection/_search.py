@@ -18,7 +18,10 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from .._estimator import SupremeClusterer, _empty_clusters_ignored
-from .._input import _check_named_array, _check_source_columns, _check_source_labels, _source_pair
+from .._input import (
+    _check_named_array, _check_source_columns, _check_source_labels,
+    _check_y_is_not_the_source, _source_pair,
+)
 from ..metrics import cluster_accuracy
 from ._split import NovelClassSplit
 
@@ -261,6 +264,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         self : SupremeClustererCV
             The fitted search.
         """
+        _check_y_is_not_the_source(y)
         # As SupremeClusterer.fit: on any error the search returns to the state it had
         # before this call, never a mix of this search's results and an older refit.
         previous_state = self.__dict__.copy()
