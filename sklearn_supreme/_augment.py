@@ -33,7 +33,13 @@ class ImagePerturbation:
     image_shape : tuple of int, default=None
         ``(C, H, W)`` of images that arrive flattened as feature rows (such as
         scikit-learn's digits as 64 pixels): rows are warped as images and flattened
-        back, so an MLP on pixel vectors gets geometric perturbations.
+        back, so an MLP on pixel vectors gets geometric perturbations. Like every
+        perturbation, it warps the *standardised* rows, which
+        :class:`~sklearn_supreme.SupremeClusterer` centres pixel by pixel (see
+        ``standardize``): the warp moves the mean image too, so in pixel units a
+        copy is the warped image plus the mean image less its warp, a fixed
+        pattern on top of the geometric change. The digits figures of the
+        documentation were measured with this behaviour.
 
     Examples
     --------
