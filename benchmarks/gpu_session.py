@@ -12,7 +12,9 @@ exists (what a killed run had written still comes back):
    for ``--seeds`` seeds, the JSON rewritten after every seed, eager by default
    (``--mode``), with the clustering scored every ``--trace-every`` epochs after
    each fit (each run's ``trace``). A compiled run (``--mode compile``) that fails is
-   recorded in ``session.json`` and the benchmark reruns eager.
+   recorded in ``session.json`` and the benchmark reruns eager; the seeds it finished
+   are moved to ``cifar10_compile.json``. Without ``--resume``, a ``cifar10.json``
+   that holds finished runs is refused before anything runs.
 
 Eager is the default because it was measured faster: on an H200 on 2026-11-27
 (commit 232aa8e), ``compile=True`` took 1.6 s per clustering epoch against 1.3-1.4 s
@@ -126,6 +128,7 @@ PyTorch's own kernels, since PyTorch never gives bf16 batch norm to cuDNN; fp16 
 building)."""
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -134,11 +137,12 @@ import traceback
 import numpy as np
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._cli import add_override_argument, check_settings
+from sklearn_supreme._cli import add_override_argument, check_settings, positive_int
 from sklearn_supreme._reporting import environment_info, write_json
 from sklearn_supreme.benchmark import (
     CIFAR10_PARAMS,
     SMOKE_PARAMS,
+    _check_run,
     load_cifar10_protocol,
     run_cifar10_benchmark,
 )
@@ -180,7 +184,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="CIFAR-10 folder or tar archive")
     parser.add_argument("--out", required=True, help="folder for session.json and cifar10.json")
-    parser.add_argument("--seeds", type=int, default=3, help="benchmark seeds (default: 3)")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=3, help="benchmark seeds (default: 3)"
+    )
     parser.add_argument(
         "--mode", choices=["compile", "eager"], default="eager",
         help="training mode of the benchmark (default: eager; compile falls back to eager "
@@ -201,9 +207,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     params = {**(SMOKE_PARAMS if args.smoke else CIFAR10_PARAMS), **dict(args.overrides)}
-    try:  # bad --set values fail now, not after the load
+    results_path = os.path.join(args.out, "cifar10.json")
+    try:  # bad --set values, or finished runs without --resume, fail now, not after the load
         check_settings(params, (32, 32, 3), in_channels=3)
-    except (ValueError, TypeError) as exc:
+        # A rehearsal's few epochs would leave no epoch to score.
+        trace_every = min(args.trace_every, params["max_epochs"]) or None
+        _check_run(range(args.seeds), results_path, args.resume, trace_every, args.smoke,
+                   dict(args.overrides))
+    except (ValueError, TypeError, OSError) as exc:
         parser.error(str(exc))
     per_class = args.per_class or (20 if args.smoke else None)
     command = " ".join([os.path.basename(sys.executable), *sys.argv])
@@ -229,20 +240,41 @@ def main(argv=None):
         try:
             run_cifar10_benchmark(
                 args.data, range(args.seeds), smoke=args.smoke, per_class=per_class,
-                cache_dir=args.cache_dir, out=os.path.join(args.out, "cifar10.json"),
-                # A rehearsal's few epochs would leave no epoch to score.
-                resume=args.resume, command=command,
-                trace_every=min(args.trace_every, params["max_epochs"]) or None,
+                cache_dir=args.cache_dir, out=results_path, resume=args.resume,
+                command=command, trace_every=trace_every,
                 **{**dict(args.overrides), "compile": mode == "compile"},
             )
             return 0
         except Exception as exc:  # a failed compile must not cost the benchmark
-            session["failures"].append(
-                {"mode": mode, "error": "".join(traceback.format_exception(exc))}
-            )
+            session["failures"].append({
+                "mode": mode, "error": "".join(traceback.format_exception(exc)),
+                "kept": set_aside_compiled_runs(results_path) if mode == "compile" else None,
+            })
             write_json(session_path, session)
             traceback.print_exc()
     return 1
+
+
+def set_aside_compiled_runs(path):
+    """Move the results file ``path`` to ``cifar10_compile.json`` beside it if it holds
+    runs of compiled fits, and return the new path (else None, leaving it).
+
+    The eager rerun after a failed compiled benchmark can neither continue those runs
+    (other settings) nor overwrite them (the benchmark refuses to): they are kept
+    apart, measurements of their own. A file of eager runs (an earlier session's)
+    stays, for the rerun to resume.
+    """
+    try:
+        with open(path, "rb") as f:
+            results = json.loads(f.read())
+    except (FileNotFoundError, ValueError):  # no file, or none of the benchmark's
+        return None
+    params = results.get("params") if isinstance(results, dict) else None
+    if not (isinstance(params, dict) and params.get("compile") is True):
+        return None
+    kept = os.path.join(os.path.dirname(path), "cifar10_compile.json")
+    os.replace(path, kept)
+    return kept
 
 
 if __name__ == "__main__":

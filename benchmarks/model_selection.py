@@ -66,7 +66,9 @@ from sklearn.datasets import load_digits
 
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme._atomic import check_writable
-from sklearn_supreme._cli import add_override_argument, check_settings, torch_threads
+from sklearn_supreme._cli import (
+    add_override_argument, check_seeds, check_settings, torch_threads,
+)
 from sklearn_supreme._reporting import environment_info, mean_std, write_json
 from sklearn_supreme.benchmark import (
     _load_source_test,
@@ -306,8 +308,9 @@ def main(argv=None):
     per_class = None if args.per_class == "all" else int(args.per_class)
     cv_splits = args.cv_splits or (5 if args.dataset == "digits" else 3)
     output = args.output or f"model_selection_{args.dataset}.json"
-    try:  # bad --set values or --output fail now, not after the load and the first fits
+    try:  # bad --set values, --seeds or --output fail now, not after the load and first fits
         model = check_settings(params, *SAMPLE_SHAPES[args.dataset])
+        args.seeds = check_seeds(args.seeds)
         check_writable(output)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))

@@ -11,6 +11,10 @@ import tempfile
 
 __all__ = ["atomic_write", "check_writable", "folder_problem"]
 
+# The characters of the target's name that a temporary file's name keeps: with its
+# dots, token and suffix, at most 4 bytes a character, far below the 255-byte limit.
+_TMP_NAME_CHARS = 40
+
 
 @contextlib.contextmanager
 def atomic_write(path, mode="wb", *, fsync=False):
@@ -25,10 +29,13 @@ def atomic_write(path, mode="wb", *, fsync=False):
     is created as :func:`open` creates files (0666 less the umask), under a random
     name that ``O_EXCL`` keeps from clashing with another writer's.
 
+    A symbolic link is written through, as :func:`open` writes: the file it leads to
+    is replaced, and the link stays.
+
     Parameters
     ----------
     path : str or os.PathLike
-        The file to write; its folder must exist.
+        The file to write; its folder (that of the file a link leads to) must exist.
     mode : {"wb", "w"}, default="wb"
         Binary or text.
     fsync : bool, default=False
@@ -46,9 +53,13 @@ def atomic_write(path, mode="wb", *, fsync=False):
     ...         print(f.read(), os.listdir(folder))
     {"acc": 0.9} ['result.json']
     """
-    path = os.path.abspath(os.fspath(path))
+    # The temporary file must lie in the target's folder, on its file system: moved
+    # over a link, it would replace the link and leave the file it leads to as it was.
+    path = os.path.realpath(os.fspath(path))
     folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    # The name shortened: a long file name of its own (up to the 255 bytes most file
+    # systems allow) would make the temporary one too long.
+    tmp = os.path.join(folder, f".{name[:_TMP_NAME_CHARS]}.{secrets.token_hex(6)}.tmp")
     created = False
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -72,8 +83,9 @@ def check_writable(path):
 
     For a run's output file or a fit's checkpoints, checked before the run rather
     than found out after it: ``path`` must not be a folder, and its folder must exist
-    or be creatable (its nearest existing folder accepts new files). Nothing is left
-    behind.
+    or be creatable (its nearest existing folder accepts new files). A link is
+    written through (see :func:`atomic_write`): the folder of the file it leads to
+    must exist and accept new files. Nothing is left behind.
 
     Examples
     --------
@@ -92,6 +104,15 @@ def check_writable(path):
             f"{os.path.join(path, 'results.json')}."
         )
     problem = folder_problem(os.path.dirname(path))
+    if problem is None and os.path.islink(path):
+        # Its target's folder is not created: a link into a folder that is missing (a
+        # disk not mounted) should not fill the mount point.
+        real = os.path.realpath(path)
+        folder = os.path.dirname(real)
+        problem = (
+            folder_problem(folder) if os.path.isdir(folder)
+            else f"it is a link to {real}, whose folder {folder} does not exist."
+        )
     if problem is not None:
         raise ValueError(f"cannot write {path}: {problem}")
 

@@ -8,23 +8,24 @@ setting is a usage error within a second, not a traceback minutes later.
 import argparse
 import ast
 import contextlib
-from numbers import Integral
+import json
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 
 from ._estimator import SupremeClusterer
 from ._input import _as_network_input
-from ._networks import make_backbone
+
 
 def check_settings(params, input_shape, in_channels=None):
     """The SupremeClusterer of a command line's settings ``params``, checked before
     its data is loaded rather than at the first fit: the parameters' types and ranges,
-    the device, the backbone built once for samples of ``input_shape`` (images when
-    ``in_channels`` is given), the ``freeze`` patterns on the network it makes, and
-    ``checkpoint_dir`` and ``memory`` writable (raises ValueError or TypeError).
-    Checks that need the data (``n_clusters`` against the number of target samples)
-    are ``model._validate_fit_data``'s, once the data is loaded.
+    the device, the network built and run once for two blank samples of
+    ``input_shape`` (images when ``in_channels`` is given), the ``freeze`` patterns on
+    that network, and ``checkpoint_dir`` and ``memory`` writable (raises ValueError or
+    TypeError). Checks that need the data (``n_clusters`` against the number of target
+    samples) are ``model._validate_fit_data``'s, once the data is loaded.
 
     Examples
     --------
@@ -37,18 +38,73 @@ def check_settings(params, input_shape, in_channels=None):
     """
     model = SupremeClusterer(**params)
     model._validate_params()
-    make_backbone(model.backbone, input_shape, model.backbone_params, in_channels)
+    network = _blank_network(model, input_shape, in_channels)
     model._resolve_device()
-    if model.freeze is not None:
-        # Parameter names depend on the architecture only: two blank samples (and two
-        # source classes, as both commands have a source) make the network to match.
-        dtype = np.float32 if in_channels is None else np.uint8  # uint8 images: (N, H, W, C)
-        X, kind = _as_network_input(np.zeros((2, *input_shape), dtype=dtype), "X")
-        n_clusters = model.n_clusters if isinstance(model.n_clusters, Integral) else 2
-        model._frozen_names(model._build_network(X, kind, X, np.arange(2), 0, n_clusters))
+    model._frozen_names(network)
     model._check_checkpoint_dir()
     model._check_memory_dir()
     return model
+
+
+def _blank_network(model, input_shape, in_channels):
+    """The network ``model`` builds for two blank samples of ``input_shape``.
+
+    Building it runs the backbone once, as the fit does: settings it cannot run with
+    (``backbone_params={'width': 0}``) fail here rather than after the data is loaded.
+    Parameter names depend on the architecture only, so the ``freeze`` patterns match
+    as on the data. Two samples of the smallest kind keep it to a fraction of a second.
+    """
+    dtype = np.float32 if in_channels is None else np.uint8  # uint8 images: (N, H, W, C)
+    X, kind = _as_network_input(np.zeros((2, *input_shape), dtype=dtype), "X")
+    n_clusters = model.n_clusters if isinstance(model.n_clusters, Integral) else 2
+    # Two source classes, as every command has a source.
+    return model._build_network(X, kind, X, np.arange(2), 0, n_clusters)
+
+
+def check_seeds(seeds):
+    """``seeds`` as a list of ints, checked before any data is loaded: at least one,
+    each a valid ``random_state`` (an integer in [0, 2**32 - 1]; a float only if
+    whole), none twice (raises ValueError).
+
+    Examples
+    --------
+    >>> check_seeds(range(3)), check_seeds([4, 2.0])
+    ([0, 1, 2], [4, 2])
+    >>> check_seeds([0, 1, 0])
+    Traceback (most recent call last):
+    ...
+    ValueError: seeds holds 0 more than once, ...
+    """
+    if isinstance(seeds, (Real, str)):
+        raise ValueError(
+            f"seeds must be a sequence of seeds, such as [0, 1, 2] (range(3) for three); "
+            f"got {seeds!r}."
+        )
+    seeds = [_check_seed(seed) for seed in seeds]
+    if not seeds:
+        # Else the run fails after the load, with a "complete": false file left behind.
+        raise ValueError("seeds must hold at least one seed.")
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise ValueError(
+            f"seeds holds {', '.join(map(str, repeated))} more than once, which would fit "
+            "the same run again and count it twice in the mean and std over the seeds; "
+            "give each seed once."
+        )
+    return seeds
+
+
+def _check_seed(seed):
+    """One seed as an int, or a ValueError that names it."""
+    whole = isinstance(seed, Integral) or (isinstance(seed, Real) and float(seed).is_integer())
+    # bool is an Integral, but True as a seed is a mistake, not the seed 1.
+    if isinstance(seed, bool) or not whole:
+        raise ValueError(f"seeds must be integers; got {seed!r}.")
+    seed = int(seed)
+    if not 0 <= seed <= 2**32 - 1:
+        # The range of random_state, which the fit would refuse after the data is loaded.
+        raise ValueError(f"seeds must be in [0, 2**32 - 1] (random_state's range); got {seed}.")
+    return seed
 
 
 def add_threads_argument(parser, default_help):
@@ -71,17 +127,25 @@ def torch_threads(n_threads):
 
 
 def parse_override(text):
-    """One ``--set key=value``: a SupremeClusterer parameter and a Python literal.
+    """One ``--set key=value``: a SupremeClusterer parameter and its value, a Python
+    literal or JSON.
 
-    A value that is not a literal is kept as a string, so ``backbone=cnn`` works
-    without quotes.
+    JSON's ``null``, ``true`` and ``false`` read as None, True and False, also inside
+    a dict or list (``backbone_params={"width": 16}``). A bare word that is neither is
+    kept as a string, so ``backbone=cnn`` works without quotes; a value that starts
+    like a literal (``{``, ``[``, ``(`` or a quote) but does not parse is an error.
+    A string that reads as something else needs its quotes: ``memory="'null'"``.
 
     Examples
     --------
     >>> parse_override("tau=0.1"), parse_override("backbone=cnn")
     (('tau', 0.1), ('backbone', 'cnn'))
-    >>> parse_override("backbone_params={'width': 8}")
-    ('backbone_params', {'width': 8})
+    >>> parse_override("backbone_params={'width': 8}"), parse_override("memory=null")
+    (('backbone_params', {'width': 8}), ('memory', None))
+    >>> parse_override("backbone_params={'width': 8")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: backbone_params: cannot read ... '{' was never closed...
     """
     key, sep, value = text.partition("=")
     key = key.strip()
@@ -94,10 +158,7 @@ def parse_override(text):
         raise argparse.ArgumentTypeError(
             f"{key!r} is not a SupremeClusterer parameter; choose from {', '.join(sorted(known))}"
         )
-    try:
-        value = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
-        value = value.strip()
+    value = _parse_value(key, value.strip())
     if key == "callbacks" and value not in ([], None):
         # A literal can only give names or numbers, never the callback objects skorch
         # needs: refused here, rather than by skorch at the first fit.
@@ -108,12 +169,56 @@ def parse_override(text):
     return key, value
 
 
+# A value that starts so is meant as a dict, list, tuple or string, never as a bare word.
+_LITERAL_STARTS = ("{", "[", "(", '"', "'")
+
+
+def _parse_value(key, text):
+    """The value ``text`` of ``--set key=text``: a Python literal, else JSON, else a bare
+    word kept as the string itself (see :func:`parse_override`)."""
+    try:
+        return ast.literal_eval(text)
+    # TypeError: an unhashable key ({[]: 1}); the others: nesting too deep to parse.
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        literal_error = exc
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    if not text.startswith(_LITERAL_STARTS):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{key}: cannot read {text!r} as a Python literal or JSON: "
+        f"{_literal_problem(text, literal_error)}. Check its brackets and quotes (strings "
+        "in quotes; None, True, False or JSON's null, true, false)"
+    )
+
+
+def _literal_problem(text, exc):
+    """What keeps ``text`` from being a Python literal, in words; ``exc`` is the error
+    of :func:`ast.literal_eval`."""
+    if isinstance(exc, SyntaxError):
+        return exc.msg
+    if isinstance(exc, (MemoryError, RecursionError)):
+        return "it is nested too deeply"
+    if isinstance(exc, ValueError):
+        # literal_eval names the part it refused by its repr, a memory address: a name
+        # that is no literal (an unquoted string, JSON's true in a Python dict) says more.
+        names = [node.id for node in ast.walk(ast.parse(text, mode="eval"))
+                 if isinstance(node, ast.Name)]
+        if names:
+            return f"{names[0]} is a bare name, not a value"
+        return "it holds an expression, not only values"
+    return str(exc)  # TypeError: "unhashable type: 'list'"
+
+
 def add_override_argument(parser):
     parser.add_argument(
         "--set", dest="overrides", metavar="KEY=VALUE", type=parse_override, action="append",
         default=[],
-        help="override a SupremeClusterer setting (a Python literal, e.g. tau=0.1, "
-        "backbone_params=\"{'width': 16}\"); repeatable",
+        help="override a SupremeClusterer setting with a Python literal or JSON (e.g. "
+        "tau=0.1, memory=null, backbone_params=\"{'width': 16}\"); a bare word is a string "
+        "(backbone=cnn); repeatable",
     )
 
 

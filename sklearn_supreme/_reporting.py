@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 
@@ -51,7 +52,12 @@ def _git_commit(package_dir=None):
     package or of the ``benchmarks`` folder beside it differ from that commit (the
     figures then come from code no commit holds); else ``$SKLEARN_SUPREME_GIT_COMMIT``
     (for a copy of the tree without its ``.git``, such as one sent to a remote GPU),
-    else None."""
+    else None.
+
+    The checkout counts only if it tracks the package's ``__init__.py``: a package
+    installed into a virtual environment inside another git project (``.venv``,
+    ignored there) lies in that project's checkout, whose commit says nothing of it.
+    """
     package_dir = package_dir or os.path.dirname(os.path.abspath(__file__))
 
     def git(*args):
@@ -61,6 +67,7 @@ def _git_commit(package_dir=None):
         ).stdout.strip()
 
     try:
+        git("ls-files", "--error-unmatch", "--", "__init__.py")  # fails if untracked
         commit = git("rev-parse", "--short", "HEAD")
         code = [".", os.path.join(os.pardir, "benchmarks")]
         if commit and git("status", "--porcelain", "--untracked-files=no", "--", *code):
@@ -121,7 +128,17 @@ def format_params(params):
 
 
 def to_jsonable(value):
-    """``value`` with everything JSON cannot hold (classes, callables) as its repr."""
+    """``value`` with everything JSON cannot hold (classes, callables, callbacks) as text
+    that names it (:func:`_describe`): the same text for the same settings in any
+    process, so that a resume can compare a results file's settings with its own.
+
+    Examples
+    --------
+    >>> from skorch.callbacks import EarlyStopping
+    >>> to_jsonable({"callbacks": [EarlyStopping(patience=3)], "tau": np.float32(0.5)})
+    {'callbacks': ["skorch.callbacks.training.EarlyStopping(...patience=3, ...)"],
+     'tau': 0.5}
+    """
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -132,7 +149,35 @@ def to_jsonable(value):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, np.generic):
         return to_jsonable(value.item())
-    return repr(value)
+    return _describe(value)
+
+
+# The memory address in a default repr: "<Noop object at 0x7f3a...>", "<function f at 0x...>".
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _describe(value):
+    """Text that names ``value``: its repr, unless that holds a memory address, which
+    differs between processes. Then a function or class is named by ``module.qualname``,
+    an object with ``get_params`` (a skorch callback, a scikit-learn estimator) by
+    ``module.Class(param=value, ...)``, any other object by its repr without the
+    addresses (``<module.Class object>``, ``functools.partial(<function f>, 1)``)."""
+    text = repr(value)
+    if not _ADDRESS.search(text):
+        return text  # as earlier results files hold it (ImagePerturbation(...), a class)
+    name = getattr(value, "__qualname__", None)  # functions, methods, classes
+    if isinstance(name, str):
+        module = getattr(value, "__module__", None)
+        return f"{module}.{name}" if module else name
+    try:
+        params = value.get_params(deep=False)
+    # No get_params, or one that fails: an __init__ that keeps no attribute of an argument.
+    except (AttributeError, TypeError):
+        return _ADDRESS.sub("", text)
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}(" + ", ".join(
+        f"{key}={to_jsonable(param)!r}" for key, param in sorted(params.items())
+    ) + ")"
 
 
 def write_json(path, data):

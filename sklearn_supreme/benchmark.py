@@ -25,7 +25,8 @@ from sklearn.utils import check_random_state
 
 from ._atomic import check_writable
 from ._cli import (
-    add_override_argument, add_threads_argument, check_settings, positive_int, torch_threads,
+    add_override_argument, add_threads_argument, check_seeds, check_settings, positive_int,
+    torch_threads,
 )
 from ._estimator import SupremeClusterer
 from ._inference import _adapted_target_logits, _forward_batches
@@ -104,7 +105,8 @@ def run_cifar10_benchmark(
         its ``train`` split for the protocol, and the source classes of its ``test``
         split to score the pretrained network.
     seeds : sequence of int, default=(0, 1, 2)
-        One fit per seed, passed as ``random_state``; at least one.
+        One fit per seed, passed as ``random_state``: at least one, each in
+        [0, 2**32 - 1], none twice.
     smoke : bool, default=False
         Start from :data:`SMOKE_PARAMS` and :data:`SMOKE_PER_CLASS` images per class
         instead of :data:`CIFAR10_PARAMS` and all images.
@@ -120,9 +122,11 @@ def run_cifar10_benchmark(
         ``smoke``, whose networks are too small to gain from intra-op threads, else
         torch's own number.
     out : str, default=None
-        JSON file for the results; rewritten atomically after every seed, so that an
+        JSON file for the results; written atomically after every seed, so that an
         interrupted run keeps the seeds it finished (``"complete": false``). Checked
-        to be writable before the data is loaded.
+        before the data is loaded: it must be writable, and a results file of this
+        benchmark that holds finished runs is refused unless ``resume`` is given (delete
+        it to start over), so that no finished run is lost to a new run's first write.
     resume : bool, default=False
         If ``out`` exists, keep its finished seeds and fit only the others: for a run
         cut off by a time limit, or seeds spread over several sessions on the same
@@ -195,9 +199,11 @@ def _check_run(seeds, out, resume, trace_every, smoke, estimator_params):
     Returns the seeds as a list of ints and the earlier results that a resume
     continues (:func:`_read_results`; None without ``resume``).
     """
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     if out is not None:
         check_writable(out)
+        if not resume:
+            _refuse_to_overwrite_runs(out)
     earlier = _read_results(out) if resume else None
     max_epochs = _params(smoke, estimator_params).get("max_epochs")
     # A max_epochs that is no int is reported by the parameters' validation.
@@ -212,13 +218,28 @@ def _check_run(seeds, out, resume, trace_every, smoke, estimator_params):
     return seeds, earlier
 
 
-def _check_seeds(seeds):
-    """``seeds`` as a list of ints, of at least one seed."""
-    seeds = [int(seed) for seed in seeds]
-    if not seeds:
-        # Else the run fails after the load, with a "complete": false file left behind.
-        raise ValueError("seeds must hold at least one seed.")
-    return seeds
+def _refuse_to_overwrite_runs(out):
+    """Raise ValueError if ``out`` is a results file of this benchmark that holds finished
+    runs: a run without ``resume`` would replace them with its own, maybe hours of
+    fits lost to a forgotten flag. Any other file is the user's to overwrite."""
+    try:
+        with open(out, "rb") as f:
+            earlier = json.loads(f.read())
+    except (FileNotFoundError, ValueError):  # no file, or no JSON: no runs to lose
+        return
+    if not (isinstance(earlier, dict) and earlier.get("benchmark") == "cifar10"):
+        return
+    runs = earlier.get("runs")
+    if not isinstance(runs, list) or not runs:
+        return
+    seeds = ", ".join(str(run.get("seed")) for run in runs if isinstance(run, dict))
+    many = len(runs) != 1
+    raise ValueError(
+        f"{out} holds {len(runs)} finished run{'s' * many} of the cifar10 benchmark "
+        f"(seed{'s' * many} {seeds}): pass resume (--resume) to keep "
+        f"{'them' if many else 'it'} and run only the missing seeds, or give another out "
+        "(--out); delete the file to start over."
+    )
 
 
 def _params(smoke, estimator_params):
@@ -469,9 +490,8 @@ def _run(prepared, seeds, *, out, command, file, finished=None, trace_every=None
     )
     print(f"{results['environment']['device']}; settings: {format_params(params)}",
           file=file, flush=True)
-    if out is not None and not finished:
-        # An unwritable path fails now, not after the first fit.
-        write_json(out, results)
+    # out is first written when a seed is done: what it holds stays until something
+    # replaces it (that it can be written was checked before the data was loaded).
 
     for seed in seeds:
         if seed in finished:
@@ -753,7 +773,11 @@ def add_arguments(parser):
         "--seeds", type=positive_int, default=None, metavar="N",
         help="run seeds 0..N-1 (default: 3, or 2 with --smoke)",
     )
-    parser.add_argument("--out", metavar="PATH", help="write the results to this JSON file")
+    parser.add_argument(
+        "--out", metavar="PATH",
+        help="write the results to this JSON file (one that holds finished runs needs "
+        "--resume)",
+    )
     parser.add_argument(
         "--resume", action="store_true",
         help="keep the seeds already in --out (same settings and protocol), also those "

@@ -95,9 +95,25 @@ def _log(verbose, message):
         print(f"[sklearn_supreme.datasets] {message}", file=sys.stderr, flush=True)
 
 
-def _image_parts(relative_name):
-    """Split a relative path into its components, or return None if it is not an image."""
-    parts = [part for part in re.split(r"[/\\]", relative_name) if part not in ("", ".")]
+# Separators of an archive's member names: both, as archives made on Windows may hold
+# backslashes. Of a folder's paths: the system's own only, since elsewhere a backslash
+# is an ordinary character of a file name (train/cat/a\1.png is an image of cat).
+_ARCHIVE_SEPARATORS = re.compile(r"[/\\]")
+_FOLDER_SEPARATORS = re.compile("|".join(re.escape(sep) for sep in (os.sep, os.altsep) if sep))
+
+
+def _split_path(name, separators=_ARCHIVE_SEPARATORS):
+    """The components of a relative path, empty ones and ``.`` left out."""
+    return [part for part in separators.split(name) if part not in ("", ".")]
+
+
+def _image_parts(relative_name, separators=_ARCHIVE_SEPARATORS):
+    """Split a relative path into its components, or return None if it is not an image.
+
+    ``separators``: ``_ARCHIVE_SEPARATORS`` for an archive's member names,
+    ``_FOLDER_SEPARATORS`` for a folder's paths.
+    """
+    parts = _split_path(relative_name, separators)
     if not parts:
         return None
     stem, ext = os.path.splitext(parts[-1])
@@ -110,8 +126,9 @@ def _image_parts(relative_name):
 
 
 def _is_hidden_image(name):
-    """Whether ``name`` has an image suffix but is hidden or lies in a hidden folder."""
-    parts = [part for part in re.split(r"[/\\]", name) if part not in ("", ".")]
+    """Whether the archive member ``name`` has an image suffix but is hidden or lies in a
+    hidden folder."""
+    parts = _split_path(name)
     return (
         bool(parts)
         and os.path.splitext(parts[-1])[1].lower() in _IMAGE_EXTENSIONS
@@ -160,7 +177,7 @@ def _scan_directory(root):
         dirnames[:] = kept
         relative_dir = os.path.relpath(dirpath, root)
         for filename in filenames:
-            parts = _image_parts(os.path.join(relative_dir, filename))
+            parts = _image_parts(os.path.join(relative_dir, filename), _FOLDER_SEPARATORS)
             if parts is None:
                 continue
             full_path = os.path.join(dirpath, filename)

@@ -25,7 +25,8 @@ from sklearn.datasets import load_digits
 from ._atomic import check_writable
 from ._augment import ImagePerturbation
 from ._cli import (
-    add_override_argument, add_threads_argument, check_settings, positive_int, torch_threads,
+    add_override_argument, add_threads_argument, check_seeds, check_settings, positive_int,
+    torch_threads,
 )
 from ._estimator import SupremeClusterer
 from ._reporting import (
@@ -62,7 +63,8 @@ def run_digits_demo(
     Parameters
     ----------
     seeds : sequence of int, default=(0, 1, 2)
-        One run of every method per seed (their ``random_state``).
+        One run of every method per seed (their ``random_state``): at least one, each
+        in [0, 2**32 - 1], none twice.
     n_threads : int or None, default=1
         Torch threads on the CPU during the demo (restored after); None keeps torch's
         number. The demo's networks are too small to gain from intra-op threads, and
@@ -101,9 +103,7 @@ def run_digits_demo(
     True
     """
     file = sys.stdout if file is None else file
-    seeds = [int(seed) for seed in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed.")
+    seeds = check_seeds(seeds)
     params = {**DEMO_PARAMS, **estimator_params}
     if "random_state" in params:
         raise ValueError("random_state is set by the seeds; do not pass it.")

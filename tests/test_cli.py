@@ -1,6 +1,8 @@
 """The command line: ``python -m sklearn_supreme demo | benchmark`` and their functions."""
 
+import argparse
 import contextlib
+import functools
 import io
 import json
 import math
@@ -9,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +191,13 @@ def test_demo_with_n_clusters_auto(tmp_path):
         (["demo", "--set", "backbone=cnn"], "backbone='cnn' is an image backbone"),
         (["demo", "--set", "backbone_params={{'width': 8}}"],
          "backbone_params={'width': 8} do not build backbone='mlp'"),
+        # Values that start as a literal but do not parse name the key and the problem
+        # (were a string "{'width': 8" or a bare "invalid parse_override value").
+        (["demo", "--set", "backbone_params={{'width': 8"],
+         "backbone_params: cannot read \"{'width': 8\" as a Python literal or JSON: '{' was "
+         "never closed"),
+        (["demo", "--set", "tau={{[]: 1}}"],
+         "tau: cannot read '{[]: 1}' as a Python literal or JSON: unhashable type: 'list'"),
         (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set",
           "backbone_params={{'widht': 8}}"], "do not build backbone='resnet18'"),
         # Checked before the data is loaded: this --data does not exist.
@@ -329,10 +339,40 @@ def test_python_dash_m_entry_point():
         ("backbone='resnet18'", ("backbone", "resnet18")),
         ("backbone_params={'width': 8}", ("backbone_params", {"width": 8})),
         ("device=cuda:1", ("device", "cuda:1")),
+        # JSON too: null, true and false were strings, which made folders named so.
+        ("memory=null", ("memory", None)),
+        ("checkpoint_dir=false", ("checkpoint_dir", False)),
+        ('backbone_params={"width": 16, "x": true}',
+         ("backbone_params", {"width": 16, "x": True})),
+        ('freeze=["backbone.stem.*"]', ("freeze", ["backbone.stem.*"])),
+        # A string that reads as something else keeps its quotes.
+        ("memory='null'", ("memory", "null")),
     ],
 )
 def test_parse_override(text, expected):
     assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("backbone_params={'width': 8", "'{' was never closed"),
+        ("backbone_params={width: 8}", "width is a bare name, not a value"),
+        ('backbone_params={"width": 8, "x": True, "y": null}', "null is a bare name"),
+        ("backbone_params={'width': 2 ** 3}", "it holds an expression, not only values"),
+        ("tau={[]: 1}", "unhashable type: 'list'"),
+        ("backbone='resnet18", "unterminated string literal"),
+        ("freeze=" + "[" * 1000 + "]" * 1000, "too many nested parentheses"),
+    ],
+)
+def test_parse_override_names_the_key_and_the_problem(text, problem):
+    # A value that starts like a literal ({, [, (, or a quote) is never kept as a string.
+    key, _, value = text.partition("=")
+    with pytest.raises(argparse.ArgumentTypeError) as error:
+        parse_override(text)
+    message = str(error.value)
+    assert message.startswith(f"{key}: cannot read {value!r} as a Python literal or JSON: ")
+    assert problem in message
 
 
 def test_torch_threads_sets_and_restores_the_number():
@@ -667,6 +707,79 @@ def test_benchmark_runs_the_users_callbacks_with_its_own(fake_cifar10, tmp_path)
     assert results["params"]["callbacks"] == [] and results["runs"][0]["trace"][0]["epoch"] == 2
 
 
+class _Noop(Callback):
+    """A user's callback without parameters."""
+
+
+def _mirror(X):
+    """A user's perturbation: a plain function."""
+    return X.flip(-1)
+
+
+def test_benchmark_with_callbacks_can_be_resumed(fake_cifar10, tmp_path):
+    # Callbacks and functions were recorded by their repr, which holds their memory
+    # address: a resume, with new objects, always found "other settings".
+    from skorch.callbacks import EarlyStopping
+
+    out = tmp_path / "results.json"
+
+    def run(seeds, patience=50):
+        return run_cifar10_benchmark(
+            fake_cifar10, seeds=seeds, smoke=True, per_class=4, cache_dir=tmp_path / "cache",
+            out=str(out), resume=True, file=io.StringIO(), augment=_mirror,
+            callbacks=[EarlyStopping(monitor="train_loss", patience=patience), _Noop()],
+        )
+
+    first = run([0])
+    recorded = json.loads(out.read_text())["params"]
+    assert not any(" at 0x" in callback for callback in recorded["callbacks"])
+    assert recorded["callbacks"][1] == f"{__name__}._Noop()"
+    assert recorded["augment"] == f"{__name__}._mirror"
+    results = run([0, 1])
+    assert [r["seed"] for r in results["runs"]] == [0, 1]
+    assert to_jsonable(results["runs"][0]) == to_jsonable(first["runs"][0])  # not refitted
+    # Callbacks of other parameters are other settings.
+    with pytest.raises(ValueError, match="other settings \\(callbacks\\)"):
+        run([0], patience=3)
+
+
+def test_to_jsonable_names_objects_without_their_address():
+    from sklearn_supreme._augment import ImagePerturbation
+    from skorch.callbacks import EarlyStopping
+
+    def augment(X):
+        return X
+
+    class Plain:
+        pass
+
+    # Each of them is recorded the same in another process, where addresses differ.
+    values = {
+        "callbacks": [EarlyStopping(patience=3), _Noop()],
+        "augment": augment,
+        "partial": functools.partial(augment, 1),
+        "plain": Plain(),
+    }
+    assert to_jsonable(values) == {
+        "callbacks": [
+            "skorch.callbacks.training.EarlyStopping(load_best=False, lower_is_better=True, "
+            "monitor='valid_loss', patience=3, sink='<built-in function print>', "
+            "threshold=0.0001, threshold_mode='rel')",
+            f"{__name__}._Noop()",
+        ],
+        "augment": f"{__name__}.test_to_jsonable_names_objects_without_their_address."
+                   "<locals>.augment",
+        "partial": "functools.partial(<function test_to_jsonable_names_objects_without_their_"
+                   "address.<locals>.augment>, 1)",
+        "plain": f"<{__name__}.test_to_jsonable_names_objects_without_their_address."
+                 "<locals>.Plain object>",
+    }
+    # A repr without an address is kept, as earlier results files hold it.
+    perturbation = ImagePerturbation()
+    assert to_jsonable(perturbation) == repr(perturbation)
+    assert to_jsonable(Plain) == repr(Plain)
+
+
 def test_benchmark_records_the_estimated_n_clusters(fake_cifar10, tmp_path):
     out = tmp_path / "results.json"
     code, printed, err = run_main([
@@ -700,6 +813,7 @@ def test_benchmark_records_the_estimated_n_clusters(fake_cifar10, tmp_path):
     assert run["supreme"] == pytest.approx(clustering_report(y_target, model.labels_))
 
     # An int K is in the settings; the runs do not repeat it.
+    out = tmp_path / "k5.json"
     code, _, err = run_main([
         "benchmark", "cifar10", "--data", str(fake_cifar10), "--smoke", "--per-class", "4",
         "--seeds", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
@@ -795,6 +909,97 @@ def test_benchmark_rejects_empty_seeds_before_loading(tmp_path):
         run_cifar10_benchmark(tmp_path / "missing", seeds=[], smoke=True, out=str(out),
                               file=io.StringIO())
     assert not out.exists()  # no "complete": false file left behind
+
+
+@pytest.mark.parametrize(
+    "seeds, message",
+    [
+        # The fit would refuse it as random_state, after the load and a file written.
+        ([-1], "seeds must be in [0, 2**32 - 1] (random_state's range); got -1."),
+        ([2**32], "seeds must be in [0, 2**32 - 1] (random_state's range); got 4294967296."),
+        # Fitted twice and counted twice in "mean ± std over 3 seeds".
+        ([0, 1, 0], "seeds holds 0 more than once, which would fit the same run again"),
+        # Not a count of seeds: the int was not iterable, a bare TypeError.
+        (3, "seeds must be a sequence of seeds, such as [0, 1, 2] (range(3) for three)"),
+        # int() made 1.5 the seed 1, and True the seed 1.
+        ([1.5], "seeds must be integers; got 1.5."),
+        ([True], "seeds must be integers; got True."),
+        (["0"], "seeds must be integers; got '0'."),
+    ],
+)
+def test_benchmark_checks_the_seeds_before_loading(tmp_path, seeds, message):
+    out = tmp_path / "results.json"
+    with pytest.raises(ValueError, match=re.escape(message)):  # this data does not exist
+        run_cifar10_benchmark(tmp_path / "missing", seeds=seeds, smoke=True, out=str(out),
+                              file=io.StringIO())
+    assert not out.exists()
+    with pytest.raises(ValueError, match=re.escape(message)):  # before any fit
+        run_digits_demo(seeds=seeds, file=io.StringIO())
+
+
+def test_whole_float_and_numpy_seeds_are_ints():
+    from sklearn_supreme._cli import check_seeds
+
+    assert check_seeds([np.int64(3), 2.0, np.float32(1)]) == [3, 2, 1]
+    assert all(type(seed) is int for seed in check_seeds([np.int64(3), 2.0]))
+
+
+def test_a_backbone_that_cannot_run_is_a_usage_error(tmp_path):
+    # Built and run on two blank images before the data is loaded (this --data does not
+    # exist): it failed at the first fit, after minutes of loading.
+    with warnings.catch_warnings():
+        # torch's, as it builds the zero-width layers whose failure is tested here.
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors", UserWarning)
+        code, out, err = run_main([
+            "benchmark", "cifar10", "--data", str(tmp_path / "missing"), "--smoke",
+            "--set", "backbone_params={'width': 0}",
+        ])
+    assert code == 2 and out == ""
+    assert "The backbone failed on input of shape (32, 32, 3)" in err
+
+
+def test_benchmark_refuses_to_overwrite_finished_runs(tmp_path):
+    # Without --resume, the file was overwritten with "runs": [] before the first fit:
+    # a failed or interrupted run lost every finished seed. Refused before the load
+    # (this --data does not exist), the file untouched.
+    out = tmp_path / "results.json"
+    finished = {"benchmark": "cifar10", "complete": False, "protocol": {}, "params": {},
+                "runs": [{"seed": 0}, {"seed": 1}]}
+    out.write_text(json.dumps(finished))
+    common = ["benchmark", "cifar10", "--data", str(tmp_path / "missing"), "--smoke",
+              "--out", str(out)]
+    code, printed, err = run_main(common)
+    assert code == 2 and printed == ""
+    assert (f"{out} holds 2 finished runs of the cifar10 benchmark (seeds 0, 1): pass resume "
+            "(--resume) to keep them and run only the missing seeds, or give another out "
+            "(--out); delete the file to start over." in err)
+    with pytest.raises(ValueError, match="holds 2 finished runs"):
+        run_cifar10_benchmark(tmp_path / "missing", seeds=[0], smoke=True, out=str(out),
+                              file=io.StringIO())
+    assert json.loads(out.read_text()) == finished
+
+    # Any other file is the user's to overwrite: these fail at the missing data.
+    for content in ["seed,acc\n0,0.5\n", json.dumps({"dataset": "digits", "runs": [{}]}),
+                    json.dumps({**finished, "runs": []})]:
+        out.write_text(content)
+        code, _, err = run_main(common)
+        assert code == 2 and "No such directory" in err
+        assert out.read_text() == content
+
+
+def test_a_failed_first_fit_leaves_the_output_file_as_it_was(fake_cifar10, tmp_path, monkeypatch):
+    # The file is first written when a seed is done: what it held (here another
+    # command's results) is not replaced by an empty one before the first fit.
+    out, common = _smoke_benchmark_argv(fake_cifar10, tmp_path)
+    out.write_text('{"dataset": "digits"}')
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SupremeClusterer, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_main([*common, "--seeds", "1"])
+    assert out.read_text() == '{"dataset": "digits"}'
 
 
 def test_benchmark_function_refuses_an_empty_trace(fake_cifar10, tmp_path):
@@ -942,6 +1147,41 @@ def test_gpu_session_falls_back_to_eager_when_compiling_fails(fake_cifar10, tmp_
     results = json.loads((out / "cifar10.json").read_text())
     assert results["complete"] is True and results["params"]["compile"] is False
     assert results["protocol"]["n_target"] == 20
+
+
+def test_gpu_session_keeps_the_seeds_a_failed_compiled_benchmark_finished(
+    fake_cifar10, tmp_path, monkeypatch
+):
+    # The compiled benchmark fails after its first seed: the eager rerun can neither
+    # continue those runs (other settings) nor overwrite them (refused), so they move
+    # to cifar10_compile.json and the rerun writes cifar10.json.
+    from sklearn_supreme._networks import SupremeNetwork
+
+    monkeypatch.setattr(SupremeNetwork, "compile_encoder", lambda self, **kwargs: self)
+    fit = SupremeClusterer.fit
+
+    def second_compiled_fit_fails(self, *args, **kwargs):
+        if self.compile and self.random_state == 1:
+            raise RuntimeError("compiled fit failed")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SupremeClusterer, "fit", second_compiled_fit_fails)
+    out = tmp_path / "out"
+    code = _load_script("gpu_session").main([
+        "--data", str(fake_cifar10), "--out", str(out), "--smoke", "--per-class", "4",
+        "--seeds", "2", "--cache-dir", str(tmp_path / "cache"), "--mode", "compile",
+        "--resume", "--trace-every", "0",
+    ])
+    assert code == 0
+    session = json.loads((out / "session.json").read_text())
+    kept = [failure["kept"] for failure in session["failures"]]
+    assert kept == [str(out / "cifar10_compile.json")]
+    compiled = json.loads((out / "cifar10_compile.json").read_text())
+    assert compiled["params"]["compile"] is True and compiled["complete"] is False
+    assert [run["seed"] for run in compiled["runs"]] == [0]
+    results = json.loads((out / "cifar10.json").read_text())
+    assert results["params"]["compile"] is False and results["complete"] is True
+    assert [run["seed"] for run in results["runs"]] == [0, 1]
 
 
 def test_profile_step_script_times_and_profiles_clustering_steps(tmp_path):
@@ -1177,6 +1417,17 @@ def test_scripts_refuse_bad_settings_before_loading(name, tmp_path, capsys):
     if name == "model_selection":
         cases.append((["--output", str(tmp_path / "file.txt" / "ms.json")],
                       f"cannot write {tmp_path}/file.txt/ms.json: {tmp_path}/file.txt is not"))
+        cases.append((["--seeds", "0", "1", "0"], "seeds holds 0 more than once"))
+        cases.append((["--seeds", "-1"], "seeds must be in [0, 2**32 - 1]"))
+    else:
+        cases.append((["--seeds", "0"], "--seeds: must be at least 1"))
+        # Finished runs of an earlier session, which the benchmark would refuse after
+        # the load and the probe: refused first.
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "cifar10.json").write_text(json.dumps(
+            {"benchmark": "cifar10", "protocol": {}, "params": {}, "runs": [{"seed": 0}]}
+        ))
+        cases.append(([], "cifar10.json holds 1 finished run of the cifar10 benchmark (seed 0)"))
     for bad, message in cases:
         with pytest.raises(SystemExit) as exit_info:
             script.main([*common, *bad])
@@ -1198,6 +1449,7 @@ def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
     for folder in ("pkg", "benchmarks", "docs"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "code.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "__init__.py").write_text("")
     git("init", "-q")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "start")
@@ -1217,3 +1469,31 @@ def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
     assert _git_commit(package) == head + "-dirty"
     shutil.rmtree(tmp_path / ".git")
     assert _git_commit(package) == "abc1234"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_ignores_a_checkout_that_does_not_track_the_package(tmp_path, monkeypatch):
+    # The package installed (not editable) into a git-ignored .venv of the user's own
+    # project lies in that project's checkout, whose commit says nothing of the package.
+    from sklearn_supreme._reporting import _git_commit
+
+    monkeypatch.delenv("SKLEARN_SUPREME_GIT_COMMIT", raising=False)
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    (tmp_path / "analysis.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "start")
+    package = tmp_path / ".venv" / "lib" / "site-packages" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    assert _git_commit(str(package)) is None
+    monkeypatch.setenv("SKLEARN_SUPREME_GIT_COMMIT", "abc1234")
+    assert _git_commit(str(package)) == "abc1234"
+    # Untracked but not ignored (a copy dropped into the project): not its code either.
+    (tmp_path / ".gitignore").write_text("")
+    assert _git_commit(str(package)) == "abc1234"

@@ -297,6 +297,35 @@ def test_archive_members_are_sorted_by_name_within_a_class(tmp_path):
         np.testing.assert_array_equal(image, _pixels("train", c == "bee", int(file[0])))
 
 
+@pytest.mark.skipif(os.sep == "\\", reason="a backslash separates folders on Windows")
+@pytest.mark.parametrize("split", ["train", None])
+def test_a_backslash_in_a_file_name_is_part_of_the_name(tmp_path, split):
+    # On POSIX a backslash is a character of a name: a\1.png was read as a folder "a"
+    # holding 1.png, which dropped the image (split "train") or made "a" a class.
+    root = tmp_path / "images"
+    (root / "train" / "cat").mkdir(parents=True)
+    (root / "train" / "dog").mkdir()
+    Image.fromarray(_pixels("train", 0, 0)).save(root / "train" / "cat" / "0.png")
+    Image.fromarray(_pixels("train", 0, 1)).save(root / "train" / "cat" / "a\\1.png")
+    Image.fromarray(_pixels("train", 1, 0)).save(root / "train" / "dog" / "0.png")
+    data = load_image_folder(root if split else root / "train", split, cache=False)
+    assert data.target_names == ["cat", "dog"]
+    assert data.target.tolist() == [0, 0, 1]
+    assert [Path(f).name for f in data.filenames] == ["0.png", "a\\1.png", "0.png"]
+    np.testing.assert_array_equal(data.images[1], _pixels("train", 0, 1))
+
+
+def test_an_archive_made_on_windows_splits_at_backslashes(tmp_path):
+    # Member names of an archive made on Windows can hold backslashes as separators.
+    archive = tmp_path / "images.tar"
+    with tarfile.open(archive, "w") as tar:
+        _add_member(tar, "train\\ant\\0.png", _png(_pixels("train", 0, 0)))
+        _add_member(tar, "train\\bee\\0.png", _png(_pixels("train", 1, 0)))
+    data = load_image_folder(archive, "train", cache=False)
+    assert data.target_names == ["ant", "bee"]
+    np.testing.assert_array_equal(data.images[1], _pixels("train", 1, 0))
+
+
 def test_an_archive_ending_with_a_single_zero_block_loads(image_folder, tmp_path):
     # One zero block is the least end marker a whole archive has (GNU tar reads
     # such archives); cut one block earlier, it is truncated (see the test above).
