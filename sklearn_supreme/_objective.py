@@ -32,6 +32,18 @@ __all__ = [
 EPS = 1e-7
 
 
+def _log_agreement(r):
+    """``log r`` of pair probabilities, finite for ``r = 0``, with its gradient kept
+    for every ``r`` the dtype holds as a normal number.
+
+    Clamped at the dtype's smallest normal number (about 1e-38 in float32), not at
+    :data:`EPS`: a clamp passes no gradient, and ``r < 1e-7`` is reached by a sample
+    and its copy assigned to different clusters with a logit gap of only about 16,
+    exactly the disagreement the loss is there to correct.
+    """
+    return torch.log(r.clamp_min(torch.finfo(r.dtype).tiny))
+
+
 def _at_least_float32(t):
     """``t`` in float32, or in its own dtype if wider (float64 stays float64).
 
@@ -195,7 +207,7 @@ def transferred_pair_loss(r, r_init, weights):
     >>> float(transferred_pair_loss(r, torch.ones(1, 1), torch.ones(1, 1)))  # -log(0.5)
     0.6931...
     """
-    return -(weights * r_init * torch.log(r.clamp_min(EPS))).sum()
+    return -(weights * r_init * _log_agreement(r)).sum()
 
 
 def self_supervised_loss(p, p_perturbed):
@@ -221,7 +233,7 @@ def self_supervised_loss(p, p_perturbed):
     0.0
     """
     agreement = (p * p_perturbed).sum(dim=1)
-    return -torch.log(agreement.clamp_min(EPS)).mean()
+    return -_log_agreement(agreement).mean()
 
 
 def literal_clustering_loss(p, p_perturbed, p_init, tau):

@@ -269,6 +269,29 @@ def test_supreme_loss_without_source_reports_zero_source_term():
     assert terms["source"].item() == 0.0
 
 
+@pytest.mark.parametrize("term", ["self", "pair"])
+def test_gradients_do_not_vanish_for_confident_disagreement(term):
+    # A sample and its copy (or two samples that belong together) in different
+    # clusters with a logit gap of 40: r ~ 1e-17, far below EPS. -log r still pulls
+    # them together, with a gradient of about 1/2 per logit, as for a gap of 4.
+    def gradient(gap):
+        logits = torch.tensor([[gap / 2, -gap / 2]], requires_grad=True)
+        p = torch.softmax(logits, 1)
+        g = torch.softmax(logits.detach().flip(1), 1)  # the copy sure of the other cluster
+        if term == "self":
+            loss = self_supervised_loss(p, g)
+        else:
+            loss = transferred_pair_loss(pair_probabilities(p, g), torch.ones(1, 1), torch.ones(1, 1))
+        loss.backward()
+        return logits.grad.abs().max().item(), loss.item()
+
+    near, _ = gradient(4.0)
+    far, loss = gradient(40.0)
+    # r = 2 e^-40 / (1 + e^-40)^2: -log r = 40 - log 2, not capped at -log EPS ~ 16.1
+    assert loss == pytest.approx(40.0 - math.log(2.0), abs=1e-4)
+    assert far == pytest.approx(near, rel=0.05) and far > 0.4
+
+
 def test_gradients_are_finite_for_one_hot_assignments():
     logits = torch.tensor([[50.0, -50.0], [-50.0, 50.0], [50.0, -50.0]], requires_grad=True)
     p = torch.softmax(logits, 1)
