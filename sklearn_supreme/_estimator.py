@@ -107,9 +107,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         ``estimator=`` and pass the result.
     tau : float, default=1.0
         Temperature of the pair confidences (Eq. 4): small values put the weight of
-        the transferred pairs on the most confident ones. On digits (6 seeds) 1.0
-        and 0.5 gave ACC 0.884 and 0.880, 0.1 gave 0.874; the paper's best values
-        differ between datasets, so choose it with :class:`~sklearn_supreme.model_selection.SupremeClustererCV`.
+        the transferred pairs on the most confident ones. On digits (6 seeds,
+        ``benchmarks/digits_settings.py``, 2026-11-29) 1.0, 0.5 and 0.1 gave ACC
+        0.881, 0.877 and 0.876; the paper's best values differ between datasets, so
+        choose it with :class:`~sklearn_supreme.model_selection.SupremeClustererCV`.
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel of the initial assignment (Eq. 1).
     n_factors : int, default=64
@@ -168,7 +169,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         ``net_.module_.named_parameters()``: ``"backbone.*"`` trains only the factor
         layer and the heads; for ``backbone="resnet18"``,
         ``["backbone.stem.*", "backbone.blocks.[0-5].*"]`` trains only the last of its
-        four stages (``blocks.6`` and ``blocks.7``) and the heads, as RankStats
+        four stages (``blocks.6`` and ``blocks.7``), the factor layer and the
+        heads, as RankStats
         (Han et al., 2020) fine-tunes. No backward pass runs through a frozen stem
         of the network, so steps are cheaper; batch norm statistics still adapt.
         A pattern that matches nothing, or patterns that match every parameter,
@@ -210,8 +212,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     compile : bool or dict, default=False
         Compile the training forward pass (backbone and factor space) with
         :func:`torch.compile`; a dict gives its keyword arguments (default
-        ``{"dynamic": False}``: one static graph per batch shape, of which a fit
-        has three). Compiling takes tens of seconds at the start of each phase, so it
+        ``{"dynamic": False}``: one static graph per batch shape, two in a
+        default fit (``batch_size`` rows in pretraining and in the source pass,
+        ``2 * batch_size`` in the target and perturbed pass), more with a
+        ``source_batch_size`` of its own or with ``freeze``, whose change of
+        ``requires_grad`` makes torch recompile). Compiling takes tens of seconds at the start of each phase, so it
         pays only on long fits on a GPU; ``python -m sklearn_supreme benchmark``
         measures it. Prediction is not compiled.
     checkpoint_dir : str or path-like, default=None
@@ -471,7 +476,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         X : array-like of shape (n_samples, n_features) or image array
             Target samples: feature rows, uint8 images ``(N, H, W, C)`` (other
             integer dtypes and nested lists of integers too, if their values lie in
-            0-255) or float images ``(N, C, H, W)``.
+            0-255) or float images ``(N, C, H, W)``; as numpy arrays, lists,
+            DataFrames (feature rows) or CPU torch tensors.
         y : None
             Ignored; present for API consistency. A pair ``(X_source, y_source)``
             given here raises a TypeError: the source goes to ``source``.
