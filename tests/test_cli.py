@@ -1435,6 +1435,12 @@ def test_scripts_refuse_bad_settings_before_loading(name, tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+def _git(folder, *args):
+    """Run git in ``folder``; its output."""
+    return subprocess.run(["git", "-C", str(folder), *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
     # Figures name the commit they came from; code that differs from it says so.
@@ -1443,8 +1449,7 @@ def test_git_commit_marks_uncommitted_code(tmp_path, monkeypatch):
     monkeypatch.delenv("SKLEARN_SUPREME_GIT_COMMIT", raising=False)
 
     def git(*args):
-        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
-                              capture_output=True, text=True).stdout.strip()
+        return _git(tmp_path, *args)
 
     for folder in ("pkg", "benchmarks", "docs"):
         (tmp_path / folder).mkdir()
@@ -1480,8 +1485,7 @@ def test_git_commit_ignores_a_checkout_that_does_not_track_the_package(tmp_path,
     monkeypatch.delenv("SKLEARN_SUPREME_GIT_COMMIT", raising=False)
 
     def git(*args):
-        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True,
-                              capture_output=True, text=True).stdout.strip()
+        return _git(tmp_path, *args)
 
     (tmp_path / ".gitignore").write_text(".venv/\n")
     (tmp_path / "analysis.py").write_text("x = 1\n")
