@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
     check_memory,
     validate_data,
 )
+from skorch.callbacks import BatchScoring, EpochScoring
 from torch import nn
 
 from ._atomic import folder_problem
@@ -256,7 +257,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         goes on (a checkpoint records the phase as over); Ctrl-C interrupts the fit
         and leaves the estimator as it was. There is no validation split: a
         callback must monitor ``"train_loss"`` (skorch's defaults monitor
-        ``"valid_loss"``, which ``fit`` refuses).
+        ``"valid_loss"``, which ``fit`` refuses). Neither phase has labels that a
+        scikit-learn scorer reads, so :class:`~skorch.callbacks.EpochScoring` and
+        :class:`~skorch.callbacks.BatchScoring` with ``on_train=True`` need a
+        callable ``scoring(net, X, y)``; a string one is refused.
     memory : str, joblib.Memory or None, default=None
         Caches the *start* of a fit with joblib, as :class:`~sklearn.pipeline.Pipeline`
         caches its transformers: the source pretraining, the initial K-means and
@@ -584,6 +588,20 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                     f"callbacks: {name} monitors {monitor!r}, but "
                     f"{type(self).__name__} trains without a validation split. Monitor "
                     "'train_loss', which both training phases record."
+                )
+            scoring = getattr(callback, "scoring", None)
+            if (
+                isinstance(callback, (EpochScoring, BatchScoring))
+                and callback.on_train and (scoring is None or isinstance(scoring, str))
+            ):
+                # skorch would fail after the first epoch with scikit-learn's "mix of
+                # multiclass and continuous-multioutput targets".
+                raise ValueError(
+                    f"callbacks: {name}(scoring={scoring!r}, on_train=True) scores the "
+                    "nets' predictions against y with a scikit-learn scorer, but neither "
+                    "phase has y such a scorer reads: the source net predicts logits, and "
+                    "the clustering net's y is the initial soft assignment. Give scoring "
+                    "a callable scoring(net, X, y)."
                 )
 
     def _fit(self, X, source, X_source=None, y_source=None):

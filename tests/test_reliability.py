@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import BatchScoring, Callback, EarlyStopping, EpochScoring
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted
@@ -306,6 +306,26 @@ def test_a_callback_monitoring_a_validation_score_is_refused(digits_split, callb
         model.fit(Xt, source=(Xs, ys))
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
+
+
+@pytest.mark.parametrize("kind", [EpochScoring, BatchScoring])
+def test_a_scorer_callback_without_labels_to_score_is_refused(digits_split, kind):
+    # skorch scores net.predict against y on the training data: logits against the
+    # source labels, then against the initial soft assignment. It failed after the first
+    # epoch with scikit-learn's "mix of multiclass and continuous-multioutput targets".
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**PARAMS, callbacks=[kind("accuracy", on_train=True)])
+    with pytest.raises(ValueError, match=rf"callbacks: {kind.__name__}\(scoring='accuracy', "
+                                         r"on_train=True\) scores.*a callable scoring\(net, X, y\)"):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    # A callable reads what it wants; a scorer off the training data never runs.
+    scored = kind(lambda net, X, y: float(len(X)), on_train=True, name="rows")
+    fitted = SupremeClusterer(**PARAMS, callbacks=[scored, kind("accuracy")]).fit(
+        Xt, source=(Xs, ys)
+    )
+    assert fitted.net_.history[-1, "rows"] > 0
 
 
 def test_a_resume_trains_no_more_of_a_phase_a_callback_ended(digits_split, tmp_path):
