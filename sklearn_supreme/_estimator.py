@@ -878,9 +878,12 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         return network
 
     def _pretrain(self, network, Xs_dev, ys_dev, common, checkpoint_path, resume, extra):
-        """Source pretraining, or its continuation from a checkpoint."""
+        """Source pretraining, or its continuation from a checkpoint; the network it
+        returns is on the training device."""
         if Xs_dev is None or self.pretrain_epochs == 0:
-            return network, {"loss": [], "dur": []}
+            # Built on the CPU; skorch moves it only when a net trains it, and the
+            # initial features are computed on the device before any does.
+            return network.to(common["device"]), {"loss": [], "dur": []}
         callbacks = self._callbacks(checkpoint_path, "pretrain", extra)
         if self.pretrain_lr_schedule == "cosine":
             # First, so that the user's callbacks see each step's rate.

@@ -1076,6 +1076,31 @@ def test_invalid_parameters_are_rejected(digits_split):
             SupremeClusterer(n_clusters=5, device="cuda").fit(Xt)
 
 
+@pytest.mark.parametrize("pretrain_epochs, with_source", [(0, True), (2, False)])
+def test_a_fit_without_pretraining_embeds_on_the_training_device(
+    digits_split, monkeypatch, pretrain_epochs, with_source
+):
+    # The network is built on the CPU and skorch moves it only when a net trains it:
+    # without pretraining, the initial features were computed by a CPU network from
+    # input already on the device, which failed on CUDA. torch's "meta" device stands
+    # in for it here: the fit stops at the embedding, where both devices are recorded.
+    from sklearn_supreme import _estimator
+
+    seen = []
+
+    def embed(network, X, *args):
+        seen.append((next(network.parameters()).device.type, X.device.type))
+        raise InterruptedError("stop at the embedding")
+
+    monkeypatch.setattr(_estimator, "_embed", embed)
+    monkeypatch.setattr(SupremeClusterer, "_resolve_device", lambda self: torch.device("meta"))
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(n_clusters=5, pretrain_epochs=pretrain_epochs, random_state=0)
+    with pytest.raises(InterruptedError):
+        model.fit(Xt, source=(Xs, ys) if with_source else None)
+    assert seen == [("meta", "meta")]
+
+
 def test_unusable_devices_are_named(monkeypatch):
     # Each is refused by fit's first checks, not by the first tensor moved there.
     with pytest.raises(ValueError, match="device='xpu' was asked for, but is not usable here"):
