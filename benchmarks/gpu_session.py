@@ -75,8 +75,11 @@ is done; the open issue 4 needs the model selection on the benchmark's network f
    ran on a GPU yet: whether fp16's cuDNN batch norm shortens the eager step's 93 ms
    of batch norm in 10 steps (against ``eager`` on the same machine), and whether
    CUDA graphs bring the frozen step from 22 ms to its 12 ms of kernels, about 41,700
-   target images/s. If step 1 was cut off in the K part: that part alone (``--skip
-   tau``).
+   target images/s. Export ``TORCH_LOGS=perf_hints`` for it: inductor drops CUDA
+   graphs with only a log line ("skipping cudagraphs", e.g. for inputs a graph
+   mutates, such as batch norm's running statistics if they were not static), and
+   without that line the compiled variant could pass for CUDA graphs that do not
+   help. If step 1 was cut off in the K part: that part alone (``--skip tau``).
 3. A later session: the three-seed frozen table, one call of ``timeout_s`` 600 as
    above with ``--trace-every 10 --set "freeze=['backbone.stem.*',
    'backbone.blocks.[0-5].*']"`` (``--mode eager`` forces ``compile=False``, so this
