@@ -81,7 +81,9 @@ def student_t_assignment(z, centers, alpha=1.0):
     tensor([[0.8333, 0.1667],
             [0.1667, 0.8333]])
     """
-    sq_dist = torch.cdist(z, centers).pow(2)
+    # Computed directly: cdist's default for more than 25 rows, |z|^2 - 2 z.c + |c|^2,
+    # cancels catastrophically for features far from the origin (init_pca=False).
+    sq_dist = torch.cdist(z, centers, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
     # Working in log space keeps large distances from underflowing to all-zero rows.
     log_kernel = -(alpha + 1.0) / 2.0 * torch.log1p(sq_dist / alpha)
     return torch.softmax(log_kernel, dim=1)

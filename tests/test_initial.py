@@ -1,8 +1,10 @@
 """The initial clustering of the target (features -> PCA -> K-means -> Eq. 1), by hand."""
 
 import numpy as np
+from sklearn.datasets import make_blobs
 
 from sklearn_supreme._initial import initial_assignment
+from sklearn_supreme.metrics import cluster_accuracy
 
 
 def _student_t_by_hand(z, centers, alpha):
@@ -39,3 +41,13 @@ def test_initial_assignment_by_hand():
     assert pca is None and kmeans.cluster_centers_.shape == (2, 2)
     expected = _student_t_by_hand(X[:, :2], kmeans.cluster_centers_, 1.0)
     np.testing.assert_allclose(p, expected, rtol=1e-5)
+
+
+def test_initial_assignment_far_from_the_origin():
+    # Features far from the origin (1e8) with a spread of 0.05: read in float64, and
+    # their distances to the centres computed directly. cdist's matrix-product formula
+    # (its default above 25 rows) cancels there, and merged the blobs (ACC 0.43).
+    X, y = make_blobs(n_samples=60, centers=[[0, 0], [0, 1], [1, 0]], cluster_std=0.05,
+                      random_state=0)
+    p, _, _ = initial_assignment(X + 1e8, 3, random_state=0)
+    assert cluster_accuracy(y, p.argmax(axis=1)) == 1.0
