@@ -145,3 +145,31 @@ def test_image_perturbation_names_a_batch_it_cannot_warp():
     with pytest.raises(ValueError, match=r"image_shape=\(1, 8, 8\)\) warps feature rows of 64 "
                        r"values; got a batch of shape \(4, 63\)"):
         ImagePerturbation(image_shape=(1, 8, 8))(torch.randn(4, 63))
+
+
+@pytest.mark.parametrize("shape", [(4, 64, 1), (64,)])
+def test_image_shape_warps_batches_of_rows_only(shape):
+    with pytest.raises(ValueError, match=r"warps feature rows of 64 values; got a batch of "
+                                         rf"shape \({shape[0]},"):
+        ImagePerturbation(image_shape=(1, 8, 8))(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (1, 1, 3, 8, 8)])
+def test_image_perturbation_warps_4d_batches_only(shape):
+    # A single (C, H, W) image, or a 5-D batch, would fail inside affine_grid.
+    with pytest.raises(ValueError, match=r"warps batches of images \(N, C, H, W\)"):
+        ImagePerturbation()(torch.zeros(shape))
+
+
+def test_image_perturbation_repr_and_memory_layout():
+    # The repr is what results files record of the setting: image_shape must be in it.
+    assert repr(ImagePerturbation(image_shape=(1, 8, 8))) == (
+        "ImagePerturbation(scale=(0.8, 1.2), translate=0.125, flip=True, image_shape=(1, 8, 8))"
+    )
+    assert repr(ImagePerturbation(flip=False)) == (
+        "ImagePerturbation(scale=(0.8, 1.2), translate=0.125, flip=False)"
+    )
+    # Channels-last, as the adapter hands images to the convolutions.
+    assert ImagePerturbation()(torch.randn(2, 3, 8, 8)).is_contiguous(
+        memory_format=torch.channels_last
+    )

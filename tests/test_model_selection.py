@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClusterMixin, clone
-from sklearn.cluster import KMeans
+from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
@@ -691,6 +691,11 @@ def test_probe_f1_and_target_clusters_by_hand():
     )
     assert f1 == pytest.approx((2 / 3 + 1) / 2)
     assert n_target_clusters == 1  # c0 alone has more target than probe samples
+    # The first case with the probe classes renamed -5 and -2, or -1 (the value that
+    # marks the target internally) and 7: labels are only names.
+    for names in ([-5, -5, -2, -2], [-1, -1, 7, 7]):
+        result = _probe_f1_and_target_clusters(np.array(names), np.array([0, 0, 1, 1, 1, 2, 2]), 3)
+        assert result == (pytest.approx(0.9), 1)
 
 
 def test_estimates_of_both_criteria_by_hand():
@@ -726,6 +731,27 @@ def test_estimates_break_ties_low_and_average_the_counts():
     np.testing.assert_allclose(score, [0.25, 0.75, 0.75])
     np.testing.assert_array_equal(cut_counts, [2, 2, 5])
     assert estimates == {"accuracy_silhouette": 3, "probe_cut": 3}
+
+
+@pytest.mark.parametrize(
+    "candidates, counts, expected",
+    [
+        # The candidate nearest the mean count, not the rounded mean: 3.5 is as near 3
+        # as 4 and the smaller wins (round() would give 4, rounding half to even) ...
+        ([2, 3, 4], [3, 4], 3),
+        # ... 0.5 is nearest the smallest candidate (round() would give 0) ...
+        ([2, 3, 4], [0, 1], 2),
+        # ... and 3, between the candidates 2 and 5, gives 2: 3 is no candidate.
+        ([2, 5, 9], [3, 3], 2),
+    ],
+)
+def test_probe_cut_is_the_candidate_nearest_the_mean_count(candidates, counts, expected):
+    terms = {
+        "probe_accuracy": np.zeros((2, 3)), "validity": np.zeros((2, 3)),
+        "probe_f1": np.array([[1.0, 0.0, 0.0]] * 2),  # each draw's probe cut: the first
+        "target_clusters": np.array([[count, 0, 0] for count in counts]),
+    }
+    assert _estimates(np.array(candidates), terms)[0]["probe_cut"] == expected
 
 
 class PlannedClusterer(BaseEstimator):
@@ -972,6 +998,9 @@ def test_class_sample_keeps_a_fraction_of_each_class():
     # nearly all of each class: 18 of 20 and 9 of 10 distinct samples
     keep = _class_sample(y, 0.9, np.random.RandomState(0))
     assert len(keep) == len(np.unique(keep)) == 18 + 9 + 1
+    # rounded to the nearest, not up: round(0.32 * 20) = 6, round(0.32 * 10) = 3
+    keep = _class_sample(y, 0.32, np.random.RandomState(0))
+    assert [np.sum(y[keep] == c) for c in "abc"] == [6, 3, 1]
 
 
 def test_estimate_n_clusters_subsampling_keeps_every_source_class():
@@ -997,6 +1026,15 @@ def test_estimate_n_clusters_in_parallel_equals_serial():
     assert serial[0] == parallel[0]
     for name in ("probe_accuracy", "validity", "probe_f1", "target_clusters"):
         np.testing.assert_array_equal(serial[1][name], parallel[1][name])
+
+
+def test_estimate_n_clusters_leaves_the_clusterer_unchanged():
+    # The clusterer given is cloned: its n_clusters is not overwritten, nor is it fitted.
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    clusterer = AgglomerativeClustering(n_clusters=2)
+    estimate_n_clusters(X_target, X_source, y_source, candidates=[2, 3], n_draws=2,
+                        clusterer=clusterer, random_state=0)
+    assert clusterer.get_params()["n_clusters"] == 2 and not hasattr(clusterer, "labels_")
 
 
 def test_estimate_n_clusters_seeds_the_clusterer():

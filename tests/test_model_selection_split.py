@@ -294,3 +294,17 @@ def test_cross_val_score_without_y_explains(source_blobs):
     X, _ = source_blobs
     with pytest.raises(ValueError, match="'y' parameter should not be None"):
         cross_val_score(KMeans(n_clusters=2, n_init=10), X, cv=NovelClassSplit(2))
+
+
+def test_drawn_class_sets_are_distinct_where_repeats_are_likely():
+    # C(142, 2) = 10,011 sets, above the listing limit: drawn. 5,000 draws would repeat
+    # some with near certainty (birthday bound) were repeats not rejected.
+    cv = NovelClassSplit(n_splits=5000, n_novel_classes=2, random_state=0)
+    held_out = [tuple(classes) for classes in cv.get_held_out_classes(np.arange(142))]
+    assert len(held_out) == 5000 == len(set(held_out))
+
+
+def test_held_out_classes_of_a_list_of_strings_are_strings():
+    y = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    cv = NovelClassSplit(n_splits=3, n_novel_classes=2, random_state=0)
+    assert all(classes.dtype.kind == "U" for classes in cv.get_held_out_classes(y))
