@@ -217,9 +217,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         default fit (``batch_size`` rows in pretraining and in the source pass,
         ``2 * batch_size`` in the target and perturbed pass), more with a
         ``source_batch_size`` of its own or with ``freeze``, whose change of
-        ``requires_grad`` makes torch recompile). Compiling takes tens of seconds at the start of each phase, so it
-        pays only on long fits on a GPU; ``python -m sklearn_supreme benchmark``
-        measures it. Prediction is not compiled.
+        ``requires_grad`` makes torch recompile). Compiling takes tens of seconds
+        at the start of each phase, so it pays only on long fits on a GPU;
+        ``python -m sklearn_supreme benchmark`` measures it. Prediction is not
+        compiled.
     checkpoint_dir : str or path-like, default=None
         Directory where the whole training state (network, optimiser, epoch, initial
         assignments, random generator states) is written every ``checkpoint_every``

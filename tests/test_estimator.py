@@ -417,8 +417,9 @@ def test_torch_tensors_are_array_likes(uint8):
     )
     assert as_tensors.net_.module_.adapter.kind == ("uint8_nhwc" if uint8 else "float_nchw")
     np.testing.assert_array_equal(as_tensors.labels_, as_arrays.labels_)
-    np.testing.assert_array_equal(as_arrays.predict(torch.from_numpy(X[:7])), as_arrays.predict(X[:7]))
-    np.testing.assert_allclose(as_arrays.transform(torch.from_numpy(X[:7])), as_arrays.transform(X[:7]))
+    tensor = torch.from_numpy(X[:7])
+    np.testing.assert_array_equal(as_arrays.predict(tensor), as_arrays.predict(X[:7]))
+    np.testing.assert_allclose(as_arrays.transform(tensor), as_arrays.transform(X[:7]))
 
 
 def test_images_in_the_other_layout_get_a_warning():
@@ -1122,7 +1123,9 @@ def test_auto_n_clusters_checks_the_network_before_estimating(digits_split, monk
     from sklearn_supreme import model_selection
 
     estimated = []
-    monkeypatch.setattr(model_selection, "estimate_n_clusters", lambda *a, **k: estimated.append(1))
+    monkeypatch.setattr(
+        model_selection, "estimate_n_clusters", lambda *a, **k: estimated.append(1)
+    )
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(n_clusters="auto", backbone_params={"hidden_units": 64})
     with pytest.raises(ValueError, match="do not build backbone='mlp'"):

@@ -281,7 +281,8 @@ def test_gradients_do_not_vanish_for_confident_disagreement(term):
         if term == "self":
             loss = self_supervised_loss(p, g)
         else:
-            loss = transferred_pair_loss(pair_probabilities(p, g), torch.ones(1, 1), torch.ones(1, 1))
+            ones = torch.ones(1, 1)
+            loss = transferred_pair_loss(pair_probabilities(p, g), ones, ones)
         loss.backward()
         return logits.grad.abs().max().item(), loss.item()
 

@@ -315,8 +315,9 @@ def test_a_scorer_callback_without_labels_to_score_is_refused(digits_split, kind
     # epoch with scikit-learn's "mix of multiclass and continuous-multioutput targets".
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(**PARAMS, callbacks=[kind("accuracy", on_train=True)])
-    with pytest.raises(ValueError, match=rf"callbacks: {kind.__name__}\(scoring='accuracy', "
-                                         r"on_train=True\) scores.*a callable scoring\(net, X, y\)"):
+    message = (rf"callbacks: {kind.__name__}\(scoring='accuracy', on_train=True\) scores.*"
+               r"a callable scoring\(net, X, y\)")
+    with pytest.raises(ValueError, match=message):
         model.fit(Xt, source=(Xs, ys))
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
