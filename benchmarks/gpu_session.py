@@ -131,7 +131,6 @@ PyTorch's own kernels, since PyTorch never gives bf16 batch norm to cuDNN; fp16 
 building)."""
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -146,6 +145,7 @@ from sklearn_supreme.benchmark import (
     CIFAR10_PARAMS,
     SMOKE_PARAMS,
     _check_run,
+    _read_results,
     load_cifar10_protocol,
     run_cifar10_benchmark,
 )
@@ -268,12 +268,10 @@ def set_aside_compiled_runs(path):
     stays, for the rerun to resume.
     """
     try:
-        with open(path, "rb") as f:
-            results = json.loads(f.read())
-    except (FileNotFoundError, ValueError):  # no file, or none of the benchmark's
+        results = _read_results(path)
+    except ValueError:  # none of the benchmark's
         return None
-    params = results.get("params") if isinstance(results, dict) else None
-    if not (isinstance(params, dict) and params.get("compile") is True):
+    if results is None or results["params"].get("compile") is not True:
         return None
     kept = os.path.join(os.path.dirname(path), "cifar10_compile.json")
     os.replace(path, kept)

@@ -623,8 +623,12 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         if self.n_clusters == "auto" and not (self.warm_start and hasattr(self, "net_")):
             # The estimate can take minutes: settings that cannot build the network
             # (backbone_params, freeze patterns) or key the cache fail before it.
+            # Two samples of each: the parameter names depend on the architecture only,
+            # and the input statistics of the data are for the fit to compute, once.
             with _seeded(seed, device):  # initialises weights: the caller's RNG untouched
-                self._frozen_names(self._build_network(X, kind, Xs, ys, seed, 1))
+                self._frozen_names(self._build_network(
+                    X[:2], kind, None if Xs is None else Xs[:2], ys, seed, 1
+                ))
             if check_memory(self.memory).location is not None:
                 self._hashable_start_params()
         self.n_clusters_, self.n_clusters_estimation_ = self._resolve_n_clusters(

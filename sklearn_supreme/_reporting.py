@@ -129,7 +129,7 @@ def format_params(params):
 
 def to_jsonable(value):
     """``value`` with everything JSON cannot hold (classes, callables, callbacks) as text
-    that names it (:func:`_describe`): the same text for the same settings in any
+    that names it (:func:`_describe_object`): the same text for the same settings in any
     process, so that a resume can compare a results file's settings with its own.
 
     Examples
@@ -149,14 +149,14 @@ def to_jsonable(value):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, np.generic):
         return to_jsonable(value.item())
-    return _describe(value)
+    return _describe_object(value)
 
 
 # The memory address in a default repr: "<Noop object at 0x7f3a...>", "<function f at 0x...>".
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-def _describe(value):
+def _describe_object(value):
     """Text that names ``value``: its repr, unless that holds a memory address, which
     differs between processes. Then a function or class is named by ``module.qualname``,
     an object with ``get_params`` (a skorch callback, a scikit-learn estimator) by

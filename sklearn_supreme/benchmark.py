@@ -223,16 +223,13 @@ def _refuse_to_overwrite_runs(out):
     runs: a run without ``resume`` would replace them with its own, maybe hours of
     fits lost to a forgotten flag. Any other file is the user's to overwrite."""
     try:
-        with open(out, "rb") as f:
-            earlier = json.loads(f.read())
-    except (FileNotFoundError, ValueError):  # no file, or no JSON: no runs to lose
+        earlier = _read_results(out)
+    except ValueError:  # not a results file of this benchmark: no runs to lose
         return
-    if not (isinstance(earlier, dict) and earlier.get("benchmark") == "cifar10"):
+    runs = [] if earlier is None else earlier["runs"]
+    if not runs:
         return
-    runs = earlier.get("runs")
-    if not isinstance(runs, list) or not runs:
-        return
-    seeds = ", ".join(str(run.get("seed")) for run in runs if isinstance(run, dict))
+    seeds = ", ".join(str(run["seed"]) for run in runs)
     many = len(runs) != 1
     raise ValueError(
         f"{out} holds {len(runs)} finished run{'s' * many} of the cifar10 benchmark "
