@@ -67,7 +67,7 @@ from sklearn.datasets import load_digits
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme._atomic import check_writable
 from sklearn_supreme._cli import (
-    add_override_argument, check_seeds, check_settings, torch_threads,
+    add_override_argument, add_threads_argument, check_seeds, check_settings, torch_threads,
 )
 from sklearn_supreme._reporting import environment_info, mean_std, write_json
 from sklearn_supreme.benchmark import (
@@ -279,7 +279,10 @@ def main(argv=None):
     parser.add_argument("--cv-splits", type=int, default=None,
                         help="held-out class sets of the tau search (default: 5 digits, 3 cifar10)")
     parser.add_argument("--n-jobs", type=int, default=None, help="parallel CV fits")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    # torch's own by default, as the benchmark command: torch.set_num_threads also sets
+    # the OpenMP threads of scikit-learn's KMeans, which 1 would leave on one core of a
+    # 16-core GPU machine.
+    add_threads_argument(parser, "torch's own")
     parser.add_argument("--skip", choices=["tau", "k"], action="append", default=[])
     parser.add_argument(
         "--k-embedding", choices=["pixels", "pretrained"], action="append",
