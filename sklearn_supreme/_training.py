@@ -173,6 +173,10 @@ class DeviceBatchIterator:
             yield self.X[idx], (self.y[idx] if self.y is not None else None)
 
 
+class _FittedModule:
+    """Marks, in a pickled :class:`_DeviceNet`, a ``module`` that was ``module_``."""
+
+
 class _DeviceNet(NeuralNet):
     """Shared set-up of both phases: device batches, no internal validation split,
     autocast to the resolved ``precision`` (:func:`resolve_precision`), and pickles
@@ -197,6 +201,22 @@ class _DeviceNet(NeuralNet):
         # loader would refuse it, so pickles are loaded like any other pickle.
         kwargs.setdefault("torch_load_kwargs", {"weights_only": False})
         super().__init__(module, *args, **kwargs)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # The estimator hands skorch its network as an instance, so the ``module``
+        # parameter is ``module_``. skorch pickles ``module_`` apart, mapped to the
+        # device of the loading machine; ``module`` would be a second copy of the
+        # weights, pickled as it is: tensors of a net fitted on CUDA that no CPU-only
+        # machine can load. It is restored as ``module_`` itself.
+        if "module_" in self.__dict__ and state.get("module") is self.module_:
+            state["module"] = _FittedModule
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if self.__dict__.get("module") is _FittedModule:
+            self.module = self.module_
 
     def initialize_module(self):
         super().initialize_module()

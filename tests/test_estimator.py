@@ -809,6 +809,16 @@ def test_pickle_and_joblib_round_trip(fitted, digits_split, tmp_path):
     joblib.dump(fitted, tmp_path / "model.joblib")
     loaded = joblib.load(tmp_path / "model.joblib")
     np.testing.assert_allclose(loaded.predict_proba(Xt), fitted.predict_proba(Xt))
+    # The net's module parameter is its fitted network, in the pickle once and one
+    # network after it, also after a deep copy.
+    assert fitted.net_.module is fitted.net_.module_
+    for copied in (restored, loaded, copy.deepcopy(fitted)):
+        assert copied.net_.module is copied.net_.module_
+    n_bytes = sum(p.numel() * p.element_size() for p in fitted.net_.module_.parameters())
+    without_module = copy.copy(fitted)
+    without_module.net_ = copy.copy(fitted.net_)
+    without_module.net_.module = None
+    assert len(pickle.dumps(fitted)) < len(pickle.dumps(without_module)) + n_bytes / 2
 
 
 def test_clone_and_params():
@@ -1253,17 +1263,23 @@ def test_cuda_fit_predicts_on_cpu_after_pickle(digits_split, fast_params):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the load on a CPU-only machine")
-def test_model_of_a_cuda_fit_loads_and_predicts_on_a_cpu_only_machine(fitted, digits_split):
+def test_model_of_a_cuda_fit_loads_and_predicts_on_a_cpu_only_machine(
+    fitted, digits_split, monkeypatch
+):
     # No CUDA tensor can be made here, so the CUDA fit is simulated: the fitted net
-    # says it lives on "cuda", as after a fit on a GPU. skorch then maps the pickled
+    # says it lives on "cuda", as after a fit on a GPU, and every tensor is pickled
+    # with the location torch writes for a CUDA tensor. skorch then maps the pickled
     # state to the CPU (with its DeviceWarning) and the net's device follows;
     # prediction must use that, not the device the model was fitted on.
     _, _, Xt, _ = digits_split
     fitted_on_gpu = copy.deepcopy(fitted)
     fitted_on_gpu.net_.device = fitted_on_gpu.device_ = "cuda"
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        state = pickle.dumps(fitted_on_gpu)
     with pytest.warns(DeviceWarning, match="no CUDA devices are available"), \
             pytest.warns(DeviceWarning, match=r"Setting self.device = cpu"):
-        restored = pickle.loads(pickle.dumps(fitted_on_gpu))
+        restored = pickle.loads(state)
     assert str(restored.net_.device) == "cpu"
     np.testing.assert_array_equal(restored.predict(Xt), fitted.labels_)
     np.testing.assert_allclose(restored.predict_proba(Xt), fitted.predict_proba(Xt))
