@@ -43,18 +43,37 @@ def load_checkpoint(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def rng_state():
-    """torch's CPU and CUDA generator states."""
+def cuda_index(device):
+    """The index of the CUDA device ``device`` is (its current one for ``"cuda"``),
+    or None for any other device."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    return torch.cuda.current_device() if device.index is None else device.index
+
+
+def rng_state(device):
+    """torch's CPU generator state, and that of ``device`` if it is a CUDA device.
+
+    Only the fit's own device: the generators of other GPUs belong to the caller.
+    """
     state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    index = cuda_index(device)
+    if index is not None:
+        state["cuda"] = torch.cuda.get_rng_state(index)
     return state
 
 
-def set_rng_state(state):
+def set_rng_state(state, device):
+    """Put back what :func:`rng_state` recorded, on ``device``'s generators."""
     torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    index = cuda_index(device)
+    cuda = state.get("cuda")
+    if isinstance(cuda, (list, tuple)):
+        # Written by an earlier version, which recorded every GPU's state.
+        cuda = cuda[index] if index is not None and index < len(cuda) else None
+    if index is not None and cuda is not None:
+        torch.cuda.set_rng_state(cuda, index)
 
 
 def restore(net, state):
@@ -63,7 +82,7 @@ def restore(net, state):
     net.module_.load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history_ = History(state["history"])
-    set_rng_state(state["rng"])
+    set_rng_state(state["rng"], net.device)
 
 
 class TrainingCheckpoint(Callback):
@@ -104,6 +123,6 @@ class TrainingCheckpoint(Callback):
             "optimizer": net.optimizer_.state_dict(),
             # numpy scalars in skorch's history would not pass torch's weights-only loader
             "history": json.loads(json.dumps(net.history.to_list(), default=float)),
-            "rng": rng_state(),
+            "rng": rng_state(net.device),
             **(self.extra or {}),
         }

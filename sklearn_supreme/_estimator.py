@@ -35,7 +35,8 @@ from torch import nn
 from ._atomic import folder_problem
 from ._augment import resolve_augment
 from ._checkpoint import (
-    TrainingCheckpoint, checkpoint_file, load_checkpoint, restore, rng_state, set_rng_state,
+    TrainingCheckpoint, checkpoint_file, cuda_index, load_checkpoint, restore, rng_state,
+    set_rng_state,
 )
 from ._inference import _adapted_target_logits, _as_tensor, _embed, _forward_batches
 from ._initial import initial_assignment
@@ -722,10 +723,12 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                         self._hashable_start_params(), self.n_clusters_, data_hash, kind,
                         str(device), common["precision"], seed,
                     )
-                    cached = memory.cache(_cached_start, ignore=["start"])(start, key=key)
+                    cached = memory.cache(_cached_start, ignore=["start", "device"])(
+                        start, device, key=key
+                    )
                     # The same state whether it was computed now or read back.
                     network.load_state_dict(cached["module"])
-                    set_rng_state(cached["rng"])
+                    set_rng_state(cached["rng"], device)
                     pretrain_history, p_init, initial_labels = (
                         cached["pretrain_history"], cached["p_init"], cached["initial_labels"]
                     )
@@ -1237,18 +1240,19 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
 
 # ---------------------------------------------------------------------- helpers
-def _cached_start(start, *, key):
+def _cached_start(start, device, *, key):
     """The start of a fit (see ``SupremeClusterer(memory=...)``) in a form
     :class:`joblib.Memory` can store: the network's weights on the CPU, the initial
-    assignment, and torch's random generator states after it. joblib hashes ``key``
-    and ignores ``start``, the function that computes it all."""
+    assignment, and torch's random generator states after it (the CPU's and
+    ``device``'s). joblib hashes ``key`` (which names the device) and ignores
+    ``start``, the function that computes it all, and ``device``."""
     network, pretrain_history, p_init, initial_labels = start()
     return {
         "module": {k: v.detach().cpu() for k, v in network.state_dict().items()},
         "pretrain_history": pretrain_history,
         "p_init": p_init,
         "initial_labels": initial_labels,
-        "rng": rng_state(),
+        "rng": rng_state(device),
     }
 
 
@@ -1267,10 +1271,21 @@ def _seeded(seed, device):
     Holds a process-wide lock meanwhile (:data:`_GLOBAL_STATE_LOCK`), so that seeded
     training in one thread never shares the generator with another thread's.
     """
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with _GLOBAL_STATE_LOCK, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+    # Only the generators the fit uses: torch.manual_seed would also seed every GPU's
+    # and MPS's, which are the caller's.
+    index = cuda_index(device)
+    with _GLOBAL_STATE_LOCK, torch.random.fork_rng(devices=[] if index is None else [index]):
+        torch.default_generator.manual_seed(seed)
+        if index is not None:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        if device.type == "mps":
+            mps_state = torch.mps.get_rng_state()
+            torch.mps.manual_seed(seed)
+        try:
+            yield
+        finally:
+            if device.type == "mps":
+                torch.mps.set_rng_state(mps_state)
 
 
 @contextlib.contextmanager
