@@ -47,7 +47,10 @@ def initial_assignment(features, n_clusters, *, alpha=1.0, pca=True, n_init=20, 
     z = np.asarray(features, dtype=np.float64)
     projector = None
     if pca and z.shape[1] > n_clusters:
-        projector = PCA(n_components=n_clusters, random_state=random_state)
+        # Arrays whatever the caller's sklearn.set_config(transform_output=...).
+        projector = PCA(n_components=n_clusters, random_state=random_state).set_output(
+            transform="default"
+        )
         z = projector.fit_transform(z)
     kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state).fit(z)
     p = student_t_assignment(

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import joblib
 import numpy as np
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
@@ -290,6 +291,16 @@ def test_fit_leaves_global_torch_rng_alone(digits_split, fast_params):
     torch.manual_seed(123)
     SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_fit_is_unchanged_by_the_global_pandas_output(fitted, digits_split, fast_params):
+    # Notebooks often set sklearn.set_config(transform_output="pandas"); the initial
+    # K-means's PCA (64 features > 5 clusters) must still hand arrays on.
+    pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = digits_split
+    with sklearn.config_context(transform_output="pandas"):
+        model = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    np.testing.assert_array_equal(model.labels_, fitted.labels_)
 
 
 def test_fit_without_source(digits_split, fast_params):
