@@ -6,6 +6,7 @@ generator, which :class:`~sklearn_supreme.SupremeClusterer` seeds in ``fit``.
 """
 
 import math
+from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +26,9 @@ class ImagePerturbation:
     Parameters
     ----------
     scale : tuple of float, default=(0.8, 1.2)
-        Range of the zoom factor.
+        Range ``(low, high)`` of the zoom factor, ``0 < low <= high``.
     translate : float, default=0.125
-        Largest shift, as a fraction of the image side.
+        Largest shift, as a fraction of the image side, >= 0.
     flip : bool, default=True
         Whether to flip half of the images horizontally.
     image_shape : tuple of int, default=None
@@ -52,6 +53,26 @@ class ImagePerturbation:
     """
 
     def __init__(self, scale=(0.8, 1.2), translate=0.125, flip=True, image_shape=None):
+        # Checked here, where the mistake is made: a zero or negative zoom, or a
+        # negative shift, would train on degenerate copies without any error.
+        try:
+            low, high = (float(v) for v in scale)
+        except (TypeError, ValueError):
+            low = high = math.nan
+        if not 0 < low <= high < math.inf:
+            raise ValueError(
+                f"ImagePerturbation: scale must be a pair (low, high) of zoom factors with "
+                f"0 < low <= high; got {scale!r}."
+            )
+        _check_number("ImagePerturbation", "translate", translate, 0, math.inf)
+        if image_shape is not None and not (
+            isinstance(image_shape, (tuple, list)) and len(image_shape) == 3
+            and all(isinstance(v, Integral) and v > 0 for v in image_shape)
+        ):
+            raise ValueError(
+                f"ImagePerturbation: image_shape must be (C, H, W), three positive "
+                f"integers; got {image_shape!r}."
+            )
         self.scale = scale
         self.translate = translate
         self.flip = flip
@@ -110,11 +131,12 @@ class VectorPerturbation:
     Parameters
     ----------
     noise : float, default=0.2
-        Standard deviation of the added noise, in units of the common input scale
+        Standard deviation of the added noise, >= 0, in units of the common input scale
         (the root mean square of the feature stds; see ``standardize`` of
         :class:`~sklearn_supreme.SupremeClusterer`).
     dropout : float, default=0.1
-        Fraction of features set to zero (the mean, after standardisation).
+        Fraction of features set to zero (the mean, after standardisation), in
+        ``[0, 1)``.
 
     Examples
     --------
@@ -127,6 +149,9 @@ class VectorPerturbation:
     """
 
     def __init__(self, noise=0.2, dropout=0.1):
+        _check_number("VectorPerturbation", "noise", noise, 0, math.inf)
+        # A dropout of 1 or more would zero every feature: each copy the mean vector.
+        _check_number("VectorPerturbation", "dropout", dropout, 0, 1, high_closed=False)
         self.noise = noise
         self.dropout = dropout
 
@@ -141,6 +166,23 @@ class VectorPerturbation:
 
     def __repr__(self):
         return f"VectorPerturbation(noise={self.noise}, dropout={self.dropout})"
+
+
+def _check_number(owner, name, value, low, high, high_closed=True):
+    """A ``ValueError`` naming ``owner``'s ``name`` unless ``low <= value <= high``
+    (``< high`` when not ``high_closed``), a real number."""
+    ok = (
+        isinstance(value, Real) and not isinstance(value, bool)
+        and low <= value and (value <= high if high_closed else value < high)
+        and math.isfinite(value)
+    )
+    if not ok:
+        bound = f"<= {high}" if high_closed else f"< {high}"
+        if high == math.inf:
+            bound = "finite"
+        raise ValueError(
+            f"{owner}: {name} must be a number >= {low} and {bound}; got {value!r}."
+        )
 
 
 def resolve_augment(augment, is_image):

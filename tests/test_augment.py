@@ -173,3 +173,37 @@ def test_image_perturbation_repr_and_memory_layout():
     assert ImagePerturbation()(torch.randn(2, 3, 8, 8)).is_contiguous(
         memory_format=torch.channels_last
     )
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: VectorPerturbation(noise=-0.1), "noise must be a number >= 0"),
+        (lambda: VectorPerturbation(noise=float("inf")), "noise must be .* finite"),
+        (lambda: VectorPerturbation(dropout=1.0), r"dropout must be a number >= 0 and < 1"),
+        (lambda: VectorPerturbation(dropout=-0.5), "dropout must be"),
+        (lambda: VectorPerturbation(noise="0.2"), "noise must be a number"),
+        (lambda: ImagePerturbation(scale=(0, 0)), r"scale must be a pair .* 0 < low <= high"),
+        (lambda: ImagePerturbation(scale=(-1, 2)), "scale must be a pair"),
+        (lambda: ImagePerturbation(scale=(1.2, 0.8)), "scale must be a pair"),
+        (lambda: ImagePerturbation(scale=1.0), "scale must be a pair"),
+        (lambda: ImagePerturbation(translate=-0.1), "translate must be a number >= 0"),
+        (lambda: ImagePerturbation(image_shape=(8, 8)), r"image_shape must be \(C, H, W\)"),
+        (lambda: ImagePerturbation(image_shape=64), "image_shape must be"),
+        (lambda: ImagePerturbation(image_shape=(1, 0, 8)), "three positive integers"),
+    ],
+)
+def test_perturbations_refuse_settings_that_make_degenerate_copies(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_perturbations_accept_their_boundary_settings():
+    # No noise, no dropout, no zoom, no shift: the identity, allowed.
+    x = torch.randn(2, 3, 4, 4)
+    torch.testing.assert_close(
+        ImagePerturbation(scale=(1, 1), translate=0, flip=False)(x), x
+    )
+    v = torch.randn(2, 6)
+    torch.testing.assert_close(VectorPerturbation(noise=0, dropout=0)(v), v)
+    assert ImagePerturbation(image_shape=[1, 8, 8]).image_shape == [1, 8, 8]
