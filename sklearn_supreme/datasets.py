@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.utils import Bunch, _safe_indexing, check_consistent_length
 
 from ._atomic import atomic_write
+from ._input import _user_stacklevel
 from .metrics import _check_complete_labels
 
 __all__ = [
@@ -194,6 +195,7 @@ def _scan_directory(root):
             f"{len(broken)} image entries under {root!r} are links that lead nowhere or "
             f"in a loop; they were skipped ({broken[0]!r}, ...).",
             UserWarning,
+            stacklevel=_user_stacklevel(),
         )
     if unlisted:
         warnings.warn(
@@ -201,6 +203,7 @@ def _scan_directory(root):
             f"({unlisted[0].filename!r}: {unlisted[0].strerror}, ...); if they hold "
             "images, those classes are missing.",
             UserWarning,
+            stacklevel=_user_stacklevel(),
         )
     return entries
 
@@ -372,6 +375,7 @@ def _read_archive(path, keep, verbose, hidden=None):
             f"({folder_links[0]!r}, ...); the images under them were not loaded. Archive "
             "the files themselves (tar --dereference) to load them.",
             UserWarning,
+            stacklevel=_user_stacklevel(),
         )
     if broken:
         warnings.warn(
@@ -379,6 +383,7 @@ def _read_archive(path, keep, verbose, hidden=None):
             f"archive or to no file in it; they were skipped ({broken[0]!r}, ...). Archive "
             "the files themselves (tar --dereference --hard-dereference) to load them.",
             UserWarning,
+            stacklevel=_user_stacklevel(),
         )
     _log(
         verbose,
@@ -438,6 +443,7 @@ def _decode_one(source, name):
                     f"Image {name!r} has damaged EXIF data ({type(exc).__name__}: {exc}); "
                     "loaded without its orientation tag.",
                     UserWarning,
+                    stacklevel=_user_stacklevel(),
                 )
             if sixteen_bit:
                 # 16-bit grayscale: Pillow's convert("L") would clip at 255; the top
@@ -565,7 +571,7 @@ def _read_cache(cache_file, verbose):
         warnings.warn(
             f"Ignoring unreadable cache file {cache_file} ({exc}); decoding the images again.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=_user_stacklevel(),
         )
         return None
     _log(verbose, f"loaded {len(bunch.target)} images from cache {cache_file}")
@@ -590,7 +596,10 @@ def _write_cache(cache_file, bunch, verbose):
         _log(verbose, f"wrote cache {cache_file}")
     except OSError as exc:
         # The images were loaded fine; failing to cache them must not fail the load.
-        warnings.warn(f"Could not write cache file {cache_file}: {exc}", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"Could not write cache file {cache_file}: {exc}", UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
 
 
 def _check_classes(classes):

@@ -202,8 +202,9 @@ def test_archive_links_out_of_it_are_skipped_with_a_warning(image_folder, tmp_pa
     except (OSError, NotImplementedError):
         pytest.skip("symbolic links are not available here")
     archive = _make_tar(root, tmp_path / "links.tar.gz")
-    with pytest.warns(UserWarning, match=r"5 image entries .* are links that lead out"):
+    with pytest.warns(UserWarning, match=r"5 image entries .* are links that lead out") as w:
         data = load_image_folder(archive, "train", cache=False)
+    assert w[0].filename == __file__  # the caller's line, not the library's
     assert len(data.target) == 3 * len(CLASSES)
     # The folder itself: the absolute link works on this machine; the other four lead
     # nowhere or loop, and are skipped alike (os.stat's error stopped every load).
@@ -817,8 +818,9 @@ def test_a_cache_write_that_fails_leaves_no_file(image_folder, tmp_path, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "savez", disk_full)
-    with pytest.warns(UserWarning, match="Could not write cache file .*No space left"):
+    with pytest.warns(UserWarning, match="Could not write cache file .*No space left") as w:
         data = load_image_folder(root, "train", cache_dir=cache_dir)
+    assert w[0].filename == __file__
     assert len(data.target) == 3 * len(CLASSES)
     assert os.listdir(cache_dir) == []
 

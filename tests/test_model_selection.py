@@ -841,11 +841,12 @@ def test_probe_cut_counts_the_novel_digits():
 
 def test_probe_cut_warns_with_a_single_probe_class():
     X_target, X_source, y_source, _ = _blob_classes(3, 3)
-    with pytest.warns(UserWarning, match="probe_cut' with 1 probe class"):
+    with pytest.warns(UserWarning, match="probe_cut' with 1 probe class") as caught:
         estimate_n_clusters(
             X_target, X_source, y_source, candidates=[2, 3], criterion="probe_cut",
             random_state=0,
         )
+    assert caught[0].filename == __file__  # the caller's line, not the library's
     # Two probe classes, or the other criterion, are not warned about.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -1140,6 +1141,20 @@ def test_auto_n_clusters_criterion_follows_the_input_kind(
         Xt, Xs, ys, candidates=range(2, 21), criterion=criterion, random_state=0
     )
     assert model.n_clusters_ == expected
+
+
+def test_auto_n_clusters_warning_names_what_the_clusterer_can_change(digits_split):
+    # Images of 3 source classes: one probe class per draw. The advice must hold for
+    # SupremeClusterer (which has no criterion to set) and point at the caller's line.
+    Xs, ys, Xt, _ = digits_split
+    Xs, Xt = (X.reshape(-1, 8, 8, 1).astype(np.uint8) for X in (Xs, Xt))
+    three = ys < 3
+    with pytest.warns(UserWarning, match="1 probe class per draw") as caught:
+        SupremeClusterer("auto", **TINY).fit(Xt, source=(Xs[three], ys[three]))
+    (warning,) = [w for w in caught if "probe class" in str(w.message)]
+    assert "(3 source classes)" in str(warning.message)
+    assert "an integer n_clusters for SupremeClusterer" in str(warning.message)
+    assert warning.filename == __file__
 
 
 def test_estimate_n_clusters_reads_integer_images_as_uint8(digits_split):

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_consistent_length
 from .._estimator import SupremeClusterer
 from .._input import (
     _check_named_array, _check_source_columns, _check_source_labels, _integer_images_as_uint8,
+    _user_stacklevel,
 )
 from ..metrics import cluster_accuracy
 from ._split import NovelClassSplit
@@ -383,12 +384,17 @@ def estimate_n_clusters(
         # One probe class only shows at which cut a class comes out whole, not how
         # finely the representation splits classes: on 7 novel digits (3 source
         # classes, 1 probe) it gave 4, 4, 4 (benchmarks page).
+        # Also reached from SupremeClusterer(n_clusters="auto"), which has neither
+        # n_probe_classes nor criterion: the advice names the owner of each.
         warnings.warn(
-            f"criterion='probe_cut' with {n_probe} probe class per draw: the probe cut "
-            "says little about how finely classes are split, and the estimate is "
-            "unreliable. Use more source classes, n_probe_classes >= 2, or "
-            "criterion='accuracy_silhouette'.",
+            f"criterion='probe_cut' with {n_probe} probe class per draw ({n_classes} "
+            "source classes): the probe cut says little about how finely classes are "
+            "split, and the estimate is unreliable. Use more source classes, or "
+            "choose K otherwise: estimate_n_clusters with n_probe_classes >= 2 or "
+            "criterion='accuracy_silhouette', or an integer n_clusters for "
+            "SupremeClusterer.",
             UserWarning,
+            stacklevel=_user_stacklevel(),
         )
     # At least one draw, so that too many probe classes meet NovelClassSplit's own error.
     n_splits = max(1, min(n_draws, math.comb(n_classes, n_probe)))
