@@ -212,13 +212,14 @@ def _literal_problem(text, exc):
     return str(exc)  # TypeError: "unhashable type: 'list'"
 
 
-def add_override_argument(parser):
+def add_override_argument(parser, backbone_params="{'width': 16}", bare_word="backbone=cnn"):
+    """``--set KEY=VALUE``, with examples that the command's own network accepts."""
     parser.add_argument(
         "--set", dest="overrides", metavar="KEY=VALUE", type=parse_override, action="append",
         default=[],
         help="override a SupremeClusterer setting with a Python literal or JSON (e.g. "
-        "tau=0.1, memory=null, backbone_params=\"{'width': 16}\"); a bare word is a string "
-        "(backbone=cnn); repeatable",
+        f"tau=0.1, memory=null, backbone_params=\"{backbone_params}\"); a bare word is a "
+        f"string ({bare_word}); repeatable",
     )
 
 

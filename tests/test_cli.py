@@ -21,11 +21,11 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme.__main__ import main
+from sklearn_supreme.__main__ import build_parser, main
 from skorch.callbacks import Callback
 
 from sklearn_supreme._atomic import check_writable
-from sklearn_supreme._cli import parse_override, torch_threads
+from sklearn_supreme._cli import check_settings, parse_override, torch_threads
 from sklearn_supreme._reporting import format_mean_std, mean_std, to_jsonable, write_json
 from sklearn_supreme.benchmark import (
     PAPER_TABLE1_CIFAR10,
@@ -115,6 +115,24 @@ def test_run_digits_demo(capsys):
     # The demo ran on one torch thread.
     assert results["environment"]["torch_threads"] == 1
     assert results["environment"]["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize(
+    "command, base, shape",
+    [("demo", DEMO_PARAMS, [(64,)]), ("benchmark", {}, [(32, 32, 3), 3])],
+)
+def test_set_examples_of_each_help_build_that_commands_network(command, base, shape):
+    # The --set examples a command's help offers are settings it accepts.
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    (action,) = [a for a in subparsers.choices[command]._actions if "--set" in a.option_strings]
+    text = " ".join(action.help.split())
+    examples = re.findall(r"(\w+=\"[^\"]+\"|\w+=[\w.]+)", text)
+    assert any(e.startswith("backbone_params=") for e in examples), text
+    for example in examples:
+        key, value = parse_override(example.replace('"', ""))
+        check_settings({**base, key: value}, *shape)
 
 
 def test_demo_command_writes_json(tmp_path):
