@@ -334,6 +334,12 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     See Also
     --------
     sklearn.cluster.KMeans : Clustering without transfer.
+    sklearn_supreme.model_selection.SupremeClustererCV : ``tau`` chosen by
+        cross-validation on the source classes, without target labels.
+    sklearn_supreme.metrics.cluster_accuracy_scorer : There is no ``score``
+        method (clusterings are scored against labels, after matching clusters to
+        classes), so searches and ``cross_validate`` on labelled data take
+        ``scoring=cluster_accuracy_scorer``.
 
     Notes
     -----
