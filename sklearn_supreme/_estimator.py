@@ -1274,8 +1274,11 @@ _GLOBAL_STATE_LOCK = threading.RLock()
 def _seeded(seed, device):
     """Seed torch inside ``fit`` only: the caller's global RNG state is restored after.
 
-    Holds a process-wide lock meanwhile (:data:`_GLOBAL_STATE_LOCK`), so that seeded
-    training in one thread never shares the generator with another thread's.
+    Also makes float32 torch's default dtype meanwhile: the network is built and
+    trained in float32 (the input adapter casts to it) also when the caller set
+    another default (``torch.set_default_dtype(torch.float64)``). Holds a
+    process-wide lock meanwhile (:data:`_GLOBAL_STATE_LOCK`), so that seeded training
+    in one thread never shares the generator or the default with another thread's.
     """
     # Only the generators the fit uses: torch.manual_seed would also seed every GPU's
     # and MPS's, which are the caller's.
@@ -1287,9 +1290,12 @@ def _seeded(seed, device):
         if device.type == "mps":
             mps_state = torch.mps.get_rng_state()
             torch.mps.manual_seed(seed)
+        default_dtype = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
         try:
             yield
         finally:
+            torch.set_default_dtype(default_dtype)
             if device.type == "mps":
                 torch.mps.set_rng_state(mps_state)
 

@@ -303,6 +303,21 @@ def test_fit_is_unchanged_by_the_global_pandas_output(fitted, digits_split, fast
     np.testing.assert_array_equal(model.labels_, fitted.labels_)
 
 
+def test_fit_under_a_float64_default_dtype(fitted, digits_split, fast_params):
+    # torch.set_default_dtype(torch.float64) is common in scientific code: the network
+    # is still built in float32, the input's dtype, and the caller's default stays.
+    Xs, ys, Xt, _ = digits_split
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+        assert torch.get_default_dtype() == torch.float64
+        np.testing.assert_array_equal(model.predict(Xt), fitted.labels_)
+    finally:
+        torch.set_default_dtype(before)
+    np.testing.assert_array_equal(model.labels_, fitted.labels_)
+
+
 def test_fit_without_source(digits_split, fast_params):
     _, _, Xt, _ = digits_split
     model = SupremeClusterer(**fast_params).fit(Xt)
