@@ -110,12 +110,16 @@ class ImagePerturbation:
         theta[:, 1, 1] = zoom
         theta[:, :, 2] = shift
         # grid_sample interpolates floats: integer images (uint8) are warped as float32,
-        # floating ones in their own precision.
-        x = x if x.is_floating_point() else x.float()
+        # floating ones in their own precision, but for half precision on the CPU,
+        # warped in float32 and returned in their dtype (torch 2.3's CPU grid_sample
+        # has no float16 or bfloat16 kernel).
+        dtype = x.dtype if x.is_floating_point() else torch.float32
+        half_on_cpu = x.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
+        x = x.float() if half_on_cpu or not x.is_floating_point() else x
         grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
         out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
                             align_corners=False)
-        return out.contiguous(memory_format=torch.channels_last)
+        return out.to(dtype).contiguous(memory_format=torch.channels_last)
 
     def __repr__(self):
         shape = f", image_shape={self.image_shape}" if self.image_shape is not None else ""
