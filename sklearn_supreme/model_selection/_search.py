@@ -202,7 +202,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     >>> X, y = load_digits(return_X_y=True)
     >>> X_source, y_source, X_target = X[y < 5][:400], y[y < 5][:400], X[y >= 5][:200]
     >>> search = SupremeClustererCV(
-    ...     SupremeClusterer(n_clusters=5, pretrain_epochs=1, max_epochs=1,
+    ...     SupremeClusterer(n_clusters=5, pretrain_epochs=1, max_epochs=5,
     ...                      batch_size=64, random_state=0),
     ...     taus=(0.1, 1.0), cv=NovelClassSplit(2, n_novel_classes=2, random_state=0),
     ... )
