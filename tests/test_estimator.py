@@ -17,12 +17,14 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme._estimator import _empty_clusters_ignored, _seeded, _warn_empty_clusters
 from sklearn_supreme._inference import _even_batches
+from sklearn_supreme._input import _as_network_input
 from sklearn_supreme._objective import supreme_loss
 from sklearn_supreme._training import LOSS_TERMS
 
@@ -125,7 +127,6 @@ def test_batch_losses_stay_on_the_device_until_the_epoch_ends(digits_split, fast
     # skorch's own loop calls loss.item() per batch: on a GPU a host sync per step,
     # which stalls the launch queue. Here a batch's loss is a tensor mid-epoch and
     # every batch's loss is a float once the epoch ends.
-    from skorch.callbacks import Callback
 
     class Observe(Callback):
         seen = []  # a class attribute: the estimator may copy its callbacks
@@ -461,6 +462,9 @@ def test_images_in_the_other_layout_get_a_warning():
         # but what a short fit of random pixels may: clusters left empty
         warnings.filterwarnings("ignore", ".* clusters are empty", ConvergenceWarning)
         model.fit(channels_last.transpose(0, 3, 1, 2))
+    # grayscale too (MNIST as (N, 28, 28, 1) floats), the commonest form of the mistake
+    with pytest.warns(UserWarning, match=r"looks like channels-last.*28 channels of 28x1"):
+        _as_network_input(rng.rand(40, 28, 28, 1).astype(np.float32), "X")
     # the mirror mistake: uint8 images handed over channels-first, as torchvision has them
     channels_first = (channels_last * 255).astype(np.uint8).transpose(0, 3, 1, 2)
     with pytest.warns(UserWarning, match=r"shape \(40, 3, 8, 8\) looks like channels-first.*"
@@ -521,7 +525,9 @@ def test_source_given_as_y_is_refused(digits_split, fast_params):
     # and the fit would run without any transfer.
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(**fast_params)
-    for pair in [(Xs, ys), [Xs.tolist(), list(ys)]]:
+    ragged = [list(row) for row in Xs]
+    ragged[0] = ragged[0][:10]  # rows of unequal length: still samples, not labels
+    for pair in [(Xs, ys), [Xs.tolist(), list(ys)], (ragged, ys)]:
         with pytest.raises(TypeError, match=r"pair \(X_source, y_source\) as its second "
                                             r"argument, y.*source=\(X_source, y_source\)"):
             model.fit(Xt, pair)
@@ -926,6 +932,7 @@ def test_device_batches_by_hand():
         return [x for x, _ in out]
 
     assert batches(5) == [[0, 1], [2, 3], [4]]
+    assert batches(4) == [[0, 1], [2, 3]]  # no empty batch when the batches fill up
     assert batches(5, drop_last=True) == [[0, 1], [2, 3]]
     assert batches(1, drop_last=True) == [[0]]  # the only batch is kept, incomplete or not
     torch.manual_seed(0)
@@ -936,8 +943,6 @@ def test_device_batches_by_hand():
 
 
 def test_training_batches_are_shuffled_every_epoch_and_complete(digits_split, fast_params):
-    from skorch.callbacks import Callback
-
     from sklearn_supreme._training import SourcePretrainNet
 
     class Batches(Callback):
@@ -1021,6 +1026,64 @@ def test_image_backbone_on_vectors_and_mlp_on_images(digits_split):
     images = np.zeros((20, 8, 8, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="expects 2-D feature arrays"):
         SupremeClusterer(n_clusters=2, backbone="mlp").fit(images)
+
+
+def test_infinite_loss_names_the_phase_and_epoch(monkeypatch, digits_split, fast_params):
+    # An infinite loss, not only NaN, stops the phase where it occurs (in the only batch
+    # of the epoch), rather than leaving NaN weights for the next step to fail on.
+    import sklearn_supreme._training as training
+
+    Xs, ys, Xt, _ = digits_split
+    monkeypatch.setattr(
+        training, "source_cross_entropy",
+        lambda logits, y: torch.nn.functional.cross_entropy(logits.float(), y) * float("inf"),
+    )
+    params = {**fast_params, "pretrain_epochs": 1, "batch_size": 512}
+    with pytest.raises(FloatingPointError, match="pretraining loss became non-finite at epoch 1"):
+        SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+
+
+def test_every_source_sample_can_be_drawn_in_the_clustering_phase():
+    # Three source rows told apart by value; the network's input adapter records what it
+    # is given: the clustering phase's source batches draw from all three.
+    rng = np.random.RandomState(0)
+    Xs = 1000.0 + np.arange(3)[:, None] + np.zeros((3, 8))
+    seen = []
+
+    class RecordInputs(Callback):
+        def on_train_begin(self, net, **kwargs):
+            net.module_.adapter.register_forward_pre_hook(
+                lambda module, args: seen.append(args[0].clone())
+            )
+
+    SupremeClusterer(
+        n_clusters=2, pretrain_epochs=0, max_epochs=3, batch_size=16, random_state=0,
+        callbacks=[RecordInputs()],
+    ).fit(rng.rand(48, 8), source=(Xs, [0, 1, 2]))
+    rows = torch.cat(seen)
+    assert set((rows[rows[:, 0] >= 1000, 0] - 1000).int().tolist()) == {0, 1, 2}
+
+
+def test_the_loss_gets_clean_and_perturbed_assignments_in_order(
+    monkeypatch, digits_split, fast_params
+):
+    # The balance term reads the clean assignments only, so their order matters: with
+    # every perturbed copy the same (zero) input, only the perturbed rows are all equal.
+    import sklearn_supreme._training as training
+
+    Xs, ys, Xt, _ = digits_split
+    seen, loss = [], training.supreme_loss
+
+    def spy(p, p_perturbed, *args, **kwargs):
+        seen.append((p.detach(), p_perturbed.detach()))
+        return loss(p, p_perturbed, *args, **kwargs)
+
+    monkeypatch.setattr(training, "supreme_loss", spy)
+    params = {**fast_params, "max_epochs": 1, "augment": torch.zeros_like}
+    SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+    p, p_perturbed = seen[0]
+    assert torch.allclose(p_perturbed, p_perturbed[:1].expand_as(p_perturbed))
+    assert not torch.allclose(p, p[:1].expand_as(p))
 
 
 def test_backbone_with_wrong_output_shape(digits_split):
@@ -1178,7 +1241,6 @@ def test_auto_n_clusters_checks_the_network_before_estimating(digits_split, monk
 def _factor_dtypes(dtypes):
     """A callback recording the dtype of the factor layer's output, in training (with
     gradients) and in inference (not AdaBN's passes, which run in training mode)."""
-    from skorch.callbacks import Callback
 
     class FactorDtypes(Callback):
         def on_train_begin(self, net, **kwargs):

@@ -325,6 +325,20 @@ def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
     assert search.best_estimator_.memory is None
 
 
+def test_cv_keeps_the_estimators_own_memory(digits_split, tmp_path):
+    # The search's temporary cache only stands in for a memory the user did not set:
+    # the CV's fits (no refit here) fill the user's.
+    Xs, ys, Xt, _ = digits_split
+    estimator = SupremeClusterer(
+        pretrain_epochs=1, max_epochs=1, batch_size=128, random_state=0, memory=str(tmp_path)
+    )
+    SupremeClustererCV(
+        estimator, taus=(0.5, 1.0), cv=NovelClassSplit(1, n_novel_classes=2, random_state=0),
+        refit=False,
+    ).fit(Xt, source=(Xs, ys))
+    assert any(path.is_file() for path in tmp_path.rglob("*"))
+
+
 class PretrainingLog(Callback):
     """Appends a line to ``path`` when a source pretraining starts, in whatever
     process the fit runs (a file, since joblib's workers are other processes)."""
@@ -573,6 +587,25 @@ def test_cv_checks_the_estimators_parameters_before_the_target(blob_source):
     search = SupremeClustererCV(SupremeClusterer(n_clusters="foo"), taus=(0.25,), cv=2)
     with pytest.raises(InvalidParameterError, match="'n_clusters' parameter of SupremeClusterer"):
         search.fit(X[:9], source=(X, y))
+
+
+class RefitFails(TauDependentClusterer):
+    """Fits the CV's held-out classes (60 samples) but not the 9-sample target."""
+
+    def fit(self, X, y=None, source=None):
+        if len(X) == 9:
+            raise RuntimeError("refit failed")
+        return super().fit(X, y, source)
+
+
+def test_cv_whose_first_refit_fails_is_left_unfitted(blob_source):
+    X, y = blob_source
+    search = SupremeClustererCV(RefitFails(), taus=(0.25,), cv=2)
+    with pytest.raises(RuntimeError, match="refit failed"):
+        search.fit(X[:9], source=(X, y))
+    assert not any(hasattr(search, a) for a in ("cv_results_", "best_tau_", "best_params_"))
+    with pytest.raises(NotFittedError):
+        search.predict(X[:9])
 
 
 def test_cv_refit_never_mixes_two_searches(blob_source):

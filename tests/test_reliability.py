@@ -204,6 +204,20 @@ def test_checkpoint_dir_needs_parameters_that_pickle(digits_split, tmp_path):
     assert not _checkpoints(tmp_path)
 
 
+def test_a_checkpoint_dir_that_does_not_exist_yet_is_created(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    directory = tmp_path / "runs" / "checkpoints"
+    SupremeClusterer(**PARAMS, checkpoint_dir=directory).fit(Xt, source=(Xs, ys))
+    assert len(list(directory.glob("supreme_checkpoint_*.pt"))) == 1
+
+
+def test_fit_puts_back_the_sigint_handler_it_found(digits_split):
+    Xs, ys, Xt, _ = digits_split
+    before = signal.getsignal(signal.SIGINT)
+    SupremeClusterer(**PARAMS).fit(Xt, source=(Xs, ys))
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_checkpoint_every_saves_every_kth_epoch(digits_split, tmp_path):
     Xs, ys, Xt, _ = digits_split
     # 3 pretraining epochs, then a failure at the end of clustering epoch 2: with
