@@ -262,7 +262,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         ``"valid_loss"``, which ``fit`` refuses). Neither phase has labels that a
         scikit-learn scorer reads, so :class:`~skorch.callbacks.EpochScoring` and
         :class:`~skorch.callbacks.BatchScoring` with ``on_train=True`` need a
-        callable ``scoring(net, X, y)``; a string one is refused.
+        callable ``scoring(net, X, y)``; a string one is refused. As in skorch,
+        the instances given are the ones trained with: each phase initialises them,
+        so after ``fit`` they hold the clustering phase's state (an
+        ``EarlyStopping``'s best epoch...); :func:`~sklearn.base.clone`, as every
+        search does, gives each fit its own copies.
     memory : str, joblib.Memory or None, default=None
         Caches the *start* of a fit with joblib, as :class:`~sklearn.pipeline.Pipeline`
         caches its transformers: the source pretraining, the initial K-means and
