@@ -295,7 +295,8 @@ def main(argv=None):
     parser.add_argument("--k-max", type=int, default=20,
                         help="largest candidate K (default: 20, as estimate_n_clusters)")
     parser.add_argument("--output", help="JSON file (default: model_selection_DATASET.json)")
-    add_override_argument(parser)
+    # One help for two networks (the digits' MLP, CIFAR-10's CNN): examples both accept.
+    add_override_argument(parser, None, "augment=auto")
     args = parser.parse_args(argv)
     spec = DATASETS[args.dataset]
     k_splits = spec["k_splits"]

@@ -56,7 +56,8 @@ class ImagePerturbation:
         # Checked here, where the mistake is made: a zero or negative zoom, or a
         # negative shift, would train on degenerate copies without any error.
         try:
-            low, high = (float(v) for v in scale)
+            # Numbers only: float("1") would read each character of a string.
+            low, high = (float(v) if isinstance(v, Real) else math.nan for v in scale)
         except (TypeError, ValueError):
             low = high = math.nan
         if not 0 < low <= high < math.inf:
@@ -66,7 +67,8 @@ class ImagePerturbation:
             )
         _check_number("ImagePerturbation", "translate", translate, 0, math.inf)
         if image_shape is not None and not (
-            isinstance(image_shape, (tuple, list)) and len(image_shape) == 3
+            not isinstance(image_shape, (str, bytes)) and hasattr(image_shape, "__len__")
+            and len(image_shape) == 3
             and all(isinstance(v, Integral) and v > 0 for v in image_shape)
         ):
             raise ValueError(

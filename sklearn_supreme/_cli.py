@@ -213,13 +213,15 @@ def _literal_problem(text, exc):
 
 
 def add_override_argument(parser, backbone_params="{'width': 16}", bare_word="backbone=cnn"):
-    """``--set KEY=VALUE``, with examples that the command's own network accepts."""
+    """``--set KEY=VALUE``, with examples that the command's own network accepts
+    (``backbone_params=None``: no example of it, for commands of several networks)."""
+    backbone = f', backbone_params="{backbone_params}"' if backbone_params else ""
     parser.add_argument(
         "--set", dest="overrides", metavar="KEY=VALUE", type=parse_override, action="append",
         default=[],
         help="override a SupremeClusterer setting with a Python literal or JSON (e.g. "
-        f"tau=0.1, memory=null, backbone_params=\"{backbone_params}\"); a bare word is a "
-        f"string ({bare_word}); repeatable",
+        f"tau=0.1, memory=null{backbone}); a bare word is a string ({bare_word}); "
+        "repeatable",
     )
 
 

@@ -697,8 +697,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         if self.warm_start and hasattr(self, "net_"):
             # A copy: if this call fails, the previous model must stay as it was.
             net = copy.deepcopy(self.net_)
-            # A copied skorch net holds two copies of the module (module and module_);
-            # initialize(), which a resume calls, would swap in the one not frozen.
+            # module is module_ in a copy (see _DeviceNet.__getstate__), but not in a
+            # net unpickled from a version before that: two copies of the network,
+            # and initialize(), which a resume calls, would swap in the one not frozen.
             net.module = net.module_
             net.set_params(**common)
             self._maybe_compile(net.module_)  # copies drop compiled code

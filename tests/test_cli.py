@@ -135,6 +135,20 @@ def test_set_examples_of_each_help_build_that_commands_network(command, base, sh
         check_settings({**base, key: value}, *shape)
 
 
+def test_set_examples_of_the_model_selection_script_build_both_its_networks(capsys):
+    script = _load_script("model_selection")
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    examples = re.findall(r"--set KEY=VALUE override .*?\(e\.g\. (.*?)\); a bare word is a "
+                          r"string \((.*?)\)", text)
+    assert examples, text
+    for example in re.split(r", ", ", ".join(examples[0])):
+        key, value = parse_override(example.replace('"', ""))
+        for name, spec in script.DATASETS.items():
+            check_settings({**spec["params"], key: value}, *script.SAMPLE_SHAPES[name])
+
+
 def test_demo_command_writes_json(tmp_path):
     torch.set_num_threads(2)  # not the demo's default, which must win (conftest restores)
     path = tmp_path / "demo.json"

@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._checkpoint import load_checkpoint
+from sklearn_supreme._checkpoint import load_checkpoint, rng_state, set_rng_state
 from sklearn_supreme._training import SupremeNet
 from sklearn_supreme.metrics import cluster_accuracy_scorer
 from sklearn_supreme.model_selection import estimate_n_clusters
@@ -202,6 +202,35 @@ def test_checkpoint_dir_needs_parameters_that_pickle(digits_split, tmp_path):
     with pytest.raises(ValueError, match="checkpoint_dir names each fit's checkpoint by a hash"):
         model.fit(Xt, source=(Xs, ys))
     assert not _checkpoints(tmp_path)
+
+
+def test_generator_states_are_the_fits_device_only(monkeypatch):
+    # No GPU here: torch.cuda's state functions are stood in for, and record what
+    # they are asked. A fit on cuda:1 records and restores cuda:1's generator alone;
+    # "cuda" means the current device; the CPU never touches CUDA.
+    calls = []
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state",
+                        lambda index: calls.append(("get", index)) or torch.tensor([index]))
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, index: calls.append(("set", state.item(), index)))
+    state = rng_state("cuda:1")
+    assert calls == [("get", 1)] and state["cuda"].item() == 1
+    assert torch.equal(state["cpu"], torch.get_rng_state())
+    calls.clear()
+    set_rng_state(state, "cuda:1")
+    set_rng_state({**state, "cuda": torch.tensor([7])}, "cuda")
+    assert calls == [("set", 1, 1), ("set", 7, 2)]
+    # Written by an earlier version: every GPU's state, of which the fit's is read.
+    calls.clear()
+    old = {"cpu": state["cpu"], "cuda": [torch.tensor([10]), torch.tensor([11])]}
+    set_rng_state(old, "cuda:1")
+    set_rng_state(old, "cuda:5")  # no state for that device: left as it is
+    assert calls == [("set", 11, 1)]
+    calls.clear()
+    assert "cuda" not in rng_state("cpu")
+    set_rng_state(old, "cpu")
+    assert calls == []
 
 
 def test_a_checkpoint_dir_that_does_not_exist_yet_is_created(digits_split, tmp_path):
