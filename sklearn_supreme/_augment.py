@@ -55,22 +55,15 @@ class ImagePerturbation:
     def __init__(self, scale=(0.8, 1.2), translate=0.125, flip=True, image_shape=None):
         # Checked here, where the mistake is made: a zero or negative zoom, or a
         # negative shift, would train on degenerate copies without any error.
-        try:
-            # Numbers only: float("1") would read each character of a string.
-            low, high = (float(v) if isinstance(v, Real) else math.nan for v in scale)
-        except (TypeError, ValueError):
-            low = high = math.nan
-        if not 0 < low <= high < math.inf:
+        pair = _items(scale, 2, Real)
+        if pair is None or not 0 < pair[0] <= pair[1] < math.inf:
             raise ValueError(
                 f"ImagePerturbation: scale must be a pair (low, high) of zoom factors with "
                 f"0 < low <= high; got {scale!r}."
             )
         _check_number("ImagePerturbation", "translate", translate, 0, math.inf)
-        if image_shape is not None and not (
-            not isinstance(image_shape, (str, bytes)) and hasattr(image_shape, "__len__")
-            and len(image_shape) == 3
-            and all(isinstance(v, Integral) and v > 0 for v in image_shape)
-        ):
+        shape = _items(image_shape, 3, Integral)
+        if image_shape is not None and (shape is None or min(shape) <= 0):
             raise ValueError(
                 f"ImagePerturbation: image_shape must be (C, H, W), three positive "
                 f"integers; got {image_shape!r}."
@@ -172,6 +165,16 @@ class VectorPerturbation:
 
     def __repr__(self):
         return f"VectorPerturbation(noise={self.noise}, dropout={self.dropout})"
+
+
+def _items(value, n, kind):
+    """The ``n`` items of the sequence ``value`` as a tuple if each is a ``kind`` (not a
+    bool), else None; a string is no sequence here (``"12"`` is not a pair)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
+        return None
+    items = tuple(value)
+    ok = all(isinstance(v, kind) and not isinstance(v, bool) for v in items)
+    return items if ok else None
 
 
 def _check_number(owner, name, value, low, high, high_closed=True):
