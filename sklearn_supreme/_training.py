@@ -192,6 +192,13 @@ class _DeviceNet(NeuralNet):
         self.precision = precision
         kwargs.setdefault("criterion", torch.nn.Identity)  # the loss is computed in the step
         kwargs.setdefault("optimizer", torch.optim.Adam)
+        on_cpu = torch.device(kwargs.get("device", "cpu")).type == "cpu"
+        if kwargs["optimizer"] is torch.optim.Adam and on_cpu:
+            # torch's Adam takes its multi-tensor (foreach) path by default only on
+            # CUDA-like devices and loops over the parameters in Python on the CPU. On
+            # the CPU the foreach path computes the same update in less time (the fits
+            # are identical, tests/test_estimator.py; the demo's fit: 1-2 % faster).
+            kwargs.setdefault("optimizer__foreach", True)
         kwargs.setdefault("iterator_train", DeviceBatchIterator)
         kwargs.setdefault("iterator_train__shuffle", True)
         kwargs.setdefault("iterator_train__drop_last", True)
@@ -217,6 +224,14 @@ class _DeviceNet(NeuralNet):
         super().__setstate__(state)
         if self.__dict__.get("module") is _FittedModule:
             self.module = self.module_
+
+    def get_default_callbacks(self):
+        callbacks = super().get_default_callbacks()
+        if self.verbose:
+            return callbacks
+        # skorch's PrintLog formats the epoch table at every epoch end and only then
+        # leaves it unprinted under verbose=0: about 1 % of the demo's fit.
+        return [(name, cb) for name, cb in callbacks if name != "print_log"]
 
     def initialize_module(self):
         super().initialize_module()

@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 from torch import nn
@@ -26,7 +27,7 @@ from sklearn_supreme._estimator import _empty_clusters_ignored, _seeded, _warn_e
 from sklearn_supreme._inference import _even_batches
 from sklearn_supreme._input import _as_network_input
 from sklearn_supreme._objective import supreme_loss
-from sklearn_supreme._training import LOSS_TERMS
+from sklearn_supreme._training import LOSS_TERMS, _DeviceNet
 
 
 @pytest.fixture(scope="module")
@@ -373,6 +374,33 @@ def test_verbose_prints_each_epoch(digits_split, fast_params, capsys):
     assert "source_loss" in clustering and "source_loss" not in pretraining
     SupremeClusterer(**fast_params, verbose=0).fit(Xt, source=(Xs, ys))
     assert capsys.readouterr().out == ""
+
+
+def test_cpu_shortcuts_give_the_same_fit(digits_split, fast_params, monkeypatch):
+    # On the CPU both phases run Adam's foreach path and, under verbose=0, build no
+    # epoch table: they only save time, so the fit is bit for bit the one of torch's
+    # for-loop Adam with skorch's PrintLog.
+    Xs, ys, Xt, _ = digits_split
+    params = {**fast_params, "max_epochs": 6}
+    fast = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+    assert fast.net_.optimizer_.defaults["foreach"] is True
+    assert "print_log" not in dict(fast.net_.callbacks_)
+
+    class ForLoopAdam(torch.optim.Adam):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **{**kwargs, "foreach": False})
+
+    monkeypatch.setattr(torch.optim, "Adam", ForLoopAdam)
+    monkeypatch.setattr(_DeviceNet, "get_default_callbacks", NeuralNet.get_default_callbacks)
+    slow = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+    assert slow.net_.optimizer_.defaults["foreach"] is False
+    assert "print_log" in dict(slow.net_.callbacks_)
+    np.testing.assert_array_equal(fast.labels_, slow.labels_)
+    np.testing.assert_array_equal(fast.predict_proba(Xt), slow.predict_proba(Xt))
+    np.testing.assert_array_equal(fast.initial_proba_, slow.initial_proba_)
+    for name in ("loss", *LOSS_TERMS):
+        assert fast.history_[name] == slow.history_[name]
+    assert fast.pretrain_history_["loss"] == slow.pretrain_history_["loss"]
 
 
 def _images(n, rng, uint8=True):
