@@ -1205,10 +1205,13 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Parameters
         ----------
         X : array-like of the shape seen in ``fit``
+            Samples of the kind the model was fitted on: feature rows with the
+            fitted number of features, or images of the fitted shape.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            Index of each sample's cluster, in ``range(n_clusters_)``.
         """
         return self._forward(X).argmax(axis=1).astype(np.int64)
 
@@ -1218,6 +1221,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Parameters
         ----------
         X : array-like of the shape seen in ``fit``
+            Samples of the kind the model was fitted on: feature rows with the
+            fitted number of features, or images of the fitted shape.
 
         Returns
         -------
@@ -1232,6 +1237,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         Parameters
         ----------
         X : array-like of the shape seen in ``fit``
+            Samples of the kind the model was fitted on: feature rows with the
+            fitted number of features, or images of the fitted shape.
 
         Returns
         -------

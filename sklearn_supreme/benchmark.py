@@ -299,7 +299,7 @@ def load_cifar10_protocol(data, per_class=None, cache_dir=None):
     Returns
     -------
     X_source, y_source, X_target, y_target : ndarray
-        uint8 images ``(N, 32, 32, 3)`` and their CIFAR-10 labels.
+        The uint8 images ``(N, 32, 32, 3)`` and their CIFAR-10 labels.
 
     Examples
     --------

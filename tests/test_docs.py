@@ -153,6 +153,46 @@ def test_public_docstring_has_a_doctest_example(module, name, obj):
     assert ">>> " in match.group(1), f"{module}.{name}: Examples has no doctest"
 
 
+#: numpydoc's checks that the API's docstrings are not held to, and why.
+NUMPYDOC_SKIPPED = {
+    "ES01": "an extended summary: a short method needs none",
+    "SA01": "a See Also section: classes and functions have one where it helps",
+    # test_public_docstring_has_a_doctest_example asks one of every class and function.
+    "EX01": "an Examples section of every method",
+    "RT02": "a Returns line of the type alone: return values are named, as in scikit-learn",
+}
+
+
+def _own_docstrings():
+    """The public classes and functions, and the public methods and properties that
+    each class defines itself (inherited ones are scikit-learn's docstrings)."""
+    for module, name, obj in PUBLIC_CALLABLES:
+        qualname = f"{obj.__module__}.{obj.__qualname__}"
+        yield qualname
+        if inspect.isclass(obj):
+            for member, value in vars(obj).items():
+                if not member.startswith("_") and (
+                    inspect.isfunction(value) or isinstance(value, property)
+                ):
+                    yield f"{qualname}.{member}"
+
+
+OWN_DOCSTRINGS = sorted(set(_own_docstrings()))
+
+
+@pytest.mark.parametrize("qualname", OWN_DOCSTRINGS)
+def test_public_docstring_passes_numpydoc_validation(qualname):
+    # numpydoc's own validator, as scikit-learn runs it on its API (an inline
+    # "# numpydoc ignore=CODE" on a def line exempts one check, with a comment why).
+    validate = pytest.importorskip("numpydoc.validate").validate
+    errors = [
+        f"{code}: {message}"
+        for code, message in validate(qualname)["errors"]
+        if code not in NUMPYDOC_SKIPPED
+    ]
+    assert errors == [], qualname
+
+
 BENCHMARK_JSON = DOCS / "benchmarks"
 
 #: The row label of each profiled variant in the page's profile table.

@@ -299,12 +299,17 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X, y, **kwargs
-            As for :meth:`fit`.
+        X : array-like of shape (n_samples, n_features) or image array
+            Target samples, as for :meth:`fit`.
+        y : None
+            Ignored, as for :meth:`fit`.
+        **kwargs : dict
+            The source and the other arguments of :meth:`fit`.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_factors)
+            The refitted best estimator's codes of ``X``, in [0, 1].
         """
         self._check_refit("fit_transform")
         return self.fit(X, y, **kwargs).transform(X)
@@ -405,7 +410,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
                     setattr(self, name, getattr(best, name))
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the factor-space features, by the refitted best estimator.
+        """Get the names of the factor-space features, by the refitted best estimator.
 
         Parameters
         ----------
@@ -415,6 +420,8 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
+            One name per factor: the estimator's lowercase class name and the
+            factor's index.
         """
         return self._refitted("get_feature_names_out").get_feature_names_out(input_features)
 
@@ -524,10 +531,12 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of the shape seen in ``fit``
+            Samples of the kind the search was fitted on.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_factors)
+            The refitted best estimator's codes of ``X``, in [0, 1].
         """
         return self._refitted("transform").transform(X)
 
