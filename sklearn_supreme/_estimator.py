@@ -1020,14 +1020,16 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         }
 
     # --------------------------------------------------------------- validation
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, cast=True):
+        """``X`` validated, and its layout; ``cast=False`` leaves float arrays in their
+        dtype (:func:`_as_network_input`)."""
         X = _integer_images_as_uint8(X, "X")
         if not reset:
             self._check_sample_dimensions(X)
         X = validate_data(
             self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64, np.uint8]
         )
-        X, kind = _as_network_input(X, "X")
+        X, kind = _as_network_input(X, "X", cast=cast)
         if not reset:
             self._check_fitted_shape(X.shape, kind)
         return X, kind
@@ -1192,7 +1194,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     # --------------------------------------------------------------- prediction
     def _forward(self, X, output="logits"):
         check_is_fitted(self)
-        X, _ = self._validate_X(X, reset=False)
+        # Float64 rows are cast batch by batch (_forward_batches), not copied whole.
+        X, _ = self._validate_X(X, reset=False, cast=False)
         device = self.net_.device
         return _forward_batches(
             self.net_.module_, X, self.batch_size, device,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import update_bn
 
+from ._input import _as_float32
 from ._training import autocast
 
 
@@ -32,7 +33,9 @@ def _as_tensor(array):
 @torch.no_grad()
 def _forward_batches(network, X, batch_size, device, precision, output="logits"):
     """Target logits or factor codes of ``X`` (array or device tensor), batch by batch,
-    computed in the resolved ``precision`` (``"float32"`` or ``"bfloat16"``).
+    computed in the resolved ``precision`` (``"float32"`` or ``"bfloat16"``). A float
+    array of another dtype or layout is cast to C-contiguous float32 batch by batch
+    (:func:`~._input._as_float32`).
 
     Only the requested output is kept, written into one preallocated array, so memory
     is the input plus that output whatever the number of rows.
@@ -43,7 +46,13 @@ def _forward_batches(network, X, batch_size, device, precision, output="logits")
     # Inference batches can be larger than training ones: no gradients are kept.
     step = max(batch_size, 1024)
     for start in range(0, len(X), step):
-        xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
+        xb = X[start:start + step]
+        if isinstance(xb, np.ndarray) and xb.dtype != np.uint8:
+            # Cast (and made contiguous, as torch needs) here, a batch at a time: a
+            # float32 copy of a whole float64 input would add half its size to the
+            # memory of predict. No copy of a float32 C-contiguous batch.
+            xb = _as_float32(xb, "X")
+        xb = _as_tensor(xb).to(device, non_blocking=True)
         with autocast(device, precision):
             logits, factors = network(xb)
         out[start:start + step] = (logits if output == "logits" else factors).float().cpu().numpy()

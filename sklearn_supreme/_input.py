@@ -178,8 +178,10 @@ def _integer_images_as_uint8(X, name):
     return X.astype(np.uint8)
 
 
-def _as_network_input(X, name):
-    """The layout of a validated array, and the array in the dtype the network reads."""
+def _as_network_input(X, name, cast=True):
+    """The layout of a validated array, and the array in the dtype the network reads;
+    with ``cast=False``, float arrays as they are, for callers that cast them batch by
+    batch (:func:`_as_float32`)."""
     # Images in the other layout than their dtype's are warned about, not refused:
     # an image may be 1 or 3 pixels wide (or high) and have many channels.
     if X.ndim == 4 and X.dtype == np.uint8:
@@ -203,21 +205,28 @@ def _as_network_input(X, name):
             stacklevel=_user_stacklevel(),
         )
     if X.ndim in (2, 4):
-        # The input was checked finite; float64 values beyond float32's range are not
-        # after the cast (numpy's overflow warning is replaced by the error below), and
-        # would surface later as a non-finite loss.
-        with np.errstate(over="ignore"):
-            out = np.ascontiguousarray(X, dtype=np.float32)
-        if X.dtype != np.float32 and not np.isfinite(out).all():
-            raise ValueError(
-                f"{name} has values beyond the float32 range (about 3.4e38 in absolute "
-                "value); the network computes in float32. Rescale the input."
-            )
-        return out, "vector" if X.ndim == 2 else "float_nchw"
+        return _as_float32(X, name) if cast else X, "vector" if X.ndim == 2 else "float_nchw"
     raise ValueError(
         f"{name} must be 2-D feature rows or 4-D images (uint8 (N, H, W, C) or float "
         f"(N, C, H, W)); got an array of shape {X.shape}."
     )
+
+
+def _as_float32(X, name):
+    """A validated float array as a C-contiguous float32 one (a copy unless it is one).
+
+    Raises ValueError if float64 values lie beyond float32's range: the input was
+    checked finite, but they are not after the cast (numpy's overflow warning is
+    replaced by the error), and would surface later as a non-finite loss.
+    """
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(X, dtype=np.float32)
+    if X.dtype != np.float32 and not np.isfinite(out).all():
+        raise ValueError(
+            f"{name} has values beyond the float32 range (about 3.4e38 in absolute "
+            "value); the network computes in float32. Rescale the input."
+        )
+    return out
 
 
 def _input_statistics(data, kind, standardize, seed):

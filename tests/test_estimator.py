@@ -4,6 +4,7 @@ import copy
 import pickle
 import shutil
 import threading
+import tracemalloc
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -401,6 +402,29 @@ def test_cpu_shortcuts_give_the_same_fit(digits_split, fast_params, monkeypatch)
     for name in ("loss", *LOSS_TERMS):
         assert fast.history_[name] == slow.history_[name]
     assert fast.pretrain_history_["loss"] == slow.pretrain_history_["loss"]
+
+
+def test_predict_casts_float64_rows_batch_by_batch(digits_split, fast_params):
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**fast_params).fit(Xt, source=(Xs, ys))
+    X = np.random.default_rng(0).standard_normal((20_000, Xt.shape[1]))  # float64
+    X32 = X.astype(np.float32)
+    tracemalloc.start()
+    try:
+        codes = model.transform(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(codes, model.transform(X32))
+    # The output and a batch, not a float32 copy of the whole input (half its size).
+    assert peak < codes.nbytes + X.nbytes / 8
+    # Other layouts, cast batch by batch too: torch cannot wrap negative strides.
+    np.testing.assert_array_equal(
+        model.predict(X32[:, ::-1]), model.predict(np.ascontiguousarray(X32[:, ::-1]))
+    )
+    np.testing.assert_array_equal(model.predict(np.asfortranarray(X)), model.predict(X32))
+    with pytest.raises(ValueError, match="X has values beyond the float32 range"):
+        model.predict(X * 1e300)
 
 
 def _images(n, rng, uint8=True):
