@@ -156,7 +156,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         resumed from a checkpoint continues it). The clustering phase always runs at
         ``lr``, as the paper trains.
     max_epochs : int, default=100
-        Epochs of the clustering phase.
+        Epochs of the clustering phase. An epoch is about ``n_samples / batch_size``
+        steps, so the phase's time grows with the target; a skorch
+        ``EarlyStopping`` in ``callbacks`` can end it sooner.
     batch_size : int, default=64
         Target samples per step; each step also uses as many perturbed copies and
         (unless ``source_batch_size`` says otherwise) source samples.
