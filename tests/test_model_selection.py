@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import DataConversionWarning, NotFittedError
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, LeavePGroupsOut
 from skorch.callbacks import Callback
 
 from sklearn_supreme import SupremeClusterer
@@ -249,6 +249,41 @@ def test_int_cv_is_a_fixed_novel_class_split(blob_source):
     expected = NovelClassSplit(3, n_novel_classes=2, random_state=0).get_held_out_classes(y)
     for got, want in zip(search.held_out_classes_, expected):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("cv", [GroupKFold(3), LeavePGroupsOut(2)], ids=repr)
+def test_group_splitters_take_the_classes_as_groups(blob_source, cv):
+    X, y = blob_source
+    search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=cv, refit=False)
+    search.fit(X[:5], source=(X, y))
+    expected = [np.unique(y[test]) for _, test in cv.split(X, y, groups=y)]
+    assert search.n_splits_ == len(expected) == cv.get_n_splits(groups=y)
+    for got, want in zip(search.held_out_classes_, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_splitters_without_groups_get_none(blob_source):
+    # KFold would warn that it ignores groups; a splitter of the user's may not take them.
+    X, y = blob_source
+
+    class ClassHalves:
+        def split(self, X, y):
+            first = np.isin(y, np.unique(y)[:3])
+            yield np.flatnonzero(first), np.flatnonzero(~first)
+            yield np.flatnonzero(~first), np.flatnonzero(first)
+
+        def get_n_splits(self, X=None, y=None):
+            return 2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for cv in (ClassHalves(), NovelClassSplit(2, n_novel_classes=2, random_state=0)):
+            search = SupremeClustererCV(
+                TauDependentClusterer(), taus=(0.25,), cv=cv, refit=False
+            ).fit(X[:5], source=(X, y))
+            assert search.n_splits_ == 2
+        with pytest.raises(ValueError, match="must hold out whole classes"):
+            SupremeClustererCV(TauDependentClusterer(), cv=KFold(2)).fit(X[:5], source=(X, y))
 
 
 def test_refit_delegates_to_best_estimator(blob_source):

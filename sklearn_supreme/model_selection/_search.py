@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 # scikit-learn's Parallel, not joblib's: it carries the caller's scikit-learn config
 # (and, from scikit-learn 1.7, warning filters) into the worker processes.
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
@@ -104,9 +105,11 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         How to hold out source classes. An int is the number of splits of
         ``NovelClassSplit(cv, n_novel_classes=2, random_state=0)``: the same
         splits on every call, as an int ``cv`` gives in scikit-learn. A splitter
-        receives ``split(X_source, y_source)``; any splitter or iterable of
-        ``(train, test)`` index arrays must hold out whole classes (checked).
-        None means 5.
+        receives ``split(X_source, y_source)``, and a splitter of groups
+        (``GroupKFold``, ``LeavePGroupsOut``...) the classes as ``groups``, so that
+        it holds out whole classes. Any splitter or
+        iterable of ``(train, test)`` index arrays must hold out whole classes
+        (checked). None means 5.
     n_jobs : int, default=None
         Number of cross-validation fits run in parallel by :class:`joblib.Parallel`
         (one per ``tau`` and split), through scikit-learn's wrapper, which hands
@@ -460,7 +463,13 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
                     f"{len(np.unique(y_source))} classes do not allow: {exc}"
                 ) from exc
         else:
-            splits = list(check_cv(cv).split(X_source, y_source))
+            splitter = check_cv(cv)
+            # The classes are the groups of a splitter that takes groups (GroupKFold,
+            # LeavePGroupsOut...), so that it holds out whole classes; the others warn
+            # that they ignore groups, and a splitter of the user's may lack them.
+            groups = get_routing_for_object(splitter).consumes("split", ["groups"])
+            kwargs = {"groups": y_source} if groups else {}
+            splits = list(splitter.split(X_source, y_source, **kwargs))
         if not splits:
             # Else every score is the mean of nothing, and tau is chosen from NaNs.
             raise ValueError(
