@@ -10,11 +10,12 @@ from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
 
 __all__ = ["ImagePerturbation", "VectorPerturbation", "resolve_augment"]
 
 
-class ImagePerturbation:
+class ImagePerturbation(BaseEstimator):
     """Random rescale, translation and horizontal flip of an image batch.
 
     One affine warp per image through ``affine_grid``/``grid_sample``, bilinear with
@@ -42,6 +43,15 @@ class ImagePerturbation:
         pattern on top of the geometric change. The digits figures of the
         documentation were measured with this behaviour.
 
+    Notes
+    -----
+    A scikit-learn estimator in its parameters (``get_params``, ``set_params``,
+    :func:`~sklearn.base.clone`), so that a search reaches them through the
+    estimator that uses it: ``{"augment__translate": [0.0, 0.125]}`` in
+    :class:`~sklearn.model_selection.GridSearchCV`. As in scikit-learn, they are
+    checked when used (each call, and ``fit`` of the estimator before it trains),
+    not when set.
+
     Examples
     --------
     >>> import torch
@@ -53,27 +63,30 @@ class ImagePerturbation:
     """
 
     def __init__(self, scale=(0.8, 1.2), translate=0.125, flip=True, image_shape=None):
-        # Checked here, where the mistake is made: a zero or negative zoom, or a
-        # negative shift, would train on degenerate copies without any error.
-        pair = _items(scale, 2, Real)
-        if pair is None or not 0 < pair[0] <= pair[1] < math.inf:
-            raise ValueError(
-                f"ImagePerturbation: scale must be a pair (low, high) of zoom factors with "
-                f"0 < low <= high; got {scale!r}."
-            )
-        _check_number("ImagePerturbation", "translate", translate, 0, math.inf)
-        shape = _items(image_shape, 3, Integral)
-        if image_shape is not None and (shape is None or min(shape) <= 0):
-            raise ValueError(
-                f"ImagePerturbation: image_shape must be (C, H, W), three positive "
-                f"integers; got {image_shape!r}."
-            )
         self.scale = scale
         self.translate = translate
         self.flip = flip
         self.image_shape = image_shape
 
+    def _validate(self):
+        """Raise ValueError for settings that make degenerate copies: a zero or
+        negative zoom, or a negative shift, would train on them without any error."""
+        pair = _items(self.scale, 2, Real)
+        if pair is None or not 0 < pair[0] <= pair[1] < math.inf:
+            raise ValueError(
+                f"ImagePerturbation: scale must be a pair (low, high) of zoom factors with "
+                f"0 < low <= high; got {self.scale!r}."
+            )
+        _check_number("ImagePerturbation", "translate", self.translate, 0, math.inf)
+        shape = _items(self.image_shape, 3, Integral)
+        if self.image_shape is not None and (shape is None or min(shape) <= 0):
+            raise ValueError(
+                f"ImagePerturbation: image_shape must be (C, H, W), three positive "
+                f"integers; got {self.image_shape!r}."
+            )
+
     def __call__(self, x):
+        self._validate()  # a few microseconds, against milliseconds for a step
         if self.image_shape is not None:
             if x.ndim != 2 or x.shape[1] != math.prod(self.image_shape):
                 raise ValueError(
@@ -117,6 +130,8 @@ class ImagePerturbation:
         return out.to(dtype).contiguous(memory_format=torch.channels_last)
 
     def __repr__(self):
+        # Every setting, not scikit-learn's changed ones only: results files record
+        # this repr, and must say what ran even if a default changes.
         shape = f", image_shape={self.image_shape}" if self.image_shape is not None else ""
         return (
             f"ImagePerturbation(scale={self.scale}, translate={self.translate}, "
@@ -124,7 +139,7 @@ class ImagePerturbation:
         )
 
 
-class VectorPerturbation:
+class VectorPerturbation(BaseEstimator):
     """Gaussian noise and random feature dropout on standardised feature vectors.
 
     Parameters
@@ -137,6 +152,11 @@ class VectorPerturbation:
         Fraction of features set to zero (the mean, after standardisation), in
         ``[0, 1)``.
 
+    Notes
+    -----
+    A scikit-learn estimator in its parameters, checked when used, as
+    :class:`ImagePerturbation`: ``{"augment__noise": [0.1, 0.2]}`` in a search.
+
     Examples
     --------
     >>> import torch
@@ -148,13 +168,17 @@ class VectorPerturbation:
     """
 
     def __init__(self, noise=0.2, dropout=0.1):
-        _check_number("VectorPerturbation", "noise", noise, 0, math.inf)
-        # A dropout of 1 or more would zero every feature: each copy the mean vector.
-        _check_number("VectorPerturbation", "dropout", dropout, 0, 1, high_closed=False)
         self.noise = noise
         self.dropout = dropout
 
+    def _validate(self):
+        """Raise ValueError for a negative noise, or a dropout outside [0, 1)."""
+        _check_number("VectorPerturbation", "noise", self.noise, 0, math.inf)
+        # A dropout of 1 or more would zero every feature: each copy the mean vector.
+        _check_number("VectorPerturbation", "dropout", self.dropout, 0, 1, high_closed=False)
+
     def __call__(self, x):
+        self._validate()
         out = x
         if self.dropout > 0:
             keep = torch.rand_like(x) >= self.dropout
@@ -164,6 +188,7 @@ class VectorPerturbation:
         return out
 
     def __repr__(self):
+        # Every setting, as ImagePerturbation's repr.
         return f"VectorPerturbation(noise={self.noise}, dropout={self.dropout})"
 
 

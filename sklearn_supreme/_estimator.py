@@ -33,7 +33,7 @@ from skorch.callbacks import BatchScoring, EpochScoring
 from torch import nn
 
 from ._atomic import folder_problem
-from ._augment import resolve_augment
+from ._augment import ImagePerturbation, VectorPerturbation, resolve_augment
 from ._checkpoint import (
     TrainingCheckpoint, checkpoint_file, cuda_index, load_checkpoint, restore, rng_state,
     set_rng_state,
@@ -564,6 +564,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         attributes (``n_features_in_``...); :class:`SupremeClustererCV` runs it on a
         clone before its search, so that a target its refit would refuse fails first."""
         self._check_callbacks()
+        # A perturbation's settings are checked when used; here, before any training.
+        if isinstance(self.augment, (ImagePerturbation, VectorPerturbation)):
+            self.augment._validate()
         # The target's own column labels: feature_names_in_ keeps string ones only,
         # and pd.DataFrame(array) labels its columns 0, 1...
         columns = getattr(X, "columns", None)
@@ -941,7 +944,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         if self.checkpoint_dir is None:
             return None, None
         self._check_checkpoint_dir()
-        params = {k: v for k, v in self.get_params().items() if k not in _RUN_PARAMS}
+        params = {
+            k: v for k, v in self.get_params(deep=False).items() if k not in _RUN_PARAMS
+        }
         if isinstance(params["random_state"], np.random.RandomState):
             # Its state advances with every fit: as None, a draw that a resume records.
             params["random_state"] = "a RandomState instance"

@@ -351,7 +351,8 @@ def _load_source_test(data, per_class=None, cache_dir=None):
 
 def _recorded_params(params):
     """Every setting, defaults included (they change between versions), but the seed."""
-    recorded = to_jsonable(SupremeClusterer(**params).get_params())
+    # Not deep: a perturbation's repr already names all its settings.
+    recorded = to_jsonable(SupremeClusterer(**params).get_params(deep=False))
     del recorded["random_state"]
     return recorded
 

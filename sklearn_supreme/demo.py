@@ -138,7 +138,7 @@ def run_digits_demo(
         "n_source": int(len(y_source)),
         "n_target": int(len(y_target)),
         # Every setting, defaults included (they change between versions), but the seed.
-        "params": to_jsonable(probe.get_params()),
+        "params": to_jsonable(probe.get_params(deep=False)),
         "seeds": seeds,
         "runs": runs,
         "summary": {

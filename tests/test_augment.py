@@ -1,10 +1,17 @@
 """The perturbations g(x) of the self-supervised remedy: what each setting does."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
 
-from sklearn_supreme import ImagePerturbation, VectorPerturbation
+from sklearn_supreme import ImagePerturbation, SupremeClusterer, VectorPerturbation
+from sklearn_supreme.metrics import cluster_accuracy_scorer
 from sklearn_supreme._augment import resolve_augment
 
 
@@ -198,9 +205,58 @@ def test_image_perturbation_repr_and_memory_layout():
         (lambda: ImagePerturbation(image_shape=(1, 0, 8)), "three positive integers"),
     ],
 )
-def test_perturbations_refuse_settings_that_make_degenerate_copies(make, message):
+def test_perturbations_refuse_settings_that_make_degenerate_copies(
+    make, message, monkeypatch
+):
+    perturbation = make()  # stored, as scikit-learn's __init__ does; checked when used
+    batch = torch.zeros(2, 64) if isinstance(perturbation, VectorPerturbation) else (
+        torch.zeros(2, 1, 8, 8)
+    )
     with pytest.raises(ValueError, match=message):
-        make()
+        perturbation(batch)
+    # Set later, as a search sets it: refused by fit, before any training.
+    X, y = load_digits(return_X_y=True)
+    monkeypatch.setattr(SupremeClusterer, "_pretrain", _no_training)
+    name, value = next(
+        (k, v) for k, v in perturbation.get_params().items()
+        if v != type(perturbation)().get_params()[k]
+    )
+    model = SupremeClusterer(n_clusters=3, augment=type(perturbation)())
+    model.set_params(**{f"augment__{name}": value})
+    with pytest.raises(ValueError, match=message):
+        model.fit(X[y >= 5], source=(X[y < 5], y[y < 5]))
+    assert not hasattr(model, "n_features_in_")
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("training started")
+
+
+def test_perturbations_are_estimators_a_search_reaches():
+    image = ImagePerturbation(flip=False, image_shape=(1, 8, 8))
+    assert image.get_params() == {
+        "scale": (0.8, 1.2), "translate": 0.125, "flip": False, "image_shape": (1, 8, 8),
+    }
+    copy = clone(image)
+    assert copy is not image and repr(copy) == repr(image)
+    model = SupremeClusterer(augment=image).set_params(augment__translate=0.0)
+    assert image.translate == 0.0 and model.get_params()["augment__translate"] == 0.0
+    vector = SupremeClusterer(augment=VectorPerturbation())
+    assert clone(vector).set_params(augment__noise=0.5).augment.noise == 0.5
+    assert vector.augment.noise == 0.2  # the clone's perturbation is its own
+    # A search over a perturbation's setting, through the estimator that uses it.
+    X, y = load_digits(return_X_y=True)
+    search = GridSearchCV(
+        SupremeClusterer(n_clusters=5, pretrain_epochs=1, max_epochs=1, random_state=0,
+                         augment=ImagePerturbation(flip=False, image_shape=(1, 8, 8))),
+        {"augment__translate": [0.0, 0.125]}, scoring=cluster_accuracy_scorer, cv=2,
+    )
+    with warnings.catch_warnings():
+        # One epoch may leave a cluster empty; the search does not depend on it.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X[y >= 5], y[y >= 5], source=(X[y < 5], y[y < 5]))
+    assert list(search.cv_results_["param_augment__translate"]) == [0.0, 0.125]
+    assert search.best_estimator_.augment.translate in (0.0, 0.125)
 
 
 def test_perturbations_accept_their_boundary_settings():

@@ -103,7 +103,8 @@ def test_run_digits_demo(capsys):
         expected = clustering_report(yt, labels)
         assert {m: run[key][m] for m in expected} == pytest.approx(expected)
     assert results["params"] == {
-        k: to_jsonable(v) for k, v in model.get_params().items() if k != "random_state"
+        k: to_jsonable(v) for k, v in model.get_params(deep=False).items()
+        if k != "random_state"
     }
 
     # The summary table names every method with its mean ± std, and the machine.

@@ -6,12 +6,19 @@ import pkgutil
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_blobs
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sklearn_supreme
-from sklearn_supreme import SupremeClusterer, SupremeClustererCV
+from sklearn_supreme import (
+    ImagePerturbation,
+    SupremeClusterer,
+    SupremeClustererCV,
+    VectorPerturbation,
+)
 
 # Small networks and few epochs: the checks fit dozens of times on tiny data.
 FAST = dict(pretrain_epochs=1, max_epochs=15, batch_size=64, random_state=0)
@@ -79,9 +86,10 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-def _public_estimators():
+def _public_estimators(fit=True):
     """Every estimator class of the package that is public: listed in the ``__all__``
-    of a public module, or defined in one under a public name (listed or not)."""
+    of a public module, or defined in one under a public name (listed or not). With
+    ``fit=False``, the public BaseEstimator classes without ``fit`` instead."""
     modules = [sklearn_supreme] + [
         importlib.import_module(f"sklearn_supreme.{info.name}")
         for info in pkgutil.iter_modules(sklearn_supreme.__path__)
@@ -91,7 +99,7 @@ def _public_estimators():
         obj
         for module in modules
         for name, obj in inspect.getmembers(module, inspect.isclass)
-        if issubclass(obj, BaseEstimator)
+        if issubclass(obj, BaseEstimator) and hasattr(obj, "fit") == fit
         and obj.__module__.startswith("sklearn_supreme")
         and (
             name in getattr(module, "__all__", ())
@@ -105,3 +113,24 @@ def test_every_public_estimator_is_checked():
     public = _public_estimators()
     assert {SupremeClusterer, SupremeClustererCV} <= public  # the discovery works
     assert public <= checked, f"not under the common checks: {public - checked}"
+    assert _public_estimators(fit=False) == {type(obj) for obj in PARAMETER_OBJECTS}
+
+
+# Not estimators (no fit): objects whose parameters a search sets through the
+# estimator that holds them (augment__translate), as scikit-learn's kernels are. The
+# checks of parameters apply to them: __init__ stores, get_params, set_params, clone.
+PARAMETER_OBJECTS = [ImagePerturbation(), VectorPerturbation()]
+PARAMETER_CHECKS = [
+    "check_no_attributes_set_in_init", "check_get_params_invariance", "check_set_params",
+    "check_parameters_default_constructible", "check_estimator_repr",
+    "check_estimator_cloneable",
+]
+
+
+@pytest.mark.parametrize("check_name", PARAMETER_CHECKS)
+@pytest.mark.parametrize("obj", PARAMETER_OBJECTS, ids=lambda obj: type(obj).__name__)
+def test_perturbations_pass_the_checks_of_parameters(obj, check_name):
+    check = getattr(estimator_checks, check_name, None)
+    if check is None:  # a check of a later scikit-learn than this one
+        pytest.skip(f"scikit-learn {sklearn.__version__} has no {check_name}")
+    check(type(obj).__name__, obj)
