@@ -232,10 +232,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         search can share the directory. A later ``fit`` with the same parameters and
         data resumes from its file, with the interrupted fit's seed (so also with
         ``random_state=None`` and ``n_clusters="auto"``), and reaches the same model
-        as an uninterrupted fit (on the CPU). Once the fit has ended, a fit with the
-        same integer ``random_state`` reads the model back; with ``None`` (or a
-        ``RandomState``) a new fit is a new draw, as ``random_state`` means in
-        scikit-learn, and its checkpoints replace the file. A warm start
+        as an uninterrupted fit (on the CPU); once the fit has ended, it reads the
+        model back. So with ``random_state=None`` (or a ``RandomState``), repeated
+        fits there return the first one's model rather than new draws. A warm start
         writes a file of its own, keyed also on the fit it continues, which the same
         warm start from that fit (read back in another process too) resumes.
         ``callbacks`` are not part of the hash: ones that change the training (a
@@ -973,13 +972,6 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 f"{path} holds a checkpoint of a different fit (other parameters or data). "
                 "Remove the file, or point checkpoint_dir at another directory."
             )
-        if (
-            state.get("phase") == "cluster" and state.get("ended")
-            and not isinstance(self.random_state, Integral)
-        ):
-            # A finished fit is read back only for an integer seed: with None, each
-            # fit draws anew (an interrupted one resumes with its recorded draw).
-            return path, {"fingerprint": fingerprint, "phase": None}
         return path, state
 
     def _check_checkpoint_dir(self):
