@@ -234,7 +234,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         ``random_state=None`` and ``n_clusters="auto"``), and reaches the same model
         as an uninterrupted fit (on the CPU); once the fit has ended, it reads the
         model back. So with ``random_state=None`` (or a ``RandomState``), repeated
-        fits there return the first one's model rather than new draws. A warm start
+        fits there return the first one's model rather than new draws (with a
+        warning). A warm start
         writes a file of its own, keyed also on the fit it continues, which the same
         warm start from that fit (read back in another process too) resumes.
         ``callbacks`` are not part of the hash: ones that change the training (a
@@ -627,6 +628,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         data_hash = joblib.hash((X, Xs, ys))
         signature = self._check_warm_start(data_hash)
         checkpoint_path, resume = self._resumable_checkpoint(data_hash)
+        _warn_if_read_back(resume, self.random_state, checkpoint_path)
         self._check_memory_dir()
         resuming = resume is not None and resume["phase"] is not None
         # A resumed fit is the interrupted one: its seed, and so its K estimate and
@@ -1347,6 +1349,24 @@ def _empty_clusters_ignored():
             ConvergenceWarning,
         )
         yield
+
+
+def _warn_if_read_back(resume, random_state, path):
+    """A UserWarning when ``fit`` reads a finished fit back from ``checkpoint_dir`` while
+    ``random_state`` asks for a new draw (None or a RandomState): as documented, the
+    file answers for every repeat of that fit, so repeats vary not at all. Drawing anew
+    instead would orphan the checkpoints of what continues the fit (a warm start keyed
+    on it), which a rerun of a crashed script must find."""
+    finished = resume is not None and resume["phase"] == "cluster" and resume.get("ended")
+    if finished and not isinstance(random_state, Integral):
+        warnings.warn(
+            f"checkpoint_dir holds this fit, finished ({path.name}): its model is read "
+            f"back. With random_state={random_state!r}, every repeat of this fit (same "
+            "parameters and data) in that directory returns this model, not a new draw; "
+            "give repeats integer seeds, or another checkpoint_dir, to draw anew.",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
 
 
 def _warn_empty_clusters(labels, n_clusters):

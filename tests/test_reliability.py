@@ -1,6 +1,7 @@
 """Checkpoints, resuming, warm start and interruption: a fit is never left half-done."""
 
 import signal
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,36 @@ def test_resume_reuses_the_seed_and_n_clusters_of_the_interrupted_fit(
     )
     with pytest.raises(ValueError, match=f"written by a fit with n_clusters={state['n_clusters']}"):
         SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+
+
+@pytest.mark.parametrize("random_state", [None, "RandomState", 0])
+def test_reading_back_a_finished_fit_warns_when_a_new_draw_was_asked(
+    digits_split, tmp_path, random_state
+):
+    # The file answers for every repeat of the fit (a rerun script finds what continues
+    # it); with random_state=None repeats would silently not vary, so it says so.
+    Xs, ys, Xt, _ = digits_split
+    params = {**PARAMS, "random_state": random_state, "checkpoint_dir": tmp_path}
+    if random_state == "RandomState":
+        params["random_state"] = np.random.RandomState(0)
+    with pytest.raises(RuntimeError, match="injected"):
+        SupremeClusterer(**params, callbacks=[FailAt("clustering", 2)]).fit(Xt, source=(Xs, ys))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an interrupted fit resumes without a word
+        first = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
+    counter = CountEpochs()
+    repeat = SupremeClusterer(**params, callbacks=[counter])
+    if random_state == 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            repeat.fit(Xt, source=(Xs, ys))
+    else:
+        with pytest.warns(UserWarning, match=r"finished \(supreme_checkpoint_.*\.pt\): its "
+                          r"model is read back\. With random_state=(None|RandomState)") as w:
+            repeat.fit(Xt, source=(Xs, ys))
+        assert w[0].filename == __file__  # the caller's line
+    assert counter.epochs == []
+    np.testing.assert_array_equal(repeat.labels_, first.labels_)
 
 
 def test_search_clones_share_a_checkpoint_dir(digits_split, tmp_path):
