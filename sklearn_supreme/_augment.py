@@ -131,7 +131,8 @@ class ImagePerturbation(BaseEstimator):
 
     def __repr__(self):
         # Every setting, not scikit-learn's changed ones only: results files record
-        # this repr, and must say what ran even if a default changes.
+        # this repr, and must say what ran even if a default changes. (Inside an
+        # estimator's repr, scikit-learn's printer shows the changed ones.)
         shape = f", image_shape={self.image_shape}" if self.image_shape is not None else ""
         return (
             f"ImagePerturbation(scale={self.scale}, translate={self.translate}, "

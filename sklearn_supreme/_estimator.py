@@ -1359,11 +1359,12 @@ def _warn_if_read_back(resume, random_state, path):
     on it), which a rerun of a crashed script must find."""
     finished = resume is not None and resume["phase"] == "cluster" and resume.get("ended")
     if finished and not isinstance(random_state, Integral):
+        which = "random_state=None" if random_state is None else "a RandomState as random_state"
         warnings.warn(
             f"checkpoint_dir holds this fit, finished ({path.name}): its model is read "
-            f"back. With random_state={random_state!r}, every repeat of this fit (same "
-            "parameters and data) in that directory returns this model, not a new draw; "
-            "give repeats integer seeds, or another checkpoint_dir, to draw anew.",
+            f"back. With {which}, every repeat of this fit (same parameters and data) in "
+            "that directory returns this model, not a new draw; give repeats integer "
+            "seeds, or another checkpoint_dir, to draw anew.",
             UserWarning,
             stacklevel=_user_stacklevel(),
         )

@@ -173,7 +173,9 @@ def test_resume_reuses_the_seed_and_n_clusters_of_the_interrupted_fit(
         "sklearn_supreme.model_selection.estimate_n_clusters",
         lambda *a, **k: (state["n_clusters"] + 1, None),
     )
-    with pytest.raises(ValueError, match=f"written by a fit with n_clusters={state['n_clusters']}"):
+    with pytest.raises(
+        ValueError, match=f"written by a fit with n_clusters={state['n_clusters']}"
+    ), pytest.warns(UserWarning, match="its model is read back"):
         SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
 
 
@@ -190,17 +192,19 @@ def test_reading_back_a_finished_fit_warns_when_a_new_draw_was_asked(
     with pytest.raises(RuntimeError, match="injected"):
         SupremeClusterer(**params, callbacks=[FailAt("clustering", 2)]).fit(Xt, source=(Xs, ys))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # an interrupted fit resumes without a word
+        # an interrupted fit resumes without a word
+        warnings.filterwarnings("error", "checkpoint_dir holds this fit", UserWarning)
         first = SupremeClusterer(**params).fit(Xt, source=(Xs, ys))
     counter = CountEpochs()
     repeat = SupremeClusterer(**params, callbacks=[counter])
     if random_state == 0:
         with warnings.catch_warnings():
-            warnings.simplefilter("error")
+            warnings.filterwarnings("error", "checkpoint_dir holds this fit", UserWarning)
             repeat.fit(Xt, source=(Xs, ys))
     else:
         with pytest.warns(UserWarning, match=r"finished \(supreme_checkpoint_.*\.pt\): its "
-                          r"model is read back\. With random_state=(None|RandomState)") as w:
+                          r"model is read back\. With (random_state=None|a RandomState as "
+                          r"random_state), every repeat") as w:
             repeat.fit(Xt, source=(Xs, ys))
         assert w[0].filename == __file__  # the caller's line
     assert counter.epochs == []
