@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.metrics import adjusted_rand_score, get_scorer
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, LeavePGroupsOut
 from skorch.callbacks import Callback
 
@@ -54,6 +55,11 @@ class TauDependentClusterer(ClusterMixin, BaseEstimator):
             self.labels_ = np.zeros(len(X), dtype=int)
         self.n_features_in_ = X.shape[1]
         return self
+
+    def predict(self, X):
+        # What scorers call; the search scores the samples that were fitted.
+        assert len(X) == len(self.labels_)
+        return self.labels_
 
 
 class TauOnlyClusterer(ClusterMixin, BaseEstimator):
@@ -143,6 +149,42 @@ def test_cv_results_layout_like_grid_search(blob_source):
     grid_keys = {"params", "param_tau", "mean_test_score", "std_test_score", "rank_test_score",
                  "mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"}
     assert set(results) == grid_keys | {f"split{i}_test_score" for i in range(4)}
+
+
+@pytest.mark.parametrize(
+    "scoring, metric",
+    [(None, cluster_accuracy), ("adjusted_rand_score", adjusted_rand_score),
+     (cluster_accuracy_scorer, cluster_accuracy)],
+    ids=["default", "string", "scorer"],
+)
+def test_cv_scoring_scores_each_fit_on_its_held_out_classes(blob_source, scoring, metric):
+    X, y = blob_source
+    cv = NovelClassSplit(3, n_novel_classes=2, random_state=0)
+    search = SupremeClustererCV(
+        TauDependentClusterer(), taus=(0.1, 0.25), cv=cv, scoring=scoring, refit=False
+    ).fit(X[:5], source=(X, y))
+    for i, call in enumerate(TauDependentClusterer.calls):
+        y_test = y[np.isin(y, search.held_out_classes_[i % 3])]
+        labels = np.zeros(len(y_test), dtype=int) if call["tau"] == 0.1 else (
+            KMeans(call["n_clusters"], n_init=5, random_state=0).fit_predict(call["X"])
+        )
+        assert search.cv_results_[f"split{i % 3}_test_score"][i // 3] == pytest.approx(
+            metric(y_test, labels)
+        )
+    # One cluster for two classes: accuracy 0.5, but an adjusted Rand index of 0.
+    expected = 0.0 if scoring == "adjusted_rand_score" else 0.5
+    assert search.cv_results_["mean_test_score"][0] == pytest.approx(expected)
+    assert search.best_tau_ == 0.25
+    if isinstance(scoring, str):
+        assert repr(search.scorer_) == repr(get_scorer(scoring))
+    else:
+        assert search.scorer_ is cluster_accuracy_scorer
+
+
+def test_cv_refuses_an_unknown_scoring(blob_source):
+    X, y = blob_source
+    with pytest.raises(ValueError, match="The 'scoring' parameter of SupremeClustererCV"):
+        SupremeClustererCV(TauDependentClusterer(), scoring="acc").fit(X[:5], source=(X, y))
 
 
 def test_cv_ties_go_to_the_first_tau(blob_source):
@@ -344,6 +386,12 @@ def test_supreme_cv_end_to_end(digits_split):
     by_hand = clone(template).set_params(tau=0.1, n_clusters=2)
     by_hand.fit(Xs[test], source=(Xs[train], ys[train]))
     assert scores[0] == cluster_accuracy(ys[test], by_hand.labels_)
+    # A scorer predicts the held-out samples again: the same labels as labels_, so the
+    # default's shortcut (labels_, no predict pass) gives the scorer's scores.
+    scored = SupremeClustererCV(
+        template, taus=(0.1, 1.0), cv=cv, scoring=cluster_accuracy_scorer, refit=False
+    ).fit(Xt, source=(Xs, ys))
+    np.testing.assert_array_equal(scored.cv_results_["split0_test_score"], scores)
 
 
 def test_cv_pretrains_once_per_split(digits_split, pretrained_on):

@@ -9,8 +9,9 @@ from numbers import Integral
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context, clone
+from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 # scikit-learn's Parallel, not joblib's: it carries the caller's scikit-learn config
 # (and, from scikit-learn 1.7, warning filters) into the worker processes.
 from sklearn.utils.parallel import Parallel, delayed
@@ -23,7 +24,7 @@ from .._input import (
     _check_named_array, _check_source_columns, _check_source_labels,
     _check_y_is_not_the_source, _source_pair,
 )
-from ..metrics import cluster_accuracy
+from ..metrics import cluster_accuracy, cluster_accuracy_scorer
 from ._split import NovelClassSplit
 
 @contextlib.contextmanager
@@ -53,8 +54,11 @@ def _start_is_hashable(estimator):
     return True
 
 
-def _fit_held_out(estimator, X_source, y_source, train, test, tau):
-    """Cluster the held-out classes ``test`` with the classes ``train`` as source."""
+def _fit_held_out(estimator, X_source, y_source, train, test, tau, scorer=None):
+    """Cluster the held-out classes ``test`` with the classes ``train`` as source, and
+    score the clustering: ``scorer(estimator, X_test, y_test)``, or by default the
+    cluster accuracy of ``labels_`` (the same as its scorer's, without the second pass
+    of ``predict``)."""
     estimator.set_params(tau=tau, n_clusters=len(np.unique(y_source[test])))
     start = time.perf_counter()
     # An empty cluster is already in the fit's score, and its advice (lower
@@ -63,7 +67,10 @@ def _fit_held_out(estimator, X_source, y_source, train, test, tau):
     with _empty_clusters_ignored():
         estimator.fit(X_source[test], source=(X_source[train], y_source[train]))
     fit_time = time.perf_counter() - start
-    score = cluster_accuracy(y_source[test], estimator.labels_)
+    if scorer is None:
+        score = cluster_accuracy(y_source[test], estimator.labels_)
+    else:
+        score = scorer(estimator, X_source[test], y_source[test])
     return score, fit_time, time.perf_counter() - start - fit_time
 
 
@@ -87,10 +94,10 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     ``cv`` holds out a few whole source classes, and for every candidate ``tau`` a
     clone of ``estimator`` clusters the held-out classes' samples (unlabelled,
     ``n_clusters`` set to the number of held-out classes) with the remaining
-    classes as its source. The score of a fit is the
+    classes as its source. The score of a fit is, by default, the
     :func:`~sklearn_supreme.metrics.cluster_accuracy` of its ``labels_`` on the
-    held-out classes; the ``tau`` with the best mean score over the splits is
-    then refitted on the real target with all the source classes.
+    held-out classes (see ``scoring``); the ``tau`` with the best mean score over the
+    splits is then refitted on the real target with all the source classes.
 
     Parameters
     ----------
@@ -110,6 +117,13 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         it holds out whole classes. Any splitter or
         iterable of ``(train, test)`` index arrays must hold out whole classes
         (checked). None means 5.
+    scoring : str, callable or None, default=None
+        How a fit on held-out classes is scored against their labels. None is
+        the cluster accuracy (:data:`~sklearn_supreme.metrics.cluster_accuracy_scorer`,
+        read off ``labels_``); a string names a scikit-learn scorer, such as
+        ``"adjusted_rand_score"`` or ``"normalized_mutual_info_score"``; a callable
+        is a scorer ``scoring(estimator, X_held_out, y_held_out)``, as for
+        :class:`~sklearn.model_selection.GridSearchCV`. Greater is better.
     n_jobs : int, default=None
         Number of cross-validation fits run in parallel by :class:`joblib.Parallel`
         (one per ``tau`` and split), through scikit-learn's wrapper, which hands
@@ -142,11 +156,13 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     best_index_ : int
         Index of the best candidate in ``cv_results_``.
     best_score_ : float
-        Its mean cross-validated cluster accuracy.
+        Its mean cross-validated score (by default, the cluster accuracy).
     best_params_ : dict
         ``{"tau": best_tau_}``.
     best_tau_ : float
         The chosen temperature.
+    scorer_ : callable
+        The scorer of ``scoring``: ``scorer_(estimator, X, y)``.
     held_out_classes_ : list of ndarray
         The source classes held out in each split.
     n_splits_ : int
@@ -221,6 +237,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         "taus": ["array-like"],
         # cv=1 is meaningful here (one held-out class set); "cv_object" starts at 2.
         "cv": [Interval(Integral, 1, None, closed="left"), "cv_object"],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
         "n_jobs": [Integral, None],
         "refit": ["boolean"],
         "verbose": ["verbose"],
@@ -232,6 +249,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         *,
         taus=(0.05, 0.1, 0.25, 0.5, 1.0),
         cv=5,
+        scoring=None,
         n_jobs=None,
         refit=True,
         verbose=0,
@@ -239,6 +257,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         self.estimator = estimator
         self.taus = taus
         self.cv = cv
+        self.scoring = scoring
         self.n_jobs = n_jobs
         self.refit = refit
         self.verbose = verbose
@@ -357,6 +376,8 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
                     f"{X_source.shape[1:]}; source and target must be alike."
                 )
         splits = self._splits(X_source, y_source)
+        # None: cluster accuracy, read off labels_ (no predict pass) in _fit_held_out.
+        scorer = None if self.scoring is None else check_scoring(estimator, self.scoring)
 
         # The fits of one split differ only in tau, so they share the pretraining and
         # initial K-means through the estimator's memory; a temporary one if it has none.
@@ -367,7 +388,8 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
             def wave(wave_taus):
                 return Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
                     delayed(_fit_held_out)(
-                        clone(search_estimator), X_source, y_source, train, test, tau
+                        clone(search_estimator), X_source, y_source, train, test, tau,
+                        scorer,
                     )
                     for tau in wave_taus for train, test in splits
                 )
@@ -397,6 +419,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         # argmax takes the first of equal scores, as GridSearchCV does.
         self.best_index_ = int(np.argmax(mean))
         self.best_score_ = float(mean[self.best_index_])
+        self.scorer_ = cluster_accuracy_scorer if scorer is None else scorer
         self.best_tau_ = float(taus[self.best_index_])
         self.best_params_ = {"tau": self.best_tau_}
         self.held_out_classes_ = [np.unique(y_source[test]) for _, test in splits]
