@@ -304,6 +304,19 @@ def test_group_splitters_take_the_classes_as_groups(blob_source, cv):
         np.testing.assert_array_equal(got, want)
 
 
+def test_group_splitter_with_a_groups_alias_gets_the_classes(blob_source):
+    # Under metadata routing a splitter may request groups under another name; the
+    # search has no other groups to give than the classes.
+    X, y = blob_source
+    with config_context(enable_metadata_routing=True):
+        cv = GroupKFold(3).set_split_request(groups="classes")
+        search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=cv, refit=False)
+        search.fit(X[:5], source=(X, y))
+    expected = [np.unique(y[test]) for _, test in GroupKFold(3).split(X, y, groups=y)]
+    for got, want in zip(search.held_out_classes_, expected):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_splitters_without_groups_get_none(blob_source):
     # KFold would warn that it ignores groups; a splitter of the user's may not take them.
     X, y = blob_source

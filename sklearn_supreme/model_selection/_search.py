@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 # scikit-learn's Parallel, not joblib's: it carries the caller's scikit-learn config
 # (and, from scikit-learn 1.7, warning filters) into the worker processes.
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.metadata_routing import get_routing_for_object
+from sklearn.utils.metadata_routing import UNCHANGED, UNUSED, WARN, get_routing_for_object
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
@@ -489,9 +489,13 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
             splitter = check_cv(cv)
             # The classes are the groups of a splitter that takes groups (GroupKFold,
             # LeavePGroupsOut...), so that it holds out whole classes; the others warn
-            # that they ignore groups, and a splitter of the user's may lack them.
-            groups = get_routing_for_object(splitter).consumes("split", ["groups"])
-            kwargs = {"groups": y_source} if groups else {}
+            # that they ignore groups, and a splitter of the user's may lack them. A
+            # request under another name (an alias, with metadata routing) asks too.
+            request = get_routing_for_object(splitter).split.requests.get("groups")
+            wants = request is True or (
+                isinstance(request, str) and request not in (UNUSED, WARN, UNCHANGED)
+            )
+            kwargs = {"groups": y_source} if wants else {}
             splits = list(splitter.split(X_source, y_source, **kwargs))
         if not splits:
             # Else every score is the mean of nothing, and tau is chosen from NaNs.
