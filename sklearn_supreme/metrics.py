@@ -119,14 +119,38 @@ def _check_clusterings(y_true, y_pred):
     return _check_labels(y_true, "y_true"), _check_labels(y_pred, "y_pred")
 
 
-def cluster_accuracy(y_true, y_pred):
+def _check_weights(sample_weight, n_samples):
+    """``sample_weight`` as a 1-D float64 array of ``n_samples`` finite, non-negative
+    weights, not all zero.
+
+    Written here rather than with scikit-learn's private ``_check_sample_weight``,
+    whose options differ between the scikit-learn versions the package supports.
+    """
+    weights = check_array(
+        sample_weight, ensure_2d=False, dtype=np.float64, ensure_min_samples=0,
+        input_name="sample_weight",
+    )
+    if weights.ndim != 1 or len(weights) != n_samples:
+        raise ValueError(
+            f"sample_weight must be 1-D with one weight per sample ({n_samples}), got "
+            f"shape {weights.shape}."
+        )
+    if (weights < 0).any():
+        raise ValueError(f"sample_weight has {int((weights < 0).sum())} negative weights.")
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight is zero for every sample: nothing to score.")
+    return weights
+
+
+def cluster_accuracy(y_true, y_pred, *, sample_weight=None):
     """Clustering accuracy under the best one-to-one cluster-to-class matching.
 
     Each predicted cluster is matched to at most one true class, and each
     class to at most one cluster, so as to maximise the number of samples
     whose cluster is matched to their class (the Hungarian algorithm on the
     contingency table). The accuracy is that number divided by the number of
-    samples. When there are more clusters than classes, the samples of the
+    samples; with ``sample_weight``, the matched weight divided by the total
+    weight, the matching chosen to maximise it. When there are more clusters than classes, the samples of the
     unmatched clusters count as errors; when there are fewer, so do the
     samples of the unmatched classes. Cluster ids are arbitrary, so the score
     is invariant to any relabelling of ``y_pred`` (and of ``y_true``), and it
@@ -141,18 +165,27 @@ def cluster_accuracy(y_true, y_pred):
     y_pred : array-like of shape (n_samples,)
         Predicted cluster labels, with the same freedom as ``y_true``.
 
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weight of each sample, as in
+        :func:`~sklearn.metrics.accuracy_score`: an integer weight counts as that
+        many copies of the sample, and a weight of 0 as its absence. Weighting
+        each sample by the inverse of its class size scores every class
+        equally, however imbalanced the target. None weighs all samples
+        equally.
+
     Returns
     -------
     accuracy : float
-        Fraction of samples correctly assigned under the best matching, in
-        ``[0, 1]``; ``1.0`` means the clustering equals the classes up to a
-        renaming of the clusters.
+        Fraction of samples (of the total weight) correctly assigned under the
+        best matching, in ``[0, 1]``; ``1.0`` means the clustering equals the
+        classes up to a renaming of the clusters.
 
     Raises
     ------
     ValueError
         If the two labellings differ in length, are empty, are not 1-D or
-        have missing labels (NaN, None, pandas' NA).
+        have missing labels (NaN, None, pandas' NA); if ``sample_weight`` has
+        another length, a negative or non-finite weight, or sums to zero.
     TypeError
         If a labelling mixes types that do not sort together (ints and strings).
 
@@ -174,15 +207,33 @@ def cluster_accuracy(y_true, y_pred):
 
     >>> round(cluster_accuracy([0, 0, 0, 0, 1, 1], [0, 0, 1, 1, 2, 2]), 4)
     0.6667
+
+    Weighted by the inverse class sizes, the small class counts as much as the
+    large one:
+
+    >>> y_true, y_pred = [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 1]
+    >>> round(cluster_accuracy(y_true, y_pred), 4)
+    0.8333
+    >>> cluster_accuracy(y_true, y_pred, sample_weight=[1, 1, 1, 1, 2, 2])
+    0.75
     """
     y_true, y_pred = _check_clusterings(y_true, y_pred)
     # Rows are classes and columns clusters; labels are encoded by np.unique,
     # so arbitrary hashable labels work.
     contingency = contingency_matrix(y_true, y_pred)
+    total = y_true.shape[0]
+    if sample_weight is not None:
+        weights = _check_weights(sample_weight, total)
+        # The same table with each sample counted by its weight.
+        _, classes = np.unique(y_true, return_inverse=True)
+        _, clusters = np.unique(y_pred, return_inverse=True)
+        contingency = np.zeros(contingency.shape)
+        np.add.at(contingency, (classes, clusters), weights)
+        total = weights.sum()
     # The assignment solver accepts rectangular tables and then matches
     # min(n_classes, n_clusters) pairs, leaving the rest unmatched.
     rows, cols = linear_sum_assignment(contingency, maximize=True)
-    return float(contingency[rows, cols].sum() / y_true.shape[0])
+    return float(contingency[rows, cols].sum() / total)
 
 
 #: Scorer computing :func:`cluster_accuracy` from ``estimator.predict(X)``.

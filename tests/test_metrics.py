@@ -111,6 +111,55 @@ def test_cluster_accuracy_matches_brute_force(labels):
     assert cluster_accuracy(y_pred, y_true) == pytest.approx(score)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 20).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, 3), min_size=n, max_size=n),
+            st.lists(st.integers(0, 4), min_size=n, max_size=n),
+            st.lists(st.integers(0, 3), min_size=n, max_size=n).filter(any),
+        )
+    )
+)
+def test_cluster_accuracy_integer_weights_repeat_samples(labels):
+    # An integer weight counts as that many copies of the sample; 0 as its absence.
+    y_true, y_pred, weights = map(np.asarray, labels)
+    weighted = cluster_accuracy(y_true, y_pred, sample_weight=weights)
+    repeated = cluster_accuracy(np.repeat(y_true, weights), np.repeat(y_pred, weights))
+    assert weighted == pytest.approx(repeated)
+    # Only relative weights matter.
+    assert cluster_accuracy(y_true, y_pred, sample_weight=weights / 7) == pytest.approx(weighted)
+
+
+def test_cluster_accuracy_weights_change_the_matching():
+    # Unweighted, class 0 -> cluster 0 and class 1 -> cluster 1 match 3 + 1 samples
+    # (against 0 + 2 the other way round). With the samples of class 1 weighted 4,
+    # the other matching wins: class 1 -> cluster 0 (2 * 4 = 8), class 0 -> cluster 1
+    # (0), against 3 + 4 = 7; the total weight is 3 + 3 * 4 = 15.
+    y_true = [0, 0, 0, 1, 1, 1]
+    y_pred = [0, 0, 0, 0, 0, 1]
+    assert cluster_accuracy(y_true, y_pred) == pytest.approx(4 / 6)
+    weights = [1, 1, 1, 4, 4, 4]
+    assert cluster_accuracy(y_true, y_pred, sample_weight=weights) == pytest.approx(8 / 15)
+    assert cluster_accuracy(y_true, y_pred, sample_weight=np.ones(6)) == pytest.approx(4 / 6)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ([1, 1], r"one weight per sample \(3\), got shape \(2,\)"),
+        ([[1, 1, 1]], r"one weight per sample \(3\), got shape \(1, 3\)"),
+        ([1, -0.5, 1], "sample_weight has 1 negative weights"),
+        ([0, 0, 0], "sample_weight is zero for every sample"),
+        ([1, np.nan, 1], "sample_weight contains NaN"),
+        ([1, np.inf, 1], "sample_weight contains infinity"),
+    ],
+)
+def test_cluster_accuracy_invalid_weights(weights, match):
+    with pytest.raises(ValueError, match=match):
+        cluster_accuracy([0, 1, 1], [1, 0, 0], sample_weight=weights)
+
+
 @pytest.mark.parametrize(
     "y_true, y_pred, match",
     [
@@ -190,6 +239,15 @@ def test_scorer_calls_predict(blobs):
     kmeans = KMeans(n_clusters=3, n_init=10, random_state=0).fit(X)
     expected = cluster_accuracy(y, kmeans.predict(X))
     assert cluster_accuracy_scorer(kmeans, X, y) == pytest.approx(expected)
+
+
+def test_scorer_passes_sample_weight(blobs):
+    X, y = blobs
+    model = KMeans(n_clusters=2, n_init=10, random_state=0).fit(X)
+    weights = np.where(y == 0, 5.0, 1.0)
+    expected = cluster_accuracy(y, model.predict(X), sample_weight=weights)
+    assert expected != pytest.approx(cluster_accuracy(y, model.predict(X)))
+    assert cluster_accuracy_scorer(model, X, y, sample_weight=weights) == pytest.approx(expected)
 
 
 def test_scorer_in_cross_validate(blobs):

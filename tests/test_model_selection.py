@@ -1,6 +1,7 @@
 """Tests for tau cross-validation (SupremeClustererCV), estimate_n_clusters,
 n_clusters="auto" and GridSearchCV in benchmark mode (issue 4)."""
 
+import time
 import warnings
 from types import SimpleNamespace
 
@@ -344,9 +345,11 @@ def test_splitters_without_groups_get_none(blob_source):
 def test_refit_delegates_to_best_estimator(blob_source):
     X, y = blob_source
     X_target = X[y < 3] + 100.0
+    start = time.perf_counter()
     search = SupremeClustererCV(
         TauDependentClusterer(n_clusters=3), taus=(0.1, 0.25), cv=2
     ).fit(X_target, source=(X, y))
+    total_time = time.perf_counter() - start
     best = search.best_estimator_
     assert best.tau == search.best_tau_ == 0.25
     assert best.n_clusters == 3  # the template's, not a CV split's
@@ -356,13 +359,15 @@ def test_refit_delegates_to_best_estimator(blob_source):
     np.testing.assert_array_equal(refit_call["y_source"], y)
     np.testing.assert_array_equal(search.labels_, best.labels_)
     assert search.n_clusters_ == 3 and search.n_features_in_ == 2
+    # Timed around the refit alone: less than the whole search (two CV fits and it).
+    assert 0 < search.refit_time_ < total_time
 
 
 def test_refit_false_keeps_only_the_search(blob_source):
     X, y = blob_source
     search = SupremeClustererCV(TauDependentClusterer(), taus=(0.25,), cv=2, refit=False)
     search.fit(X[:5], source=(X, y))
-    assert not hasattr(search, "best_estimator_") and not hasattr(search, "labels_")
+    assert not any(hasattr(search, name) for name in ("best_estimator_", "labels_", "refit_time_"))
     assert len(TauDependentClusterer.calls) == 2  # two CV fits, no refit
     with pytest.raises(AttributeError) as info:
         search.predict(X[:5])

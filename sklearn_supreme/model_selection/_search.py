@@ -170,6 +170,9 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
     best_estimator_ : SupremeClusterer
         The estimator refitted on ``X`` with ``best_tau_``; only with
         ``refit=True``.
+    refit_time_ : float
+        Seconds the refit of ``best_estimator_`` took, as ``GridSearchCV``
+        reports it; only with ``refit=True``.
     labels_ : ndarray of shape (n_samples,)
         ``best_estimator_.labels_``; only with ``refit=True``.
     n_clusters_ : int
@@ -427,7 +430,9 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
 
         if self.refit:
             best = clone(estimator).set_params(tau=self.best_tau_)
+            start = time.perf_counter()
             self.best_estimator_ = best.fit(X_given, source=(X_source_given, y_source))
+            self.refit_time_ = time.perf_counter() - start
             self.labels_ = best.labels_
             self.n_clusters_ = getattr(best, "n_clusters_", best.get_params()["n_clusters"])
             # An estimator other than SupremeClusterer may not set them.
