@@ -108,12 +108,12 @@ def run_cifar10_benchmark(
         One fit per seed, passed as ``random_state``: at least one, each in
         [0, 2**32 - 1], none twice.
     smoke : bool, default=False
-        Start from :data:`SMOKE_PARAMS` and :data:`SMOKE_PER_CLASS` images per class
+        Start from :data:`SMOKE_PARAMS` and ``SMOKE_PER_CLASS`` (100) images per class
         instead of :data:`CIFAR10_PARAMS` and all images.
     per_class : int, default=None
         Images per class of source and target (and of the source's test images),
         drawn at random per class with a fixed seed (the same images for every
-        seed); None keeps all of them (or :data:`SMOKE_PER_CLASS` with ``smoke``).
+        seed); None keeps all of them (or ``SMOKE_PER_CLASS`` with ``smoke``).
     cache_dir : str, default=None
         Cache folder of the decoded images (see
         :func:`~sklearn_supreme.datasets.load_image_folder`).

@@ -83,7 +83,7 @@ def run_digits_demo(
     Returns
     -------
     results : dict
-        ``runs``: per seed, for each method of :data:`METHODS`, its ``acc``, ``nmi``,
+        ``runs``: per seed, for each method of ``METHODS``, its ``acc``, ``nmi``,
         ``ari`` and ``seconds`` (fit time; for the K-means on pretrained features, the
         SupremeClusterer fit without its clustering epochs: pretraining, features and
         K-means); with ``n_clusters="auto"`` also the fitted ``n_clusters``.

@@ -273,7 +273,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or image array
-            Target samples, as for :meth:`SupremeClusterer.fit`.
+            Target samples, as for :meth:`~sklearn_supreme.SupremeClusterer.fit`.
         y : None
             Ignored; present for API consistency.
         source : tuple (X_source, y_source)
@@ -282,7 +282,7 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         X_source, y_source : array-like, default=None
             The source as two arguments instead of ``source``, for
             :class:`~sklearn.pipeline.Pipeline` routing (see
-            :meth:`SupremeClusterer.fit`).
+            :meth:`~sklearn_supreme.SupremeClusterer.fit`).
 
         Returns
         -------
