@@ -23,7 +23,9 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods, Interval, InvalidParameterError, StrOptions,
+)
 from sklearn.utils.validation import (
     check_is_fitted,
     check_memory,
@@ -253,7 +255,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         clusters (``n_clusters``, ``n_factors``, ``backbone``, ``backbone_params``,
         ``alpha``, ``init_pca``, ``standardize``); otherwise it raises a
         ``ValueError`` naming what changed. The clustering phase's parameters
-        (``tau``, the loss weights, ``lr``, ``freeze``...) can change.
+        (``tau``, the loss weights, ``lr``, ``freeze``...) can change. Those of
+        the pretraining alone (``pretrain_epochs``, ``pretrain_lr_schedule``) have
+        no effect: nothing is pretrained again, and ``pretrain_history_`` stays
+        that of the first fit.
     callbacks : list of skorch callbacks, default=None
         Extra :mod:`skorch.callbacks` added to the nets of both phases (their
         ``phase`` attribute says which is running). A callback that ends training
@@ -557,6 +562,47 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
                 raise KeyboardInterrupt(str(exc)) from exc
             raise
         return self
+
+    def _validate_params(self):
+        """scikit-learn's check of the parameters, and no bool for an integer one.
+
+        ``Interval(Integral, ...)`` admits True and False (bool subclasses int), which
+        would reach the network as a size of 1 or 0 and fail inside torch.
+        """
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) and any(
+                isinstance(c, Interval) and c.type is Integral for c in constraints
+            ):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be an int, not "
+                    f"a bool. Got {value!r} instead."
+                )
+
+    def fit_predict(self, X, y=None, source=None, **kwargs):
+        """Cluster the target samples ``X`` and return their clusters, ``labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Target samples, as for :meth:`fit`.
+        y : None
+            Ignored, as for :meth:`fit`: a pair ``(X_source, y_source)`` given here
+            raises a TypeError.
+        source : tuple (X_source, y_source), default=None
+            Labelled source samples, as for :meth:`fit`.
+        **kwargs : dict
+            ``X_source`` and ``y_source``, as for :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster of each sample of ``X``.
+        """
+        # Not ClusterMixin's, which calls fit(X, **kwargs) without y: a source pair
+        # given as y would be dropped unseen, and the fit would transfer nothing.
+        return self.fit(X, y, source, **kwargs).labels_
 
     def _validate_fit_data(self, X, source, X_source=None, y_source=None):
         """Every check ``fit`` makes of its data before training: the target, the

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import sklearn
+import torch
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array
 
@@ -153,8 +154,12 @@ def _integer_images_as_uint8(X, name):
     ``(N, C, H, W)``. Values outside 0-255 are an error, not wrapped around.
     Nested lists of integers are such arrays too. Other 4-D array-likes (a torch
     tensor) are returned as numpy arrays: their ``dtype`` may not be numpy's.
-    Anything else is returned as it is, for validation to check.
+    Anything else is returned as it is, for validation to check. A torch tensor
+    that requires grad (a network's output) is read detached, as numpy cannot
+    read it otherwise; every input of a fit or prediction passes here first.
     """
+    if isinstance(X, torch.Tensor) and X.requires_grad:
+        X = X.detach()  # the same memory; nothing here differentiates through X
     if not isinstance(X, np.ndarray) and not sp.issparse(X) and not hasattr(X, "columns"):
         try:
             as_array = np.asarray(X)

@@ -17,6 +17,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
@@ -501,6 +502,18 @@ def test_torch_tensors_are_array_likes(uint8):
     np.testing.assert_allclose(as_arrays.transform(tensor), as_arrays.transform(X[:7]))
 
 
+def test_tensors_that_require_grad_are_read_detached(digits_split, fast_params):
+    # A network's output requires grad, and numpy refuses to read such a tensor.
+    Xs, ys, Xt, _ = digits_split
+    X_grad = torch.tensor(Xt, dtype=torch.float32, requires_grad=True)
+    Xs_grad = torch.tensor(Xs, dtype=torch.float32, requires_grad=True)
+    model = SupremeClusterer(**fast_params).fit(X_grad, source=(Xs_grad, ys))
+    expected = SupremeClusterer(**fast_params).fit(Xt.astype(np.float32), source=(Xs, ys))
+    np.testing.assert_array_equal(model.labels_, expected.labels_)
+    np.testing.assert_array_equal(model.predict(X_grad[:5]), expected.predict(Xt[:5]))
+    assert X_grad.grad is None and X_grad.requires_grad  # the caller's tensor is untouched
+
+
 def test_images_in_the_other_layout_get_a_warning():
     rng = np.random.RandomState(0)
     channels_last = rng.rand(40, 8, 8, 3).astype(np.float32)
@@ -580,9 +593,11 @@ def test_source_given_as_y_is_refused(digits_split, fast_params):
     ragged = [list(row) for row in Xs]
     ragged[0] = ragged[0][:10]  # rows of unequal length: still samples, not labels
     for pair in [(Xs, ys), [Xs.tolist(), list(ys)], (ragged, ys)]:
-        with pytest.raises(TypeError, match=r"pair \(X_source, y_source\) as its second "
-                                            r"argument, y.*source=\(X_source, y_source\)"):
-            model.fit(Xt, pair)
+        # fit_predict too: ClusterMixin's hands fit no y, and so dropped the pair unseen.
+        for method in (model.fit, model.fit_predict, model.fit_transform):
+            with pytest.raises(TypeError, match=r"pair \(X_source, y_source\) as its second "
+                                                r"argument, y.*source=\(X_source, y_source\)"):
+                method(Xt, pair)
     assert not hasattr(model, "labels_")
     # a y of labels is ignored, as scikit-learn's clusterers ignore it (two samples too)
     labelled = SupremeClusterer(**fast_params).fit(Xt, np.zeros(len(Xt)), source=(Xs, ys))
@@ -1226,6 +1241,14 @@ def test_invalid_parameters_are_rejected(digits_split):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device='cuda' was asked for, but CUDA is not"):
             SupremeClusterer(n_clusters=5, device="cuda").fit(Xt)
+    # bool is an int to Python and to scikit-learn's Interval(Integral, ...): True would
+    # reach torch as a layer size of 1 and fail there, naming no parameter.
+    for name in ("n_clusters", "n_factors", "max_epochs", "pretrain_epochs", "checkpoint_every"):
+        with pytest.raises(
+            InvalidParameterError, match=f"The '{name}' parameter of SupremeClusterer must be "
+                                         "an int, not a bool. Got True"
+        ):
+            SupremeClusterer(**{"n_clusters": 5, name: True}).fit(Xt)
 
 
 @pytest.mark.parametrize("pretrain_epochs, with_source", [(0, True), (2, False)])

@@ -188,6 +188,43 @@ def test_cv_refuses_an_unknown_scoring(blob_source):
         SupremeClustererCV(TauDependentClusterer(), scoring="acc").fit(X[:5], source=(X, y))
 
 
+def _nan_for(taus):
+    """A scorer that fails (NaN) for the fits of ``taus``, cluster accuracy otherwise."""
+
+    def score(estimator, X, y):
+        return np.nan if estimator.tau in taus else cluster_accuracy(y, estimator.predict(X))
+
+    return score
+
+
+@pytest.mark.parametrize(
+    "nan_taus, ranks, best_tau",
+    [
+        # The NaN tau (the good one otherwise) ranks last, below both others' 0.5.
+        ((0.25,), [1, 3, 1], 0.1),
+        ((0.1, 0.25, 1.0), [1, 1, 1], 0.1),  # all NaN: all first, as in GridSearchCV
+    ],
+)
+def test_cv_ranks_nan_scores_last_as_grid_search_does(blob_source, nan_taus, ranks, best_tau):
+    X, y = blob_source
+    taus, cv = (0.1, 0.25, 1.0), NovelClassSplit(2, n_novel_classes=2, random_state=0)
+    with pytest.warns(UserWarning, match="One or more of the test scores are non-finite"):
+        search = SupremeClustererCV(
+            TauDependentClusterer(), taus=taus, cv=cv, scoring=_nan_for(nan_taus), refit=False
+        ).fit(X[:5], source=(X, y))
+    np.testing.assert_array_equal(search.cv_results_["rank_test_score"], ranks)
+    assert search.best_tau_ == best_tau
+    # The same ranks and choice as GridSearchCV, given the same split scores.
+    grid = GridSearchCV(
+        TauDependentClusterer(), {"tau": list(taus)}, cv=[(np.arange(3), np.arange(3))],
+        scoring=_nan_for(nan_taus), refit=False,
+    )
+    with pytest.warns(UserWarning, match="non-finite"):
+        grid.fit(X[:60], y[:60], source=(X, y))
+    np.testing.assert_array_equal(grid.cv_results_["rank_test_score"], ranks)
+    assert grid.best_params_ == {"tau": best_tau}
+
+
 def test_cv_ties_go_to_the_first_tau(blob_source):
     X, y = blob_source
     # No tau is the good one: all candidates score the same.

@@ -4,6 +4,7 @@ import contextlib
 import numbers
 import tempfile
 import time
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -22,7 +23,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from .._estimator import SupremeClusterer, _empty_clusters_ignored
 from .._input import (
     _check_named_array, _check_source_columns, _check_source_labels,
-    _check_y_is_not_the_source, _source_pair,
+    _check_y_is_not_the_source, _source_pair, _user_stacklevel,
 )
 from ..metrics import cluster_accuracy, cluster_accuracy_scorer
 from ._split import NovelClassSplit
@@ -74,6 +75,17 @@ def _fit_held_out(estimator, X_source, y_source, train, test, tau, scorer=None):
     return score, fit_time, time.perf_counter() - start - fit_time
 
 
+def _rank(mean_scores):
+    """Ranks of the mean scores, best first, ties sharing the smallest rank, as in
+    ``GridSearchCV``'s ``rank_test_score``: a NaN mean (a scorer that failed on some
+    split) ranks with the worst, and all ranks are 1 if every mean is NaN."""
+    if np.isnan(mean_scores).all():
+        return np.ones(len(mean_scores), dtype=np.int32)
+    # Written out rather than imported: GridSearchCV does it inside a private method.
+    filled = np.where(np.isnan(mean_scores), np.nanmin(mean_scores) - 1, mean_scores)
+    return rankdata(-filled, method="min").astype(np.int32)
+
+
 def _needs_refit(method):
     """``available_if`` check: ``method`` exists only with ``refit=True``, so that
     ``hasattr`` says False otherwise, as for :class:`~sklearn.model_selection.GridSearchCV`."""
@@ -123,7 +135,9 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         read off ``labels_``); a string names a scikit-learn scorer, such as
         ``"adjusted_rand_score"`` or ``"normalized_mutual_info_score"``; a callable
         is a scorer ``scoring(estimator, X_held_out, y_held_out)``, as for
-        :class:`~sklearn.model_selection.GridSearchCV`. Greater is better.
+        :class:`~sklearn.model_selection.GridSearchCV`. Greater is better. As
+        there, a ``tau`` whose mean score is NaN (a scorer that returned NaN on
+        some split) ranks last, with a warning.
     n_jobs : int, default=None
         Number of cross-validation fits run in parallel by :class:`joblib.Parallel`
         (one per ``tau`` and split), through scikit-learn's wrapper, which hands
@@ -406,6 +420,12 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         )
 
         mean = scores.mean(axis=1)
+        if not np.isfinite(mean).all():
+            # GridSearchCV's warning: a scorer gave NaN or inf on some split.
+            warnings.warn(
+                f"One or more of the test scores are non-finite: {mean}", UserWarning,
+                stacklevel=_user_stacklevel(),
+            )
         self.cv_results_ = {
             "params": [{"tau": float(tau)} for tau in taus],  # not np.float64 scalars
             # A masked array, as GridSearchCV's param_* columns are.
@@ -413,14 +433,14 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
             **{f"split{i}_test_score": scores[:, i] for i in range(len(splits))},
             "mean_test_score": mean,
             "std_test_score": scores.std(axis=1),
-            "rank_test_score": rankdata(-mean, method="min").astype(np.int32),
+            "rank_test_score": _rank(mean),
             "mean_fit_time": fit_times.mean(axis=1),
             "std_fit_time": fit_times.std(axis=1),
             "mean_score_time": score_times.mean(axis=1),
             "std_score_time": score_times.std(axis=1),
         }
-        # argmax takes the first of equal scores, as GridSearchCV does.
-        self.best_index_ = int(np.argmax(mean))
+        # The first of the best-ranked, as GridSearchCV chooses (a NaN mean ranks last).
+        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
         self.best_score_ = float(mean[self.best_index_])
         self.scorer_ = cluster_accuracy_scorer if scorer is None else scorer
         self.best_tau_ = float(taus[self.best_index_])
