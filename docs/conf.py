@@ -54,6 +54,13 @@ rst_epilog = f"""
 .. |balance_default_sentence| replace:: {_balance_sentence}
 """
 # No intersphinx: it would fetch inventories from the web at every build.
+# So references to other projects cannot resolve (they render as plain code), but
+# every reference to this package's own objects must: nitpicky mode turns a dead one
+# into a warning, and the -W build into a failure.
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(sklearn|torch|joblib|skorch|numpy|scipy|fnmatch|tarfile)(\..*)?"),
+]
 
 # -- Math --------------------------------------------------------------------------
 # Relative to _static/, where sphinx-mathjax-offline copies the MathJax files.

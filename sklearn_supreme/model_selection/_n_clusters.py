@@ -277,7 +277,7 @@ def estimate_n_clusters(
 
     See Also
     --------
-    SupremeClusterer : With ``n_clusters="auto"`` it calls this function on the
+    sklearn_supreme.SupremeClusterer : With ``n_clusters="auto"`` it calls this function on the
         raw input, with candidates 2 to 20 (fewer than the target samples),
         ``criterion="accuracy_silhouette"`` for feature vectors and
         ``criterion="probe_cut"`` for images, and the other defaults.
