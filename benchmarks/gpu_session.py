@@ -139,7 +139,9 @@ import traceback
 import numpy as np
 
 from sklearn_supreme import SupremeClusterer
-from sklearn_supreme._cli import add_override_argument, check_settings, positive_int
+from sklearn_supreme._cli import (
+    add_override_argument, check_settings, collapse_overrides, positive_int,
+)
 from sklearn_supreme._reporting import environment_info, write_json
 from sklearn_supreme.benchmark import (
     CIFAR10_PARAMS,
@@ -209,14 +211,16 @@ def main(argv=None):
     add_override_argument(parser)
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    params = {**(SMOKE_PARAMS if args.smoke else CIFAR10_PARAMS), **dict(args.overrides)}
+    base = SMOKE_PARAMS if args.smoke else CIFAR10_PARAMS
     results_path = os.path.join(args.out, "cifar10.json")
     try:  # bad --set values, or finished runs without --resume, fail now, not after the load
+        overrides = collapse_overrides(base, args.overrides, is_image=True)
+        params = {**base, **overrides}
         check_settings(params, (32, 32, 3), in_channels=3)
         # A rehearsal's few epochs would leave no epoch to score.
         trace_every = min(args.trace_every, params["max_epochs"]) or None
         _check_run(range(args.seeds), results_path, args.resume, trace_every, args.smoke,
-                   dict(args.overrides))
+                   overrides)
     except (ValueError, TypeError, OSError) as exc:
         parser.error(str(exc))
     per_class = args.per_class or (20 if args.smoke else None)
@@ -245,7 +249,7 @@ def main(argv=None):
                 args.data, range(args.seeds), smoke=args.smoke, per_class=per_class,
                 cache_dir=args.cache_dir, out=results_path, resume=args.resume,
                 command=command, trace_every=trace_every,
-                **{**dict(args.overrides), "compile": mode == "compile"},
+                **{**overrides, "compile": mode == "compile"},
             )
             return 0
         except Exception as exc:  # a failed compile must not cost the benchmark

@@ -67,7 +67,8 @@ from sklearn.datasets import load_digits
 from sklearn_supreme import SupremeClusterer
 from sklearn_supreme._atomic import check_writable
 from sklearn_supreme._cli import (
-    add_override_argument, add_threads_argument, check_seeds, check_settings, torch_threads,
+    add_override_argument, add_threads_argument, check_seeds, check_settings, collapse_overrides,
+    torch_threads,
 )
 from sklearn_supreme._reporting import environment_info, mean_std, write_json
 from sklearn_supreme.benchmark import (
@@ -308,11 +309,13 @@ def main(argv=None):
             parser.error(f"unknown --k-split {unknown} for {args.dataset}; its splits: "
                          f"{list(k_splits)}")
         k_splits = {name: novel for name, novel in k_splits.items() if name in args.k_split}
-    params = {**spec["params"], **dict(args.overrides)}
     per_class = None if args.per_class == "all" else int(args.per_class)
     cv_splits = args.cv_splits or (5 if args.dataset == "digits" else 3)
     output = args.output or f"model_selection_{args.dataset}.json"
     try:  # bad --set values, --seeds or --output fail now, not after the load and first fits
+        params = {**spec["params"], **collapse_overrides(
+            spec["params"], args.overrides, is_image=args.dataset == "cifar10"
+        )}
         model = check_settings(params, *SAMPLE_SHAPES[args.dataset])
         args.seeds = check_seeds(args.seeds)
         check_writable(output)

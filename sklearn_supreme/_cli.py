@@ -13,9 +13,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import clone
 
+from ._augment import ImagePerturbation, VectorPerturbation, resolve_augment
 from ._estimator import SupremeClusterer
 from ._input import _as_network_input
+
+#: The perturbations' parameters, which ``--set augment__<name>=VALUE`` sets.
+_AUGMENT_PARAMS = sorted(
+    set(ImagePerturbation().get_params()) | set(VectorPerturbation().get_params())
+)
 
 
 def check_settings(params, input_shape, in_channels=None):
@@ -38,6 +45,8 @@ def check_settings(params, input_shape, in_channels=None):
     """
     model = SupremeClusterer(**params)
     model._validate_params()
+    if isinstance(model.augment, (ImagePerturbation, VectorPerturbation)):
+        model.augment._validate()  # its values (augment__translate=-1), checked at fit too
     network = _blank_network(model, input_shape, in_channels)
     model._resolve_device()
     model._frozen_names(network)
@@ -127,8 +136,9 @@ def torch_threads(n_threads):
 
 
 def parse_override(text):
-    """One ``--set key=value``: a SupremeClusterer parameter and its value, a Python
-    literal or JSON.
+    """One ``--set key=value``: a SupremeClusterer parameter (or ``augment__<name>``, a
+    parameter of the perturbation, see :func:`collapse_overrides`) and its value, a
+    Python literal or JSON.
 
     JSON's ``null``, ``true`` and ``false`` read as None, True and False, also inside
     a dict or list (``backbone_params={"width": 16}``). A bare word that is neither is
@@ -154,6 +164,14 @@ def parse_override(text):
     if key == "random_state":
         raise argparse.ArgumentTypeError("random_state is set by --seeds")
     known = set(SupremeClusterer().get_params()) - {"random_state"}
+    if key.startswith("augment__"):
+        if key[len("augment__"):] not in _AUGMENT_PARAMS:
+            raise argparse.ArgumentTypeError(
+                f"{key!r}: the perturbations (ImagePerturbation, VectorPerturbation) have "
+                f"no parameter {key[len('augment__'):]!r}; choose from "
+                f"{', '.join(_AUGMENT_PARAMS)}"
+            )
+        return key, _parse_value(key, value.strip())
     if key not in known:
         raise argparse.ArgumentTypeError(
             f"{key!r} is not a SupremeClusterer parameter; choose from {', '.join(sorted(known))}"
@@ -167,6 +185,40 @@ def parse_override(text):
             "line cannot give (only [] or None); pass them to SupremeClusterer in Python"
         )
     return key, value
+
+
+def collapse_overrides(base, overrides, is_image):
+    """The ``--set`` pairs ``overrides`` as SupremeClusterer parameters over a
+    command's settings ``base``: the ``augment__<name>`` ones become one ``augment``,
+    a copy of the command's perturbation (``"auto"`` resolved for its input,
+    ``is_image``) with those parameters set. The others are returned as they are;
+    the last of a repeated key wins.
+
+    Examples
+    --------
+    >>> from sklearn_supreme import ImagePerturbation
+    >>> base = {"augment": ImagePerturbation(flip=False)}
+    >>> collapse_overrides(base, [("tau", 0.5), ("augment__translate", 0.0)], True)
+    {'tau': 0.5, 'augment': ImagePerturbation(scale=(0.8, 1.2), translate=0.0, flip=False)}
+    >>> base["augment"].translate  # the command's own is left as it was
+    0.125
+    """
+    params = dict(overrides)
+    nested = {
+        key[len("augment__"):]: params.pop(key)
+        for key in list(params) if key.startswith("augment__")
+    }
+    if not nested:
+        return params
+    augment = resolve_augment(params.get("augment", base.get("augment", "auto")), is_image)
+    if not isinstance(augment, (ImagePerturbation, VectorPerturbation)):
+        raise ValueError(
+            f"--set augment__{next(iter(nested))}: augment={augment!r} is not one of the "
+            "package's perturbations, whose parameters augment__<name> sets."
+        )
+    # set_params names the parameters of the other perturbation (noise for images).
+    params["augment"] = clone(augment).set_params(**nested)
+    return params
 
 
 # A value that starts so is meant as a dict, list, tuple or string, never as a bare word.
@@ -221,6 +273,7 @@ def add_override_argument(parser, backbone_params="{'width': 16}", bare_word="ba
         default=[],
         help="override a SupremeClusterer setting with a Python literal or JSON (e.g. "
         f"tau=0.1, memory=null{backbone}); a bare word is a string ({bare_word}); "
+        "augment__NAME sets a parameter of the perturbation (augment__translate=0.0); "
         "repeatable",
     )
 

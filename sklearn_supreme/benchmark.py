@@ -25,8 +25,8 @@ from sklearn.utils import check_random_state
 
 from ._atomic import check_writable
 from ._cli import (
-    add_override_argument, add_threads_argument, check_seeds, check_settings, positive_int,
-    torch_threads,
+    add_override_argument, add_threads_argument, check_seeds, check_settings, collapse_overrides,
+    positive_int, torch_threads,
 )
 from ._estimator import SupremeClusterer
 from ._inference import _adapted_target_logits, _forward_batches
@@ -808,12 +808,12 @@ def run_from_args(args, parser, command):
     """Run the benchmark the parsed ``args`` describe; returns the exit code."""
     seeds = range(args.seeds if args.seeds is not None else (2 if args.smoke else 3))
     try:
+        overrides = collapse_overrides(_params(args.smoke, {}), args.overrides, is_image=True)
         seeds, earlier = _check_run(
-            seeds, args.out, args.resume, args.trace_every, args.smoke, dict(args.overrides)
+            seeds, args.out, args.resume, args.trace_every, args.smoke, overrides
         )
         prepared = _prepare(
-            args.data, args.smoke, args.per_class, args.cache_dir, dict(args.overrides),
-            args.out, earlier,
+            args.data, args.smoke, args.per_class, args.cache_dir, overrides, args.out, earlier,
         )
         finished = _finished_runs(args.out, earlier, prepared)
     except (ValueError, TypeError, OSError) as exc:

@@ -25,8 +25,8 @@ from sklearn.datasets import load_digits
 from ._atomic import check_writable
 from ._augment import ImagePerturbation
 from ._cli import (
-    add_override_argument, add_threads_argument, check_seeds, check_settings, positive_int,
-    torch_threads,
+    add_override_argument, add_threads_argument, check_seeds, check_settings, collapse_overrides,
+    positive_int, torch_threads,
 )
 from ._estimator import SupremeClusterer
 from ._reporting import (
@@ -242,8 +242,9 @@ def add_arguments(parser):
 
 def run_from_args(args, parser, command):
     """Run the demo the parsed ``args`` describe; returns the exit code."""
-    params = dict(args.overrides)
     try:
+        # The digits are rows: augment="auto" would be the vector perturbation.
+        params = collapse_overrides(DEMO_PARAMS, args.overrides, is_image=False)
         # Bad settings fail here with a usage message, not in the middle of a fit; a
         # --json that cannot be written, not after the whole demo ran.
         model = check_settings({**DEMO_PARAMS, **params}, (64,))  # the digits' rows

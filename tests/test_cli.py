@@ -25,7 +25,8 @@ from sklearn_supreme.__main__ import build_parser, main
 from skorch.callbacks import Callback
 
 from sklearn_supreme._atomic import check_writable
-from sklearn_supreme._cli import check_settings, parse_override, torch_threads
+from sklearn_supreme._augment import ImagePerturbation, VectorPerturbation
+from sklearn_supreme._cli import check_settings, collapse_overrides, parse_override, torch_threads
 from sklearn_supreme._reporting import format_mean_std, mean_std, to_jsonable, write_json
 from sklearn_supreme.benchmark import (
     PAPER_TABLE1_CIFAR10,
@@ -131,9 +132,12 @@ def test_set_examples_of_each_help_build_that_commands_network(command, base, sh
     text = " ".join(action.help.split())
     examples = re.findall(r"(\w+=\"[^\"]+\"|\w+=[\w.]+)", text)
     assert any(e.startswith("backbone_params=") for e in examples), text
+    assert any(e.startswith("augment__") for e in examples), text
     for example in examples:
-        key, value = parse_override(example.replace('"', ""))
-        check_settings({**base, key: value}, *shape)
+        overrides = collapse_overrides(
+            base, [parse_override(example.replace('"', ""))], is_image=len(shape) > 1
+        )
+        check_settings({**base, **overrides}, *shape)
 
 
 def test_set_examples_of_the_model_selection_script_build_both_its_networks(capsys):
@@ -170,6 +174,55 @@ def test_demo_command_writes_json(tmp_path):
     assert "SUPREME" in out
     # Written through a temporary file that is renamed into place: none is left over.
     assert os.listdir(tmp_path) == ["demo.json"]
+
+
+def test_demo_sets_the_perturbations_parameters(tmp_path):
+    path = tmp_path / "demo.json"
+    argv = ["demo", "--seeds", "1", "--set", "pretrain_epochs=1", "--set", "max_epochs=1",
+            "--set", "augment__translate=0.0", "--set", "augment__scale=[1.0, 1.0]",
+            "--json", str(path)]
+    code, out, err = run_main(argv)
+    assert code == 0, err
+    # The demo's perturbation with those two set; its image shape and flip kept.
+    expected = ImagePerturbation(scale=[1.0, 1.0], translate=0.0, flip=False, image_shape=(1, 8, 8))
+    assert json.loads(path.read_text())["params"]["augment"] == to_jsonable(expected)
+    assert DEMO_PARAMS["augment"].translate == 0.125  # a copy was changed, not the demo's
+    # The same fit as the Python API given that perturbation.
+    results = run_digits_demo(
+        seeds=[0], pretrain_epochs=1, max_epochs=1, augment=expected, file=io.StringIO()
+    )
+    scores = json.loads(path.read_text())["runs"][0]["supreme"]
+    for metric in ("acc", "nmi", "ari"):
+        assert scores[metric] == pytest.approx(results["runs"][0]["supreme"][metric])
+
+
+@pytest.mark.parametrize(
+    "base, is_image, expected",
+    [
+        # "auto" resolves for the command's input: its perturbation's parameters are set.
+        ({"augment": "auto"}, True, ImagePerturbation(translate=0.0)),
+        ({}, False, VectorPerturbation(noise=0.0)),
+    ],
+)
+def test_collapse_overrides_resolves_auto(base, is_image, expected):
+    name = "translate" if is_image else "noise"
+    collapsed = collapse_overrides(base, [(f"augment__{name}", 0.0), ("tau", 0.5)], is_image)
+    assert collapsed.keys() == {"tau", "augment"}
+    assert repr(collapsed["augment"]) == repr(expected)
+
+
+def test_collapse_overrides_needs_a_perturbation_of_the_package():
+    # An --set augment=... given with them is the one they change; the last value wins.
+    collapsed = collapse_overrides(
+        {"augment": "auto"},
+        [("augment", "auto"), ("augment__noise", 0.3), ("augment__noise", 0.1)], False,
+    )
+    assert repr(collapsed["augment"]) == repr(VectorPerturbation(noise=0.1))
+    with pytest.raises(ValueError, match=r"--set augment__noise: augment=<built-in function "
+                                         r"abs> is not one of the package's perturbations"):
+        collapse_overrides({"augment": abs}, [("augment__noise", 0.1)], False)
+    # Without augment__ keys, the overrides as given, the base untouched.
+    assert collapse_overrides({"augment": abs}, [("tau", 1.0)], False) == {"tau": 1.0}
 
 
 def test_demo_with_n_clusters_auto(tmp_path):
@@ -233,6 +286,16 @@ def test_demo_with_n_clusters_auto(tmp_path):
          "tau: cannot read '{[]: 1}' as a Python literal or JSON: unhashable type: 'list'"),
         (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set",
           "backbone_params={{'widht': 8}}"], "do not build backbone='resnet18'"),
+        # The perturbation's parameters: a name neither has, one the command's has not,
+        # a value its own check refuses; each before any data is loaded.
+        (["demo", "--set", "augment__trnaslate=0.0"],
+         "'augment__trnaslate': the perturbations (ImagePerturbation, VectorPerturbation) have "
+         "no parameter 'trnaslate'; choose from dropout, flip, image_shape, noise, scale, "
+         "translate"),
+        (["demo", "--set", "augment__noise=0.1"],
+         "Invalid parameter 'noise' for estimator ImagePerturbation"),
+        (["benchmark", "cifar10", "--data", "{tmp}/missing", "--set", "augment__translate=-1"],
+         "ImagePerturbation: translate must be a number >= 0 and finite; got -1"),
         # Checked before the data is loaded: this --data does not exist.
         (["benchmark", "cifar10", "--data", "{tmp}/missing", "--resume"],
          "resume needs the results file"),
