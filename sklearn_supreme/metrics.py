@@ -30,6 +30,7 @@ array([1., 1., 1.])
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -150,9 +151,9 @@ def cluster_accuracy(y_true, y_pred, *, sample_weight=None):
     whose cluster is matched to their class (the Hungarian algorithm on the
     contingency table). The accuracy is that number divided by the number of
     samples; with ``sample_weight``, the matched weight divided by the total
-    weight, the matching chosen to maximise it. When there are more clusters than classes, the samples of the
-    unmatched clusters count as errors; when there are fewer, so do the
-    samples of the unmatched classes. Cluster ids are arbitrary, so the score
+    weight, the matching chosen to maximise it. When there are more clusters
+    than classes, the samples of the unmatched clusters count as errors; when
+    there are fewer, so do the samples of the unmatched classes. Cluster ids are arbitrary, so the score
     is invariant to any relabelling of ``y_pred`` (and of ``y_true``), and it
     is symmetric in its two arguments.
 
@@ -220,15 +221,15 @@ def cluster_accuracy(y_true, y_pred, *, sample_weight=None):
     y_true, y_pred = _check_clusterings(y_true, y_pred)
     # Rows are classes and columns clusters; labels are encoded by np.unique,
     # so arbitrary hashable labels work.
-    contingency = contingency_matrix(y_true, y_pred)
-    total = y_true.shape[0]
-    if sample_weight is not None:
-        weights = _check_weights(sample_weight, total)
-        # The same table with each sample counted by its weight.
+    if sample_weight is None:
+        contingency, total = contingency_matrix(y_true, y_pred), y_true.shape[0]
+    else:
+        weights = _check_weights(sample_weight, y_true.shape[0])
+        # The same table with each sample counted by its weight (contingency_matrix
+        # takes no weights): a sparse matrix sums the weights of repeated pairs.
         _, classes = np.unique(y_true, return_inverse=True)
         _, clusters = np.unique(y_pred, return_inverse=True)
-        contingency = np.zeros(contingency.shape)
-        np.add.at(contingency, (classes, clusters), weights)
+        contingency = sp.coo_matrix((weights, (classes, clusters))).toarray()
         total = weights.sum()
     # The assignment solver accepts rectangular tables and then matches
     # min(n_classes, n_clusters) pairs, leaving the rest unmatched.
