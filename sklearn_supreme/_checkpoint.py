@@ -2,7 +2,8 @@
 
 A checkpoint holds what is needed to continue a fit exactly where it stopped: the
 phase, the epochs done, the network and optimiser states, the skorch history, torch's
-random number generator states and the phase-specific extras (initial assignments).
+random number generator states, the state of the user's callbacks where it is plain
+values (:func:`callback_states`) and the phase-specific extras (initial assignments).
 Each fit writes its own file, named by its fingerprint (a hash of its parameters and
 data), so the fits of a search can share one directory.
 """
@@ -10,6 +11,7 @@ data), so the fits of a search can share one directory.
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
@@ -77,12 +79,61 @@ def set_rng_state(state, device):
 
 
 def restore(net, state):
-    """Put a skorch net back in the state a checkpoint recorded, ready for ``partial_fit``."""
+    """Put a skorch net back in the state a checkpoint recorded, ready for ``partial_fit``.
+
+    The callbacks' states are put back when training begins (skorch callbacks reset
+    their state in ``on_train_begin``), by the net's :class:`TrainingCheckpoint`.
+    """
     net.initialize()
     net.module_.load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history_ = History(state["history"])
     set_rng_state(state["rng"], net.device)
+    for _, callback in net.callbacks_:
+        if isinstance(callback, TrainingCheckpoint):
+            callback.pending_states_ = state.get("callbacks", {})
+
+
+#: Types of the callback attributes a checkpoint holds: what torch's weights-only
+#: loader reads back. A state dict (EarlyStopping's best weights) is a dict of tensors.
+_PLAIN = (type(None), bool, int, float, str, torch.Tensor)
+
+
+def _plain(value):
+    """``value`` as a weights-only loadable value (numpy scalars as Python ones), or
+    raise TypeError."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return type(value)((k, _plain(v)) for k, v in value.items())
+    if not isinstance(value, _PLAIN):
+        raise TypeError(type(value).__name__)
+    return value
+
+
+def callback_states(net):
+    """The state of the net's callbacks other than skorch's defaults: per callback, its fitted attributes (names ending in ``_``, as skorch's
+    callbacks name the state they reset in ``on_train_begin``), such as
+    :class:`~skorch.callbacks.EarlyStopping`'s count of epochs without improvement.
+
+    All or nothing per callback: one whose state holds other values (an
+    ``LRScheduler``'s torch scheduler) is left out whole, since half its state put
+    back would be inconsistent; it starts afresh on resuming, as it did before.
+    """
+    defaults = {name for name, _ in net.get_default_callbacks()}
+    states = {}
+    for name, callback in net.callbacks_:
+        if name in defaults or isinstance(callback, TrainingCheckpoint):
+            continue
+        attributes = {
+            key: value for key, value in vars(callback).items()
+            if key.endswith("_") and not key.startswith("_")
+        }
+        try:
+            states[name] = {key: _plain(value) for key, value in attributes.items()}
+        except TypeError:
+            continue
+    return states
 
 
 class TrainingCheckpoint(Callback):
@@ -106,6 +157,13 @@ class TrainingCheckpoint(Callback):
         self.every = every
         self.extra = extra
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        # Last in the net's callbacks: the others have reset their state already, and
+        # a resumed phase (restore) gets back the state its checkpoint recorded.
+        for name, callback in net.callbacks_:
+            callback.__dict__.update(getattr(self, "pending_states_", {}).get(name, {}))
+        self.pending_states_ = {}
+
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) % self.every == 0:
             save_checkpoint(self.path, self.state(net))
@@ -124,5 +182,6 @@ class TrainingCheckpoint(Callback):
             # numpy scalars in skorch's history would not pass torch's weights-only loader
             "history": json.loads(json.dumps(net.history.to_list(), default=float)),
             "rng": rng_state(net.device),
+            "callbacks": callback_states(net),
             **(self.extra or {}),
         }

@@ -68,6 +68,11 @@ _WARM_START_FIXED = (
     "n_clusters", "n_factors", "backbone", "backbone_params", "alpha", "init_pca", "standardize",
 )
 
+#: Names of the package's own callbacks in the nets: names no user's callback takes
+#: (skorch refuses two callbacks of one name).
+_CHECKPOINT_CALLBACK = "sklearn_supreme.checkpoint"
+_SCHEDULE_CALLBACK = "sklearn_supreme.pretrain_lr_schedule"
+
 #: Parameters that change how a fit runs, not the model it reaches.
 _RUN_PARAMS = frozenset({
     "verbose", "device", "compile", "checkpoint_dir", "checkpoint_every", "callbacks",
@@ -241,8 +246,13 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         writes a file of its own, keyed also on the fit it continues, which the same
         warm start from that fit (read back in another process too) resumes.
         ``callbacks`` are not part of the hash: ones that change the training (a
-        learning-rate schedule) must be the same on resuming, and skorch's
-        ``LRScheduler`` state is not saved. Nothing removes the files. The
+        learning-rate schedule) must be the same on resuming. Their fitted state
+        (attributes ending in ``_``, such as an ``EarlyStopping``'s count of epochs
+        without improvement and best weights) is saved and put back on resuming
+        when it is plain values and tensors; a callback holding other objects
+        (skorch's ``LRScheduler``, with its torch scheduler) starts afresh. A
+        module instance as ``backbone`` is hashed by its class, repr and weights,
+        the same in every process. Nothing removes the files. The
         parameters must pickle, as for ``memory``. The directory is created if
         needed; ``fit`` checks that it accepts files before it trains.
     checkpoint_every : int, default=1
@@ -893,8 +903,9 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         }
 
     def _hashable_start_params(self):
-        """``_start_params()``, checked to be hashable by joblib, which keys ``memory``."""
-        params = self._start_params()
+        """``_start_params()`` as :func:`_hashable` values, checked to be hashable by
+        joblib, which keys ``memory``."""
+        params = _hashable(self._start_params())
         for name, value in params.items():
             try:
                 joblib.hash(value)
@@ -959,7 +970,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         callbacks = self._callbacks(checkpoint_path, "pretrain", extra)
         if self.pretrain_lr_schedule == "cosine":
             # First, so that the user's callbacks see each step's rate.
-            callbacks.insert(0, ("lr_schedule", CosineAnnealing(self.pretrain_epochs)))
+            callbacks.insert(0, (_SCHEDULE_CALLBACK, CosineAnnealing(self.pretrain_epochs)))
         net = SourcePretrainNet(
             network, max_epochs=self.pretrain_epochs, callbacks=callbacks, **common,
         )
@@ -976,7 +987,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         callbacks = list(self.callbacks or [])
         if checkpoint_path is not None:
             callbacks.append(
-                ("checkpoint", TrainingCheckpoint(checkpoint_path, phase, self.checkpoint_every, extra))
+                (_CHECKPOINT_CALLBACK,
+                 TrainingCheckpoint(checkpoint_path, phase, self.checkpoint_every, extra))
             )
         return callbacks
 
@@ -999,7 +1011,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             # Its state advances with every fit: as None, a draw that a resume records.
             params["random_state"] = "a RandomState instance"
         try:
-            key = (params, data_hash)
+            key = (_hashable(params), data_hash)
             if self.warm_start and hasattr(self, "net_"):
                 # A model fitted before _fit_id existed continues under a key of its own.
                 key += ("warm start of", getattr(self, "_fit_id", None) or uuid.uuid4().hex)
@@ -1014,7 +1026,15 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         path = checkpoint_file(self.checkpoint_dir, fingerprint)
         if not path.exists():
             return path, {"fingerprint": fingerprint, "phase": None}
-        state = load_checkpoint(path)
+        try:
+            state = load_checkpoint(path)
+        # Truncated, emptied or overwritten: torch's errors (zip, EOF, unpickling) name
+        # neither the file nor the remedy, and one advises an unsafe load.
+        except Exception as exc:
+            raise ValueError(
+                f"{path} cannot be read as a checkpoint ({type(exc).__name__}); it may have "
+                "been truncated or overwritten. Remove the file to fit anew."
+            ) from exc
         if state.get("fingerprint") != fingerprint:  # a renamed or foreign file
             raise ValueError(
                 f"{path} holds a checkpoint of a different fit (other parameters or data). "
@@ -1053,7 +1073,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     def _check_continues(self, resume, path):
         """The epochs a warm start's checkpoint has done beyond the fitted model, after
         checking that it continues this model (its history starts with ours)."""
-        fitted = [row["train_loss"] for row in self.net_.history]
+        # .get: a row without a loss is an epoch a callback ended part way.
+        fitted = [row.get("train_loss") for row in self.net_.history]
         recorded = [row.get("train_loss") for row in resume["history"]]
         done = resume["epoch"] - len(fitted)
         if not (0 <= done <= self.max_epochs and recorded[: len(fitted)] == fitted):
@@ -1450,6 +1471,32 @@ def _set_callbacks(net, callbacks):
     net.callbacks = callbacks
     if net.initialized_:
         net.initialize_callbacks()
+
+
+def _hashable(value):
+    """``value`` with every torch module and tensor in it (in dicts, lists and tuples)
+    replaced by what joblib hashes alike in every process: its class, its repr and
+    its state as numpy arrays (a tensor: its dtype and values).
+
+    joblib hashes by pickling, and a pickled tensor carries an id that differs from
+    process to process: with a module instance as ``backbone``, the checkpoint of an
+    interrupted fit was not found again by a new process, nor a ``memory`` entry.
+    Other values are returned as they are, so their hashes do not change.
+    """
+    if isinstance(value, dict):
+        return {key: _hashable(item) for key, item in value.items()}
+    if type(value) in (list, tuple):  # subclasses (named tuples) are left as they are
+        return type(value)(_hashable(item) for item in value)
+    if isinstance(value, nn.Module):
+        state = {name: _hashable(tensor) for name, tensor in value.state_dict().items()}
+        return ("torch module", f"{type(value).__module__}.{type(value).__qualname__}",
+                repr(value), state)
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        # numpy has no bfloat16: its values are exact in float32, and the dtype is kept.
+        values = tensor.float() if tensor.dtype == torch.bfloat16 else tensor
+        return ("torch tensor", str(tensor.dtype), values.numpy())
+    return value
 
 
 def _equal(a, b):

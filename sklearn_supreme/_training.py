@@ -110,8 +110,13 @@ def interrupts_recorded():
         return
 
     def handler(signum, frame):
-        received.append(signal.Signals(signum))
-        previous(signum, frame)
+        try:
+            previous(signum, frame)
+        except KeyboardInterrupt:
+            # Only a signal that interrupts is one: a handler that chose not to raise
+            # (a graceful shutdown flag) leaves a callback's stop a stop.
+            received.append(signal.Signals(signum))
+            raise
 
     signal.signal(signal.SIGINT, handler)
     try:
@@ -259,7 +264,11 @@ class _DeviceNet(NeuralNet):
                 if not interrupts:
                     # A callback ended training (skorch's EarlyStopping raises
                     # KeyboardInterrupt to stop): as in skorch, the phase ends here and
-                    # partial_fit goes on to on_train_end.
+                    # partial_fit goes on to on_train_end. An epoch it ended before
+                    # any step (in on_epoch_begin) did not run: skorch leaves its row
+                    # in the history, which n_iter_ and a warm start's resume read.
+                    if len(self.history) and not self.history[-1]["batches"]:
+                        self.history.pop()
                     return self
                 # On Ctrl-C, skorch's partial_fit would also return the half-trained
                 # net as if training had finished; the estimator must not keep it.

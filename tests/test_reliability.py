@@ -1,6 +1,10 @@
 """Checkpoints, resuming, warm start and interruption: a fit is never left half-done."""
 
+import copy
+import re
 import signal
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -231,6 +235,36 @@ def test_search_clones_share_a_checkpoint_dir(digits_split, tmp_path):
     )
 
 
+_FINGERPRINTS = """
+import joblib, sys, torch
+from sklearn_supreme import SupremeClusterer
+torch.manual_seed(0)
+backbone = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.BatchNorm1d(32))
+model = SupremeClusterer(backbone=backbone, pretrain_epochs=0, checkpoint_dir=sys.argv[1])
+print(model._resumable_checkpoint("data")[0].name, joblib.hash(model._hashable_start_params()))
+"""
+
+
+def test_a_module_backbone_keys_checkpoint_and_memory_alike_in_every_process(tmp_path):
+    # joblib hashes by pickling, and a pickled tensor carries an id of its process: the
+    # checkpoint of an interrupted fit with a trained backbone instance (the documented
+    # way to skip pretraining) was not found by the next process, nor a memory entry.
+    def keys():
+        run = subprocess.run(
+            [sys.executable, "-c", _FINGERPRINTS, str(tmp_path)],
+            capture_output=True, text=True, check=True,
+        )
+        return run.stdout.split()
+
+    first = keys()
+    assert first == keys() and len(first) == 2
+    # Still the module's state: the same network with other weights, another key.
+    torch.manual_seed(1)
+    backbone = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.BatchNorm1d(32))
+    model = SupremeClusterer(backbone=backbone, pretrain_epochs=0, checkpoint_dir=tmp_path)
+    assert model._resumable_checkpoint("data")[0].name != first[0]
+
+
 def test_checkpoint_dir_needs_parameters_that_pickle(digits_split, tmp_path):
     Xs, ys, Xt, _ = digits_split
     model = SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path, augment=lambda x: x)
@@ -424,6 +458,132 @@ def test_a_resume_trains_no_more_of_a_phase_a_callback_ended(digits_split, tmp_p
     assert counter.epochs == [SupremeNet.phase] * PARAMS["max_epochs"]  # no pretraining again
     assert len(resumed.pretrain_history_["loss"]) == 2
     np.testing.assert_array_equal(resumed.labels_, reference.labels_)
+
+
+@pytest.mark.parametrize("load_best", [False, True])
+def test_a_resume_gives_callbacks_back_their_state(digits_split, tmp_path, load_best):
+    # skorch's callbacks reset their state when training begins: a resumed fit's
+    # EarlyStopping counted its epochs without improvement afresh, and stopped later.
+    Xs, ys, Xt, _ = digits_split
+    params = {**PARAMS, "max_epochs": 6}
+
+    def stop():  # the first epoch improves on nothing, no other by 10: a stop after 3
+        return EarlyStopping(
+            monitor="train_loss", patience=2, threshold=10.0, threshold_mode="abs",
+            load_best=load_best,
+        )
+
+    reference = SupremeClusterer(**params, callbacks=[stop()]).fit(Xt, source=(Xs, ys))
+    assert reference.n_iter_ == 3
+    with pytest.raises(RuntimeError, match="injected failure"):  # before the stop's count
+        SupremeClusterer(
+            **params, checkpoint_dir=tmp_path, callbacks=[FailAt("clustering", 3), stop()]
+        ).fit(Xt, source=(Xs, ys))
+    state = load_checkpoint(_only_checkpoint(tmp_path))
+    assert state["epoch"] == 2 and state["callbacks"]["EarlyStopping"]["misses_"] == 1
+    resumed_stop = stop()
+    resumed = SupremeClusterer(**params, checkpoint_dir=tmp_path, callbacks=[resumed_stop])
+    resumed.fit(Xt, source=(Xs, ys))
+    # Counted afresh, the first epoch resumed would improve on nothing: a stop at 5.
+    assert resumed.n_iter_ == 3 and resumed_stop.misses_ == 2
+    np.testing.assert_array_equal(resumed.labels_, reference.labels_)
+    np.testing.assert_allclose(resumed.predict_proba(Xt), reference.predict_proba(Xt), atol=1e-6)
+
+
+def test_a_callback_with_state_a_checkpoint_cannot_hold_starts_afresh(digits_split, tmp_path):
+    # All or nothing: half of a scheduler's state put back would be inconsistent.
+    class Holder(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.epochs_, self.scheduler_ = 0, object()
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs_ += 1
+
+    Xs, ys, Xt, _ = digits_split
+    SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path, callbacks=[Holder()]).fit(
+        Xt, source=(Xs, ys)
+    )
+    assert load_checkpoint(_only_checkpoint(tmp_path))["callbacks"] == {}
+
+
+class StopAtBegin(FailAt):
+    """Ends a phase when epoch ``epoch`` begins, before any of its steps (a time budget)."""
+
+    def __init__(self, phase, epoch):
+        super().__init__(phase, epoch, KeyboardInterrupt)
+
+    def on_epoch_begin(self, net, **kwargs):
+        if net.phase.lower().startswith(self.phase) and len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, net, **kwargs):
+        pass
+
+
+def test_an_epoch_a_callback_ends_before_its_first_step_is_not_counted(digits_split, tmp_path):
+    Xs, ys, Xt, _ = digits_split
+    params = {**PARAMS, "checkpoint_dir": tmp_path}
+    model = SupremeClusterer(**params, callbacks=[StopAtBegin("clustering", 3)])
+    model.fit(Xt, source=(Xs, ys))
+    # skorch leaves the row of the epoch that never ran: it was counted in n_iter_, and a
+    # second identical warm start failed with KeyError 'train_loss' reading it back.
+    assert model.n_iter_ == 2 == len(model.history_["loss"])
+    assert load_checkpoint(_only_checkpoint(tmp_path))["epoch"] == 2
+    model.set_params(warm_start=True, callbacks=None)
+    first, second = (copy.deepcopy(model).fit(Xt, source=(Xs, ys)) for _ in range(2))
+    assert first.n_iter_ == second.n_iter_ == 2 + PARAMS["max_epochs"]
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+
+
+def test_a_sigint_handler_that_does_not_interrupt_leaves_a_stop_a_stop(digits_split):
+    # A graceful-shutdown handler only records the signal: the KeyboardInterrupt that
+    # follows is a callback's stop, and the fit completes (it used to be taken for Ctrl-C).
+    Xs, ys, Xt, _ = digits_split
+    received = []
+
+    class SignalThenStop(FailAt):
+        def on_epoch_end(self, net, **kwargs):
+            if net.phase.lower().startswith(self.phase) and len(net.history) == self.epoch:
+                signal.raise_signal(signal.SIGINT)
+                raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        model = SupremeClusterer(**PARAMS, callbacks=[SignalThenStop("clustering", 2)])
+        model.fit(Xt, source=(Xs, ys))
+    except KeyboardInterrupt as exc:  # caught: it would end the whole test run
+        pytest.fail(f"the stop was taken for Ctrl-C: {exc}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert received == [signal.SIGINT] and model.n_iter_ == 2
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a checkpoint", None], ids=["empty", "garbage", "cut"])
+def test_an_unreadable_checkpoint_is_named(digits_split, tmp_path, damage):
+    Xs, ys, Xt, _ = digits_split
+    params = {**PARAMS, "checkpoint_dir": tmp_path}
+    with pytest.raises(RuntimeError, match="injected failure"):
+        SupremeClusterer(**params, callbacks=[FailAt("clustering", 2)]).fit(Xt, source=(Xs, ys))
+    path = _only_checkpoint(tmp_path)
+    path.write_bytes(path.read_bytes()[:100] if damage is None else damage)
+    model = SupremeClusterer(**params)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} cannot be read as a "
+                                         r"checkpoint \(\w+\).*Remove the file to fit anew"):
+        model.fit(Xt, source=(Xs, ys))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+def test_user_callbacks_may_take_any_name(digits_split, tmp_path):
+    # The package's own callbacks are named so that no user's collides with them
+    # (skorch refuses two callbacks of one name).
+    Xs, ys, Xt, _ = digits_split
+    counter = CountEpochs()
+    SupremeClusterer(
+        **PARAMS, checkpoint_dir=tmp_path, pretrain_lr_schedule="cosine",
+        callbacks=[("checkpoint", counter), ("lr_schedule", CountEpochs())],
+    ).fit(Xt, source=(Xs, ys))
+    assert len(counter.epochs) == PARAMS["pretrain_epochs"] + PARAMS["max_epochs"]
 
 
 def test_warm_start_continues_training(digits_split):
