@@ -574,21 +574,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         return self
 
     def _validate_params(self):
-        """scikit-learn's check of the parameters, and no bool for an integer one.
-
-        ``Interval(Integral, ...)`` admits True and False (bool subclasses int), which
-        would reach the network as a size of 1 or 0 and fail inside torch.
-        """
+        """scikit-learn's check of the parameters, and no bool for an integer one
+        (:func:`_refuse_bool`): True would reach the network as a size of 1."""
         super()._validate_params()
-        for name, constraints in self._parameter_constraints.items():
-            value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) and any(
-                isinstance(c, Interval) and c.type is Integral for c in constraints
-            ):
-                raise InvalidParameterError(
-                    f"The {name!r} parameter of {type(self).__name__} must be an int, not "
-                    f"a bool. Got {value!r} instead."
-                )
+        _refuse_bools(self)
 
     def fit_predict(self, X, y=None, source=None, **kwargs):
         """Cluster the target samples ``X`` and return their clusters, ``labels_``.
@@ -1471,6 +1460,29 @@ def _set_callbacks(net, callbacks):
     net.callbacks = callbacks
     if net.initialized_:
         net.initialize_callbacks()
+
+
+def _refuse_bool(name, value, owner):
+    """Raise InvalidParameterError if ``value``, given for the integer parameter
+    ``name`` of ``owner`` (a class or function name), is a bool.
+
+    scikit-learn's ``Interval(Integral, ...)`` admits True and False, as bool
+    subclasses int: ``n_draws=True`` would run one draw, ``n_clusters=True`` fail
+    inside torch, neither naming the parameter.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {owner} must be an int, not a bool. Got {value!r} "
+            "instead."
+        )
+
+
+def _refuse_bools(estimator):
+    """:func:`_refuse_bool` for each parameter of ``estimator`` that its
+    ``_parameter_constraints`` give an integer interval."""
+    for name, constraints in estimator._parameter_constraints.items():
+        if any(isinstance(c, Interval) and c.type is Integral for c in constraints):
+            _refuse_bool(name, getattr(estimator, name), type(estimator).__name__)
 
 
 def _hashable(value):

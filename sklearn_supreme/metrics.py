@@ -29,6 +29,8 @@ Score a clusterer by cross-validation:
 array([1., 1., 1.])
 """
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
@@ -230,11 +232,14 @@ def cluster_accuracy(y_true, y_pred, *, sample_weight=None):
         _, classes = np.unique(y_true, return_inverse=True)
         _, clusters = np.unique(y_pred, return_inverse=True)
         contingency = sp.coo_matrix((weights, (classes, clusters))).toarray()
-        total = weights.sum()
+        # Both sums of the table's own cells, exactly rounded: a perfect clustering
+        # scores exactly 1.0 (summed in other orders, 1.0000000000000002), and no
+        # clustering more.
+        total = math.fsum(contingency.ravel())
     # The assignment solver accepts rectangular tables and then matches
     # min(n_classes, n_clusters) pairs, leaving the rest unmatched.
     rows, cols = linear_sum_assignment(contingency, maximize=True)
-    return float(contingency[rows, cols].sum() / total)
+    return float(math.fsum(contingency[rows, cols]) / total)
 
 
 #: Scorer computing :func:`cluster_accuracy` from ``estimator.predict(X)``.

@@ -131,6 +131,25 @@ def test_cluster_accuracy_integer_weights_repeat_samples(labels):
     assert cluster_accuracy(y_true, y_pred, sample_weight=weights / 7) == pytest.approx(weighted)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 4), min_size=1, max_size=30).flatmap(
+        lambda y: st.tuples(
+            st.just(y),
+            st.lists(st.floats(0.01, 100.0), min_size=len(y), max_size=len(y)),
+            st.permutations(range(5)),
+        )
+    )
+)
+def test_weighted_accuracy_of_a_perfect_clustering_is_exactly_one(case):
+    # Summed in different orders, matched and total weight differed in the last bit:
+    # 1.0000000000000002 for the inverse class sizes the docstring suggests.
+    y, weights, relabel = case
+    y = np.asarray(y)
+    assert cluster_accuracy(y, np.asarray(relabel)[y], sample_weight=weights) == 1.0
+    assert cluster_accuracy(y, np.zeros_like(y), sample_weight=weights) <= 1.0
+
+
 def test_cluster_accuracy_weights_change_the_matching():
     # Unweighted, class 0 -> cluster 0 and class 1 -> cluster 1 match 3 + 1 samples
     # (against 0 + 2 the other way round). With the samples of class 1 weighted 4,

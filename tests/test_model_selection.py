@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from joblib import Memory
 from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import AgglomerativeClustering, KMeans
@@ -14,6 +15,7 @@ from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.metrics import adjusted_rand_score, get_scorer
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, LeavePGroupsOut
+from sklearn.utils.validation import check_memory
 from skorch.callbacks import Callback
 
 from sklearn_supreme import SupremeClusterer
@@ -449,9 +451,13 @@ def test_supreme_cv_end_to_end(digits_split):
     np.testing.assert_array_equal(scored.cv_results_["split0_test_score"], scores)
 
 
-def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
+# joblib.Memory(None) caches nothing, as None does: the search's own cache stands in.
+@pytest.mark.parametrize("memory", [None, Memory(None)], ids=["None", "Memory(None)"])
+def test_cv_pretrains_once_per_split(digits_split, pretrained_on, memory):
     Xs, ys, Xt, _ = digits_split
-    estimator = SupremeClusterer(pretrain_epochs=1, max_epochs=1, batch_size=128, random_state=0)
+    estimator = SupremeClusterer(
+        pretrain_epochs=1, max_epochs=1, batch_size=128, random_state=0, memory=memory
+    )
     cv = NovelClassSplit(2, n_novel_classes=2, random_state=0)
     search = SupremeClustererCV(estimator, taus=(0.1, 0.5, 1.0), cv=cv).fit(
         Xt, source=(Xs, ys)
@@ -460,7 +466,7 @@ def test_cv_pretrains_once_per_split(digits_split, pretrained_on):
     held_out = cv.get_held_out_classes(ys)
     assert pretrained_on == [np.sum(~np.isin(ys, c)) for c in held_out] + [len(Xs)]
     # the temporary cache is gone and the refitted estimator does not name it
-    assert search.best_estimator_.memory is None
+    assert check_memory(search.best_estimator_.memory).location is None
 
 
 def test_cv_keeps_the_estimators_own_memory(digits_split, tmp_path):
@@ -600,6 +606,9 @@ def test_cv_accepts_the_two_argument_source(blob_source):
         ({"estimator": KMeans()}, None, ValueError, "lacks \\['tau'\\]"),
         ({"cv": KFold(3)}, None, ValueError, "must hold out whole classes"),
         ({"cv": 0}, None, ValueError, "'cv' parameter"),
+        # bool is an int to Interval(Integral): the error used to blame the data
+        ({"cv": True}, None, ValueError,
+         "The 'cv' parameter of SupremeClustererCV must be an int, not a bool"),
         ({"taus": {0.1, 0.5}}, None, ValueError, "taus must be a non-empty"),
         ({"taus": (0.0, 0.5)}, None, ValueError, "taus must be a non-empty"),
         ({"taus": (0.1, np.inf)}, None, ValueError, "taus must be a non-empty"),
@@ -1072,6 +1081,30 @@ def test_estimate_n_clusters_uses_the_transformer():
         )
 
 
+def test_estimate_n_clusters_hands_a_transformer_dataframes_as_given():
+    # A ColumnTransformer selects columns by name: it failed on the arrays the
+    # DataFrames had become, and a scaler fitted on names warned of rows without them.
+    pd = pytest.importorskip("pandas")
+    compose = pytest.importorskip("sklearn.compose")
+    from sklearn.preprocessing import StandardScaler
+
+    X_target, X_source, y_source, _ = _blob_classes(4, 3)
+    columns = [f"f{i}" for i in range(X_target.shape[1])]
+    frames = pd.DataFrame(X_target, columns=columns), pd.DataFrame(X_source, columns=columns)
+    by_name = compose.ColumnTransformer([("scale", StandardScaler(), columns)]).fit(frames[0])
+    by_position = StandardScaler().fit(X_target)
+    kwargs = dict(candidates=[2, 3, 4], max_samples=100, random_state=0)  # subsampled rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names"
+        _, named = estimate_n_clusters(*frames, y_source, transformer=by_name.transform, **kwargs)
+    _, plain = estimate_n_clusters(
+        X_target, X_source, y_source, transformer=by_position.transform, **kwargs
+    )
+    # The same rows drawn, the same features: the same terms.
+    for name in ("probe_accuracy", "validity", "probe_f1", "target_clusters"):
+        np.testing.assert_allclose(named[name], plain[name], rtol=1e-6)
+
+
 def test_estimate_n_clusters_pretrains_without_the_probe_classes(monkeypatch):
     # DTC's protocol: each draw is embedded by a network that never saw its probes.
     X_target, X_source, y_source, _ = _blob_classes(5, 3)
@@ -1243,6 +1276,10 @@ def test_estimate_n_clusters_seeds_the_clusterer():
         ({"n_probe_classes": 10}, "n_probe_classes=10 leaves fewer than 2 of the 4 source classes"),
         ({"estimator": SupremeClusterer(batch_size=0)}, "'batch_size' parameter"),
         ({"criterion": "gap"}, "'criterion' parameter"),
+        # bool is an int to Interval(Integral): one draw, or NovelClassSplit's error
+        ({"n_draws": True}, "The 'n_draws' parameter of estimate_n_clusters must be an int, "
+                            "not a bool"),
+        ({"n_probe_classes": True}, "'n_probe_classes' parameter of estimate_n_clusters"),
     ],
 )
 def test_estimate_n_clusters_invalid(kwargs, match):

@@ -19,13 +19,14 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_consistent_length
 
-from .._estimator import SupremeClusterer
+from .._estimator import SupremeClusterer, _refuse_bool
 from .._input import (
     _check_named_array, _check_source_columns, _check_source_labels, _integer_images_as_uint8,
     _user_stacklevel,
 )
 from ..metrics import cluster_accuracy
 from ._split import NovelClassSplit
+
 
 def _features(transformer, X):
     """Feature rows of samples: the transformer's, or the samples flattened."""
@@ -210,7 +211,8 @@ def estimate_n_clusters(
     X_source : array-like, shaped like ``X_target`` per sample
         Labelled source samples.
     y_source : array-like of shape (n_source_samples,)
-        Source labels, any hashable values; at least 3 classes.
+        Source labels, scalars of one sortable type (strings, integers...); at
+        least 3 classes.
     candidates : array-like of int or range, default=range(2, 21)
         Candidate numbers of target classes, integers >= 1 and fewer than the
         target samples clustered. Among equally scored ones the smallest wins.
@@ -309,8 +311,17 @@ def estimate_n_clusters(
     >>> results.score.shape, results.probe_accuracy.shape, results.cut_counts.shape
     ((7,), (6, 7), (6,))
     """
+    for name, value in (
+        ("n_probe_classes", n_probe_classes), ("n_draws", n_draws), ("max_samples", max_samples),
+    ):
+        _refuse_bool(name, value, "estimate_n_clusters")
     dtypes = [np.float64, np.float32, np.uint8]
     _check_source_columns(getattr(X_target, "columns", None), X_source)
+    # A transformer gets DataFrames as given (their rows subsampled): a ColumnTransformer
+    # selects columns by name, and a scaler fitted on one warns of rows without names.
+    target_frame = X_target if transformer is not None and hasattr(X_target, "iloc") else None
+    source_frame = X_source if transformer is not None and hasattr(X_source, "iloc") else None
+    target_rows = source_rows = slice(None)
     X_target = _check_named_array(
         _integer_images_as_uint8(X_target, "X_target"), "X_target", allow_nd=True, dtype=dtypes
     )
@@ -375,11 +386,12 @@ def estimate_n_clusters(
             f"samples to cluster{subsampled}."
         )
     if len(X_target) > max_samples:
-        X_target = X_target[np.sort(rng.choice(len(X_target), max_samples, replace=False))]
+        target_rows = np.sort(rng.choice(len(X_target), max_samples, replace=False))
+        X_target = X_target[target_rows]
     X_train, y_train = X_source, y_source
     if len(X_source) > n_source:
         keep = _class_sample(y_source, n_source / len(X_source), rng)
-        X_source, y_source = X_source[keep], y_source[keep]
+        X_source, y_source, source_rows = X_source[keep], y_source[keep], keep
     if criterion == "probe_cut" and n_probe < 2:
         # One probe class only shows at which cut a class comes out whole, not how
         # finely the representation splits classes: on 7 novel digits (3 source
@@ -407,8 +419,12 @@ def estimate_n_clusters(
         )
 
     if estimator is None:
-        Z_target = _features(transformer, X_target)
-        Z_source = _features(transformer, X_source)
+        Z_target = _features(
+            transformer, X_target if target_frame is None else target_frame.iloc[target_rows]
+        )
+        Z_source = _features(
+            transformer, X_source if source_frame is None else source_frame.iloc[source_rows]
+        )
         per_draw = Parallel(n_jobs=n_jobs)(
             delayed(_score_probe_draw)(
                 Z_target, Z_source[np.isin(y_source, classes)],

@@ -18,9 +18,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.metadata_routing import UNCHANGED, UNUSED, WARN, get_routing_for_object
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, check_memory
 
-from .._estimator import SupremeClusterer, _empty_clusters_ignored
+from .._estimator import SupremeClusterer, _empty_clusters_ignored, _refuse_bools
 from .._input import (
     _check_named_array, _check_source_columns, _check_source_labels,
     _check_y_is_not_the_source, _source_pair, _user_stacklevel,
@@ -36,7 +36,8 @@ def _search_memory(estimator):
     and parameters joblib cannot hash (a lambda ``augment``) cannot key a cache."""
     params = estimator.get_params(deep=False)
     if (
-        "memory" not in params or params["memory"] is not None
+        # A joblib.Memory(None) caches nothing, as None does.
+        "memory" not in params or check_memory(params["memory"]).location is not None
         or not isinstance(params.get("random_state"), numbers.Integral)
         or not _start_is_hashable(estimator)
     ):
@@ -278,6 +279,10 @@ class SupremeClustererCV(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.refit = refit
         self.verbose = verbose
+
+    def _validate_params(self):
+        super()._validate_params()
+        _refuse_bools(self)  # cv=True: one split, and an error that blamed the data
 
     # The nested estimator's parameters are validated in its own fit.
     @_fit_context(prefer_skip_nested_validation=False)

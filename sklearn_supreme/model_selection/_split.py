@@ -128,8 +128,9 @@ class NovelClassSplit(BaseCrossValidator):
             Training data; only its number of samples is used.
 
         y : array-like of shape (n_samples,) or (n_samples, 1)
-            Class labels, of any hashable type. Required, despite the
-            default, which only keeps the scikit-learn signature.
+            Class labels, scalars of one sortable type (strings, integers...).
+            Required, despite the default, which only keeps the scikit-learn
+            signature.
 
         groups : object
             Always ignored, exists for API compatibility.
@@ -191,7 +192,7 @@ class NovelClassSplit(BaseCrossValidator):
         Parameters
         ----------
         y : array-like of shape (n_samples,) or (n_samples, 1)
-            Class labels, of any hashable type.
+            Class labels, scalars of one sortable type (strings, integers...).
 
         Returns
         -------
