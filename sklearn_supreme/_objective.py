@@ -375,7 +375,10 @@ def supreme_loss(
     p, p_perturbed, p_init : torch.Tensor of shape (n, n_clusters)
         Current, perturbed and initial assignments of the target batch.
     factors : torch.Tensor of shape (m, n_factors)
-        Factor codes of the samples of the step (target and source).
+        Factor codes of the samples of the step: in training, the target batch,
+        its perturbed copies and the source batch (``m = 2n + n_source``), so that
+        Eq. 7 binarises the codes of every sample the step sends through the
+        factor layer.
     tau : float
         Temperature of Eq. 4.
     source_logits, y_source : torch.Tensor or None
