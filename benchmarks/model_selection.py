@@ -129,6 +129,19 @@ SAMPLE_SHAPES = {"digits": ((64,),), "cifar10": ((32, 32, 3), 3)}
 CIFAR10_PER_CLASS = 200
 
 
+def _per_class(text):
+    """``--per-class``: a positive number of images per class, or ``all`` (None)."""
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or 'all', got {text!r}")
+    return value
+
+
 def load(dataset, data=None, per_class=None, cache_dir=None):
     """All samples and labels of ``dataset`` (classes 0-4 are the tau benchmark's
     source and 5-9 its target), and the test images of the source classes to score
@@ -272,7 +285,7 @@ def main(argv=None):
     parser.add_argument("dataset", choices=sorted(DATASETS))
     parser.add_argument("--data", help="cifar10: the CIFAR-10 folder or tar archive")
     parser.add_argument(
-        "--per-class", default=str(CIFAR10_PER_CLASS),
+        "--per-class", default=CIFAR10_PER_CLASS, type=_per_class,
         help=f"cifar10: images per class, or 'all' (default: {CIFAR10_PER_CLASS})",
     )
     parser.add_argument("--cache-dir", help="cifar10: cache of the decoded images")
@@ -309,7 +322,7 @@ def main(argv=None):
             parser.error(f"unknown --k-split {unknown} for {args.dataset}; its splits: "
                          f"{list(k_splits)}")
         k_splits = {name: novel for name, novel in k_splits.items() if name in args.k_split}
-    per_class = None if args.per_class == "all" else int(args.per_class)
+    per_class = args.per_class
     cv_splits = args.cv_splits or (5 if args.dataset == "digits" else 3)
     output = args.output or f"model_selection_{args.dataset}.json"
     try:  # bad --set values, --seeds or --output fail now, not after the load and first fits
@@ -319,9 +332,12 @@ def main(argv=None):
         model = check_settings(params, *SAMPLE_SHAPES[args.dataset])
         args.seeds = check_seeds(args.seeds)
         check_writable(output)
-    except (ValueError, TypeError) as exc:
+        if args.dataset == "cifar10" and args.data is None:
+            raise ValueError("cifar10 needs --data (the CIFAR-10 folder or archive)")
+        # A --data that does not exist or holds no CIFAR-10: a usage error too.
+        X, y, source_test = load(args.dataset, args.data, per_class, args.cache_dir)
+    except (ValueError, TypeError, OSError) as exc:
         parser.error(str(exc))
-    X, y, source_test = load(args.dataset, args.data, per_class, args.cache_dir)
 
     def log(line):
         print(line, flush=True)

@@ -266,7 +266,7 @@ def _prepare(data, smoke, per_class, cache_dir, estimator_params, out=None, earl
     probe._validate_fit_data(X_target, (X_source, y_source))
     protocol = {
         "dataset": "cifar10",
-        "data": os.path.abspath(os.fspath(data)),
+        "data": os.path.abspath(os.path.expanduser(os.fspath(data))),  # as the loader reads it
         "split": "train",
         "source_classes": [CIFAR10_CLASSES[c] for c in np.unique(y_source)],
         "target_classes": [CIFAR10_CLASSES[c] for c in np.unique(y_target)],
@@ -318,16 +318,21 @@ def load_cifar10_protocol(data, per_class=None, cache_dir=None):
     >>> X_source.shape, np.unique(y_source).tolist(), np.unique(y_target).tolist()
     ((10, 32, 32, 3), [0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
     """
+    if per_class is not None and (
+        not isinstance(per_class, numbers.Integral) or isinstance(per_class, bool)
+        or per_class < 1
+    ):
+        raise ValueError(f"per_class must be an int >= 1 or None, got {per_class!r}.")
     cifar = load_cifar10(data, split="train", cache_dir=cache_dir)
-    X_source, y_source, X_target, y_target = split_source_target(
-        cifar.images, cifar.target, source_classes=_SOURCE_CLASSES
-    )
+    # Indices first, then one selection of the images: splitting the images and then
+    # subsampling each part held a second copy of the whole split.
+    y = cifar.target
+    source = np.flatnonzero(np.isin(y, _SOURCE_CLASSES))
+    target = np.flatnonzero(~np.isin(y, _SOURCE_CLASSES))
     if per_class is not None:
-        keep = stratified_subsample(y_source, per_class, random_state=0)
-        X_source, y_source = X_source[keep], y_source[keep]
-        keep = stratified_subsample(y_target, per_class, random_state=1)
-        X_target, y_target = X_target[keep], y_target[keep]
-    return X_source, y_source, X_target, y_target
+        source = source[stratified_subsample(y[source], per_class, random_state=0)]
+        target = target[stratified_subsample(y[target], per_class, random_state=1)]
+    return cifar.images[source], y[source], cifar.images[target], y[target]
 
 
 def _load_source_test(data, per_class=None, cache_dir=None):

@@ -25,7 +25,7 @@ from io import BytesIO
 
 import joblib
 import numpy as np
-from sklearn.utils import Bunch, _safe_indexing, check_consistent_length
+from sklearn.utils import Bunch, _safe_indexing, check_consistent_length, indexable
 
 from ._atomic import atomic_write
 from ._input import _user_stacklevel
@@ -179,9 +179,16 @@ def _scan_directory(root):
         relative_dir = os.path.relpath(dirpath, root)
         for filename in filenames:
             parts = _image_parts(os.path.join(relative_dir, filename), _FOLDER_SEPARATORS)
-            if parts is None:
-                continue
             full_path = os.path.join(dirpath, filename)
+            if parts is None:
+                # os.walk lists a link to a folder that does not exist (an unmounted
+                # disk) as a file: it may be a class folder, whose class would vanish
+                # and shift the labels of the others.
+                if not filename.startswith(".") and os.path.islink(full_path) and (
+                    not os.path.exists(full_path)
+                ):
+                    broken.append(full_path)
+                continue
             try:
                 stat = os.stat(full_path)
             except OSError:
@@ -192,8 +199,9 @@ def _scan_directory(root):
             entries.append((parts, full_path, _stamp(stat)))
     if broken:
         warnings.warn(
-            f"{len(broken)} image entries under {root!r} are links that lead nowhere or "
-            f"in a loop; they were skipped ({broken[0]!r}, ...).",
+            f"{len(broken)} entries under {root!r} are links that lead nowhere or in a "
+            f"loop; they were skipped ({broken[0]!r}, ...). Where one is a class folder, "
+            "that class is not loaded.",
             UserWarning,
             stacklevel=_user_stacklevel(),
         )
@@ -363,12 +371,16 @@ def _read_archive(path, keep, verbose, hidden=None):
         while folder and folder not in folders:
             folders.add(folder)
             folder = posixpath.dirname(folder)
-    folder_links = [
+    where_a_class_would_be = [
         name for name, target in links.items()
-        if name not in image_links and resolved[name] is None and target in folders
+        if name not in image_links and resolved[name] is None
         # a link where an image of the requested split would be: train/bee, not test/bee
         and _selects(keep, _image_parts(name + "/0.png"))
     ]
+    folder_links = [name for name in where_a_class_would_be if links[name] in folders]
+    # A link out of the archive (to /disk/cats) where a class folder would be: its class
+    # is not in the archive at all.
+    broken += [name for name in where_a_class_would_be if links[name] not in folders]
     if folder_links:
         warnings.warn(
             f"{len(folder_links)} entries of {path!r} are links to folders "
@@ -379,9 +391,9 @@ def _read_archive(path, keep, verbose, hidden=None):
         )
     if broken:
         warnings.warn(
-            f"{len(broken)} image entries of {path!r} are links that lead out of the "
-            f"archive or to no file in it; they were skipped ({broken[0]!r}, ...). Archive "
-            "the files themselves (tar --dereference --hard-dereference) to load them.",
+            f"{len(broken)} entries of {path!r} are links that lead out of the archive or "
+            f"to no file in it; they were skipped ({broken[0]!r}, ...). Archive the files "
+            "themselves (tar --dereference --hard-dereference) to load them.",
             UserWarning,
             stacklevel=_user_stacklevel(),
         )
@@ -552,7 +564,10 @@ def _cache_file(cache_dir, path, fingerprint, split, classes):
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(path))[:60]
-    return os.path.join(cache_dir, f"{stem}-{split or 'all'}-{digest}.npz")
+    # The split is in the digest; in the name only as a readable, bounded label (a name
+    # of 255 bytes at most, or the cache is never written).
+    label = re.sub(r"[^A-Za-z0-9._-]", "_", split or "all")[:40]
+    return os.path.join(cache_dir, f"{stem}-{label}-{digest}.npz")
 
 
 def _read_cache(cache_file, verbose):
@@ -658,7 +673,8 @@ def _select(seen, path, split, classes, shallow=(), n_hidden=0):
     if missing:
         where = path if split is None else f"split {split!r} of {path!r}"
         raise ValueError(
-            f"Classes {missing} not found in {where}; available classes: {available}."
+            f"Classes {missing} not found in {where}; available classes: {available} "
+            "(a class is a folder holding at least one image)."
         )
     return classes
 
@@ -696,7 +712,8 @@ def load_image_folder(
     classes : list of str, default=None
         Class folders to load, in the order that defines the integer labels: ``classes[k]``
         gets label ``k``. If None, every class found is loaded and the labels follow the
-        alphabetical order of the class names.
+        sorted order of the class names (Python's ``sorted``: by code point, so
+        ``"Zebra"`` before ``"ant"``).
     cache : bool, default=True
         Whether to keep the decoded arrays in an ``.npz`` file in ``cache_dir`` and to reuse
         it. The cache is keyed on the absolute path, the size, modification time and change
@@ -905,7 +922,8 @@ def split_source_target(X, y, source_classes, target_classes=None):
     ----------
     X : array-like of shape (n_samples, ...)
         The samples, indexed on the first axis (an ndarray, a list, a sparse matrix or a
-        dataframe).
+        dataframe). A sparse matrix comes back in CSR format, as scikit-learn's
+        :func:`~sklearn.utils.indexable` makes it.
     y : array-like of shape (n_samples,)
         The class label of each sample.
     source_classes : array-like of shape (n_source_classes,)
@@ -978,6 +996,8 @@ def split_source_target(X, y, source_classes, target_classes=None):
                 f"source_classes and target_classes overlap: {overlap.tolist()} are in both."
             )
 
+    # A COO matrix cannot be indexed by rows: as CSR, as scikit-learn indexes it.
+    (X,) = indexable(X)
     source_idx = np.flatnonzero(np.isin(y, source_classes))
     target_idx = np.flatnonzero(np.isin(y, target_classes))
     return (

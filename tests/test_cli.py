@@ -30,10 +30,11 @@ from sklearn_supreme._cli import check_settings, collapse_overrides, parse_overr
 from sklearn_supreme._reporting import format_mean_std, mean_std, to_jsonable, write_json
 from sklearn_supreme.benchmark import (
     PAPER_TABLE1_CIFAR10,
+    load_cifar10_protocol,
     run_cifar10_benchmark,
     stratified_subsample,
 )
-from sklearn_supreme.datasets import CIFAR10_CLASSES
+from sklearn_supreme.datasets import CIFAR10_CLASSES, load_cifar10, split_source_target
 from sklearn_supreme.demo import DEMO_PARAMS, METHODS, run_digits_demo
 from sklearn_supreme.metrics import clustering_report
 
@@ -997,6 +998,53 @@ def test_smoke_takes_its_images_per_class_unless_told(fake_cifar10, tmp_path, mo
         protocol = benchmark._prepare(fake_cifar10, smoke, per_class, cache, {})["protocol"]
         assert protocol["per_class"] == expected
         assert protocol["n_source"] == protocol["n_target"] == 5 * (expected or 6)
+
+
+def test_protocol_records_the_data_path_the_loader_read(fake_cifar10, tmp_path, monkeypatch):
+    from sklearn_supreme import benchmark
+
+    # "~/cifar" was recorded as <cwd>/~/cifar, a path that does not exist.
+    monkeypatch.setenv("HOME", str(fake_cifar10.parent))
+    data = os.path.join("~", fake_cifar10.name)
+    protocol = benchmark._prepare(data, True, 2, tmp_path / "cache", {})["protocol"]
+    assert protocol["data"] == str(fake_cifar10)
+
+
+@pytest.mark.parametrize("per_class", [0, -3, 2.5, True])
+def test_protocol_refuses_a_per_class_that_is_no_count(fake_cifar10, per_class):
+    with pytest.raises(ValueError, match=rf"per_class must be an int >= 1 or None, got "
+                                         rf"{re.escape(repr(per_class))}"):
+        load_cifar10_protocol(fake_cifar10, per_class)
+
+
+def test_protocol_selects_the_images_of_the_classes_it_keeps(fake_cifar10, tmp_path):
+    # One selection of the loaded images: the same images and labels as splitting the
+    # classes first and subsampling each part.
+    cifar = load_cifar10(fake_cifar10, split="train", cache_dir=tmp_path)
+    Xs, ys, Xt, yt = split_source_target(cifar.images, cifar.target, range(5))
+    keep_s, keep_t = stratified_subsample(ys, 4, 0), stratified_subsample(yt, 4, 1)
+    expected = Xs[keep_s], ys[keep_s], Xt[keep_t], yt[keep_t]
+    for got, want in zip(load_cifar10_protocol(fake_cifar10, 4, tmp_path), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["cifar10", "--per-class", "abc"], "must be an integer >= 1 or 'all', got 'abc'"),
+        (["cifar10", "--per-class", "0"], "must be an integer >= 1 or 'all', got '0'"),
+        (["cifar10"], "cifar10 needs --data"),
+        (["cifar10", "--data", "{tmp}/missing"], "missing"),
+    ],
+)
+def test_model_selection_script_argument_errors(argv, message, tmp_path, capsys):
+    script = _load_script("model_selection")
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        script.main([*argv, "--output", str(tmp_path / "out.json")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "usage:" in err
 
 
 def test_benchmark_rejects_empty_seeds_before_loading(tmp_path):

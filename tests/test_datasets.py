@@ -202,15 +202,51 @@ def test_archive_links_out_of_it_are_skipped_with_a_warning(image_folder, tmp_pa
     except (OSError, NotImplementedError):
         pytest.skip("symbolic links are not available here")
     archive = _make_tar(root, tmp_path / "links.tar.gz")
-    with pytest.warns(UserWarning, match=r"5 image entries .* are links that lead out") as w:
+    with pytest.warns(UserWarning, match=r"5 entries .* are links that lead out") as w:
         data = load_image_folder(archive, "train", cache=False)
     assert w[0].filename == __file__  # the caller's line, not the library's
     assert len(data.target) == 3 * len(CLASSES)
     # The folder itself: the absolute link works on this machine; the other four lead
     # nowhere or loop, and are skipped alike (os.stat's error stopped every load).
-    with pytest.warns(UserWarning, match=r"4 image entries .* lead nowhere or in a loop"):
+    with pytest.warns(UserWarning, match=r"4 entries .* lead nowhere or in a loop"):
         data = load_image_folder(root, "train", cache=False)
     assert len(data.target) == 3 * len(CLASSES) + 1
+
+
+def test_a_class_folder_linked_to_nothing_is_named_in_a_warning(image_folder, tmp_path):
+    # A link to an unmounted disk, where a class folder would be: os.walk lists it as a
+    # file without an image suffix, and the class vanished silently, shifting the labels
+    # of the classes after it. So in the archive, whose link leads out of it.
+    root, _ = image_folder
+    try:
+        os.symlink(tmp_path / "unmounted" / "cats", root / "train" / "cat",
+                   target_is_directory=True)
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links are not available here")
+    for path in (root, _make_tar(root, tmp_path / "images.tar")):
+        with pytest.warns(UserWarning, match=r"1 entries .* are links that lead (nowhere|out)"
+                                             r".*'(.*/)?train/cat'"):
+            data = load_image_folder(path, "train", cache=False)
+        assert data.target_names == sorted(CLASSES)
+    # In the split not loaded, it is no class of this load: nothing to say.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_image_folder(_make_tar(root, tmp_path / "again.tar"), "test", cache=False)
+
+
+def test_a_long_split_name_still_caches(tmp_path):
+    # The split went into the cache file's name whole: over 255 bytes, no file could be
+    # written, and every load warned that the cache was unreadable.
+    split = "s" * 220
+    root = tmp_path / "images"
+    _make_folder(root, splits={split: 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = load_image_folder(root, split, cache_dir=tmp_path / "cache")
+        second = load_image_folder(root, split, cache_dir=tmp_path / "cache")
+    (cache_file,) = (tmp_path / "cache").iterdir()
+    assert len(cache_file.name) < 255
+    np.testing.assert_array_equal(first.images, second.images)
 
 
 def test_archive_links_to_folders_are_named_in_a_warning(image_folder, tmp_path):
@@ -1062,10 +1098,10 @@ def test_split_source_target_images_and_sparse():
     assert X_source.shape == X_target.shape == (2, 2, 2, 3)
     np.testing.assert_array_equal(X_target, images[[1, 3]])
 
-    X_sparse = sp.csr_matrix(np.eye(4))
-    X_source, _, X_target, _ = split_source_target(X_sparse, y, [1])
-    assert sp.issparse(X_source)
-    np.testing.assert_array_equal(X_source.toarray(), np.eye(4)[[1, 3]])
+    for X_sparse in (sp.csr_matrix(np.eye(4)), sp.coo_matrix(np.eye(4))):  # COO: no rows
+        X_source, _, X_target, _ = split_source_target(X_sparse, y, [1])
+        assert sp.issparse(X_source)
+        np.testing.assert_array_equal(X_source.toarray(), np.eye(4)[[1, 3]])
 
 
 def test_split_source_target_takes_a_set_of_classes():
