@@ -66,7 +66,8 @@ _IMAGE_EXTENSIONS = frozenset(
 # 6: the key holds the change time (ctime) of every file too, so that a file replaced
 #    with the size and modification time of the old one is not served from the cache;
 #    PGM files of more than 8 bits (and 16-bit PNG on older Pillow) load.
-_CACHE_VERSION = 6
+# 7: the load's warnings about an archive's links are cached, and given again on reading.
+_CACHE_VERSION = 7
 
 # Below this many images per worker, starting worker processes costs more than it saves.
 _MIN_IMAGES_PER_JOB = 2000
@@ -293,7 +294,7 @@ def _resolve_links(links, files):
 
 
 def _read_archive(path, keep, verbose, hidden=None):
-    """Stream a tar archive, returning ``(seen, selected)``.
+    """Stream a tar archive, returning ``(seen, selected, notes)``.
 
     ``seen`` holds the ``(split, class)`` of every image member and ``selected`` the
     ``(parts, data)`` of the members for which ``keep(split, class)`` is true. Streaming
@@ -301,7 +302,8 @@ def _read_archive(path, keep, verbose, hidden=None):
     Links (hard or symbolic) to files in the archive are followed: a link's own name
     places the image, its target gives the bytes. A target that was not read with the
     first pass (another split, say) costs a second pass; links that lead out of the
-    archive or nowhere are skipped with a warning. A name archived twice (``tar
+    archive or nowhere are skipped, and ``notes`` says so, for the caller to warn. A
+    name archived twice (``tar
     --append`` of a changed file) counts once, with its last entry, as ``tar -x``
     would leave it. The names of the image files that are hidden or lie in a hidden
     folder, and so are skipped, are added to ``hidden`` if given.
@@ -381,28 +383,25 @@ def _read_archive(path, keep, verbose, hidden=None):
     # A link out of the archive (to /disk/cats) where a class folder would be: its class
     # is not in the archive at all.
     broken += [name for name in where_a_class_would_be if links[name] not in folders]
+    notes = []  # warned by the caller, which also caches them with the images
     if folder_links:
-        warnings.warn(
+        notes.append(
             f"{len(folder_links)} entries of {path!r} are links to folders "
             f"({folder_links[0]!r}, ...); the images under them were not loaded. Archive "
-            "the files themselves (tar --dereference) to load them.",
-            UserWarning,
-            stacklevel=_user_stacklevel(),
+            "the files themselves (tar --dereference) to load them."
         )
     if broken:
-        warnings.warn(
+        notes.append(
             f"{len(broken)} entries of {path!r} are links that lead out of the archive or "
             f"to no file in it; they were skipped ({broken[0]!r}, ...). Archive the files "
-            "themselves (tar --dereference --hard-dereference) to load them.",
-            UserWarning,
-            stacklevel=_user_stacklevel(),
+            "themselves (tar --dereference --hard-dereference) to load them."
         )
     _log(
         verbose,
         f"read {len(selected)} of {len(seen)} images from {path} "
         f"in {time.perf_counter() - start:.1f}s",
     )
-    return list(seen.values()), list(selected.values())
+    return list(seen.values()), list(selected.values()), notes
 
 
 @contextlib.contextmanager
@@ -578,6 +577,7 @@ def _read_cache(cache_file, verbose):
                 target=data["target"],
                 target_names=data["target_names"].tolist(),
                 filenames=data["filenames"].tolist(),
+                notes=data["notes"].tolist(),
             )
     except (FileNotFoundError, NotADirectoryError):
         # No cache yet (NotADirectoryError: cache_dir is a file; writing will say so).
@@ -593,8 +593,9 @@ def _read_cache(cache_file, verbose):
     return bunch
 
 
-def _write_cache(cache_file, bunch, verbose):
-    """Write the cache atomically, so a reader never sees a half-written file."""
+def _write_cache(cache_file, bunch, notes, verbose):
+    """Write the cache atomically, so a reader never sees a half-written file. ``notes``
+    are the load's warnings about its data, given again when the cache is read."""
     cache_dir = os.path.dirname(cache_file)
     try:
         os.makedirs(cache_dir, exist_ok=True)
@@ -607,6 +608,7 @@ def _write_cache(cache_file, bunch, verbose):
                 target=bunch.target,
                 target_names=np.asarray(bunch.target_names, dtype=str),
                 filenames=np.asarray(bunch.filenames, dtype=str),
+                notes=np.asarray(notes, dtype=str),
             )
         _log(verbose, f"wrote cache {cache_file}")
     except OSError as exc:
@@ -816,6 +818,9 @@ def load_image_folder(
         cache_file = _cache_file(cache_dir, path, fingerprint, split, classes)
         cached = _read_cache(cache_file, verbose)
         if cached is not None:
+            # What the load that wrote the cache warned about is still true of its data.
+            for note in cached.pop("notes"):
+                warnings.warn(note, UserWarning, stacklevel=_user_stacklevel())
             return cached
 
     shallow = set()  # images too shallow for the layout, named in the error if none fits
@@ -829,8 +834,11 @@ def load_image_folder(
         in_split = location[0] == split
         return (*location, in_split and (classes is None or location[1] in classes))
 
+    notes = []
     if is_archive:
-        seen, selected = _read_archive(path, keep, verbose, hidden)
+        seen, selected, notes = _read_archive(path, keep, verbose, hidden)
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=_user_stacklevel())
     else:
         located = [(keep(parts), parts, full_path) for parts, full_path, _ in entries]
         located = [item for item in located if item[0] is not None]
@@ -853,7 +861,7 @@ def load_image_folder(
         images=images, target=target, target_names=list(target_names), filenames=filenames
     )
     if cache_file is not None:
-        _write_cache(cache_file, bunch, verbose)
+        _write_cache(cache_file, bunch, notes, verbose)
     return bunch
 
 
