@@ -66,7 +66,8 @@ _IMAGE_EXTENSIONS = frozenset(
 # 6: the key holds the change time (ctime) of every file too, so that a file replaced
 #    with the size and modification time of the old one is not served from the cache;
 #    PGM files of more than 8 bits (and 16-bit PNG on older Pillow) load.
-# 7: the load's warnings about an archive's links are cached, and given again on reading.
+# 7: the load's warnings about its data (an archive's links, images below class folders)
+#    are cached, and given again on reading.
 _CACHE_VERSION = 7
 
 # Below this many images per worker, starting worker processes costs more than it saves.
@@ -826,11 +827,15 @@ def load_image_folder(
     shallow = set()  # images too shallow for the layout, named in the error if none fits
     hidden = set()  # images of an archive skipped as hidden, also named in that error
 
+    deep = []  # images in folders inside the split's class folders, not loaded
+
     def keep(parts):
         location = _locate(parts, split)
         if location is None:
             shallow.add(tuple(parts))
             return None
+        if split is not None and len(parts) >= 4 and parts[-4] == split:
+            deep.append("/".join(parts))  # <split>/<class>/<folder>/<file>
         in_split = location[0] == split
         return (*location, in_split and (classes is None or location[1] in classes))
 
@@ -845,6 +850,15 @@ def load_image_folder(
         seen = [location[:2] for location, _, _ in located]
         selected = [(parts, full_path) for location, parts, full_path in located if location[2]]
     target_names = _select(seen, path, split, classes, shallow, len(hidden))
+    if deep:
+        # The layout reads their parent folder as their class and the class folder as
+        # their split: not loaded, which would otherwise go unsaid (also when cached).
+        notes.append(
+            f"{len(deep)} images of {path!r} lie in folders inside class folders of split "
+            f"{split!r} ({deep[0]!r}, ...) and were not loaded: a class's images must lie "
+            "directly in its folder."
+        )
+        warnings.warn(notes[-1], UserWarning, stacklevel=_user_stacklevel())
 
     label_of = {name: label for label, name in enumerate(target_names)}
     # Sort by label then by relative name, so a folder and its archive give the same order.

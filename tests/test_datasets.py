@@ -237,6 +237,24 @@ def test_a_class_folder_linked_to_nothing_is_named_in_a_warning(image_folder, tm
         load_image_folder(_make_tar(root, tmp_path / "again.tar"), "test", cache=False)
 
 
+def test_images_below_the_class_folders_of_the_split_are_named(image_folder, tmp_path):
+    # train/ant/thumbs/0.png reads as class "thumbs" of split "ant": not loaded, silently.
+    root, _ = image_folder
+    thumbs = root / "train" / "ant" / "thumbs"
+    thumbs.mkdir()
+    Image.fromarray(_pixels("train", 0, 9)).save(thumbs / "0.png")
+    for path in (root, _make_tar(root, tmp_path / "images.tar")):
+        for _ in range(2):  # and again from the cache
+            with pytest.warns(UserWarning, match=r"1 images of .* lie in folders inside class "
+                                                 r"folders of split 'train' \('.*train/ant/"
+                                                 r"thumbs/0.png'"):
+                data = load_image_folder(path, "train", cache_dir=tmp_path / "cache")
+            assert data.target_names == sorted(CLASSES)
+    with warnings.catch_warnings():  # no split: every parent folder is a class
+        warnings.simplefilter("error")
+        assert "thumbs" in load_image_folder(root, None, cache=False).target_names
+
+
 def test_a_long_split_name_still_caches(tmp_path):
     # The split went into the cache file's name whole: over 255 bytes, no file could be
     # written, and every load warned that the cache was unreadable.
