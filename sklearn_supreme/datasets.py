@@ -698,7 +698,9 @@ def load_image_folder(
     are ignored. Links are followed, in a folder as in an archive; links that lead
     nowhere (out of an archive, to nothing, in a loop) are skipped with a warning, and
     so are, in an archive only, links to its own folders of images. Folders that cannot
-    be listed are skipped with a warning. In an archive, a name archived twice counts
+    be listed are skipped with a warning, and so are images in folders inside a class
+    folder of ``split`` (``train/cat/thumbs/0.png``). A cached load gives its warnings
+    about an archive's links and such images again. In an archive, a name archived twice counts
     once, with its last entry. Images are turned upright by their EXIF orientation tag,
     as image viewers show them; an image whose EXIF data is damaged is loaded as stored,
     with a warning.
