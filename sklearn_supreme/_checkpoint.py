@@ -112,9 +112,10 @@ def _plain(value):
 
 
 def callback_states(net):
-    """The state of the net's callbacks other than skorch's defaults: per callback, its fitted attributes (names ending in ``_``, as skorch's
-    callbacks name the state they reset in ``on_train_begin``), such as
-    :class:`~skorch.callbacks.EarlyStopping`'s count of epochs without improvement.
+    """The state of the net's callbacks other than skorch's defaults: per callback, its
+    fitted attributes (names ending in ``_``, as skorch's callbacks name the state they
+    reset in ``on_train_begin``), such as :class:`~skorch.callbacks.EarlyStopping`'s
+    count of epochs without improvement.
 
     All or nothing per callback: one whose state holds other values (an
     ``LRScheduler``'s torch scheduler) is left out whole, since half its state put

@@ -249,7 +249,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         learning-rate schedule) must be the same on resuming. Their fitted state
         (attributes ending in ``_``, such as an ``EarlyStopping``'s count of epochs
         without improvement and best weights) is saved and put back on resuming
-        when it is plain values and tensors; a callback holding other objects
+        when it is plain values and tensors (so a resumed ``EarlyStopping`` needs
+        the same ``patience``); a callback holding other objects
         (skorch's ``LRScheduler``, with its torch scheduler) starts afresh. A
         module instance as ``backbone`` is hashed by its class, repr and weights,
         the same in every process. Nothing removes the files. The
@@ -894,10 +895,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     def _hashable_start_params(self):
         """``_start_params()`` as :func:`_hashable` values, checked to be hashable by
         joblib, which keys ``memory``."""
-        params = _hashable(self._start_params())
-        for name, value in params.items():
+        params = {}
+        for name, value in self._start_params().items():
             try:
-                joblib.hash(value)
+                params[name] = _hashable(value)
+                joblib.hash(params[name])
             # joblib hashes by pickling; what fails (a lambda, a local function) raises
             # one of pickle's errors, whose types vary with the object.
             except Exception as exc:
@@ -1487,8 +1489,10 @@ def _refuse_bools(estimator):
 
 def _hashable(value):
     """``value`` with every torch module and tensor in it (in dicts, lists and tuples)
-    replaced by what joblib hashes alike in every process: its class, its repr and
-    its state as numpy arrays (a tensor: its dtype and values).
+    replaced by what joblib hashes alike in every process: a module, its class and
+    all its attributes so replaced (parameters, buffers, submodules, plain settings,
+    training mode); a tensor, its dtype and values as a numpy array; a lazy parameter,
+    its class.
 
     joblib hashes by pickling, and a pickled tensor carries an id that differs from
     process to process: with a module instance as ``backbone``, the checkpoint of an
@@ -1500,9 +1504,16 @@ def _hashable(value):
     if type(value) in (list, tuple):  # subclasses (named tuples) are left as they are
         return type(value)(_hashable(item) for item in value)
     if isinstance(value, nn.Module):
-        state = {name: _hashable(tensor) for name, tensor in value.state_dict().items()}
+        # Everything pickling the module would hash, tensors excepted: a setting that
+        # forward reads (an activation's name) keys it as much as the weights do.
         return ("torch module", f"{type(value).__module__}.{type(value).__qualname__}",
-                repr(value), state)
+                _hashable(vars(value)))
+    if inspect.ismethod(value) and isinstance(value.__self__, nn.Module):
+        # A hook of the module on itself (lazy modules register some): its name, not
+        # the module again.
+        return ("method of the module", value.__func__.__qualname__)
+    if torch.nn.parameter.is_lazy(value):
+        return ("torch lazy tensor", type(value).__name__)  # no values until first used
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu()
         # numpy has no bfloat16: its values are exact in float32, and the dtype is kept.

@@ -25,7 +25,8 @@ from io import BytesIO
 
 import joblib
 import numpy as np
-from sklearn.utils import Bunch, _safe_indexing, check_consistent_length, indexable
+import scipy.sparse as sp
+from sklearn.utils import Bunch, _safe_indexing, check_consistent_length
 
 from ._atomic import atomic_write
 from ._input import _user_stacklevel
@@ -150,9 +151,10 @@ def _locate(parts, split):
     return (parts[-3], parts[-2]) if len(parts) >= 3 else None
 
 
-def _scan_directory(root):
+def _scan_directory(root, split=None):
     """List the image files under ``root`` as ``(parts, absolute_path, stamp)``, where
-    ``stamp`` is the file's ``(size, mtime_ns, ctime_ns)``.
+    ``stamp`` is the file's ``(size, mtime_ns, ctime_ns)``. Links that lead nowhere are
+    named in a warning: image links, and links where a class folder of ``split`` would be.
 
     Symbolic links to folders are followed (``train/cat -> /disk/cats`` is a common
     layout), except those that lead back to a folder the walk is already in, which
@@ -184,10 +186,14 @@ def _scan_directory(root):
             full_path = os.path.join(dirpath, filename)
             if parts is None:
                 # os.walk lists a link to a folder that does not exist (an unmounted
-                # disk) as a file: it may be a class folder, whose class would vanish
-                # and shift the labels of the others.
-                if not filename.startswith(".") and os.path.islink(full_path) and (
-                    not os.path.exists(full_path)
+                # disk) as a file: where a class folder of the split would be, its class
+                # would vanish and shift the labels of the others.
+                if (
+                    os.path.islink(full_path) and not os.path.exists(full_path)
+                    and _is_class_folder_of(
+                        _split_path(os.path.join(relative_dir, filename), _FOLDER_SEPARATORS),
+                        split,
+                    )
                 ):
                     broken.append(full_path)
                 continue
@@ -216,6 +222,15 @@ def _scan_directory(root):
             stacklevel=_user_stacklevel(),
         )
     return entries
+
+
+def _is_class_folder_of(parts, split):
+    """Whether a folder at ``parts`` (relative path components) is where the layout
+    reads a class of ``split``: ``<split>/<class>``, or any folder without a split."""
+    if not parts or any(part.startswith(".") for part in parts):
+        return False
+    location = _locate([*parts, "0.png"], split)
+    return location is not None and location[0] == split
 
 
 def _is_ancestor(folder, real_path):
@@ -277,8 +292,9 @@ def _link_target(member):
 
 
 def _selects(keep, parts):
-    """Whether ``keep`` would load an image at ``parts``."""
-    location = None if parts is None else keep(parts)
+    """Whether ``keep`` would load an image at ``parts`` (asked of a path that holds no
+    image: ``keep`` records nothing of it)."""
+    location = None if parts is None else keep(parts, probe=True)
     return location is not None and bool(location[2])
 
 
@@ -798,7 +814,7 @@ def load_image_folder(
         raise TypeError(f"split must be a str or None, got {split!r}.")
     if os.path.isdir(path):
         is_archive = False
-        entries = _scan_directory(path)
+        entries = _scan_directory(path, split)
         fingerprint = _directory_fingerprint(entries) if cache else None
     elif os.path.isfile(path):
         if not tarfile.is_tarfile(path):
@@ -829,15 +845,18 @@ def load_image_folder(
     shallow = set()  # images too shallow for the layout, named in the error if none fits
     hidden = set()  # images of an archive skipped as hidden, also named in that error
 
-    deep = []  # images in folders inside the split's class folders, not loaded
+    deep = set()  # images in folders inside the split's class folders, not loaded
 
-    def keep(parts):
+    def keep(parts, probe=False):
         location = _locate(parts, split)
-        if location is None:
+        if probe:
+            pass
+        elif location is None:
             shallow.add(tuple(parts))
+        elif split is not None and location[0] != split and split in parts[:-3]:
+            deep.add("/".join(parts))  # <split>/<class>/<folder>[/...]/<file>
+        if location is None:
             return None
-        if split is not None and len(parts) >= 4 and parts[-4] == split:
-            deep.append("/".join(parts))  # <split>/<class>/<folder>/<file>
         in_split = location[0] == split
         return (*location, in_split and (classes is None or location[1] in classes))
 
@@ -857,7 +876,7 @@ def load_image_folder(
         # their split: not loaded, which would otherwise go unsaid (also when cached).
         notes.append(
             f"{len(deep)} images of {path!r} lie in folders inside class folders of split "
-            f"{split!r} ({deep[0]!r}, ...) and were not loaded: a class's images must lie "
+            f"{split!r} ({min(deep)!r}, ...) and were not loaded: a class's images must lie "
             "directly in its folder."
         )
         warnings.warn(notes[-1], UserWarning, stacklevel=_user_stacklevel())
@@ -946,8 +965,9 @@ def split_source_target(X, y, source_classes, target_classes=None):
     ----------
     X : array-like of shape (n_samples, ...)
         The samples, indexed on the first axis (an ndarray, a list, a sparse matrix or a
-        dataframe). A sparse matrix comes back in CSR format, as scikit-learn's
-        :func:`~sklearn.utils.indexable` makes it.
+        dataframe). A sparse matrix of a format without row indexing (COO, DIA,
+        BSR) comes back in CSR format, as scikit-learn's :func:`~sklearn.utils.indexable`
+        makes it.
     y : array-like of shape (n_samples,)
         The class label of each sample.
     source_classes : array-like of shape (n_source_classes,)
@@ -1020,8 +1040,8 @@ def split_source_target(X, y, source_classes, target_classes=None):
                 f"source_classes and target_classes overlap: {overlap.tolist()} are in both."
             )
 
-    # A COO matrix cannot be indexed by rows: as CSR, as scikit-learn indexes it.
-    (X,) = indexable(X)
+    if sp.issparse(X) and X.format not in ("csr", "csc", "lil", "dok"):
+        X = X.tocsr()  # COO, DIA, BSR: no rows to index; CSR, as scikit-learn's indexable
     source_idx = np.flatnonzero(np.isin(y, source_classes))
     target_idx = np.flatnonzero(np.isin(y, target_classes))
     return (

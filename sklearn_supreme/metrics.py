@@ -155,9 +155,9 @@ def cluster_accuracy(y_true, y_pred, *, sample_weight=None):
     samples; with ``sample_weight``, the matched weight divided by the total
     weight, the matching chosen to maximise it. When there are more clusters
     than classes, the samples of the unmatched clusters count as errors; when
-    there are fewer, so do the samples of the unmatched classes. Cluster ids are arbitrary, so the score
-    is invariant to any relabelling of ``y_pred`` (and of ``y_true``), and it
-    is symmetric in its two arguments.
+    there are fewer, so do the samples of the unmatched classes. Cluster ids
+    are arbitrary, so the score is invariant to any relabelling of ``y_pred``
+    (and of ``y_true``), and it is symmetric in its two arguments.
 
     Parameters
     ----------

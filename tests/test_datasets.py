@@ -231,25 +231,37 @@ def test_a_class_folder_linked_to_nothing_is_named_in_a_warning(image_folder, tm
                 data = load_image_folder(path, "train", cache_dir=tmp_path / "cache")
             assert data.target_names == sorted(CLASSES)
             assert "notes" not in data
-    # In the split not loaded, it is no class of this load: nothing to say.
+    # In the split not loaded it is no class of this load, nor is a link beside the
+    # splits (a LICENSE linked to nothing): nothing to say, in a folder or an archive.
+    os.symlink(tmp_path / "nowhere" / "LICENSE", root / "LICENSE")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_image_folder(_make_tar(root, tmp_path / "again.tar"), "test", cache=False)
+        for path in (root, _make_tar(root, tmp_path / "again.tar")):
+            load_image_folder(path, "test", cache=False)
 
 
 def test_images_below_the_class_folders_of_the_split_are_named(image_folder, tmp_path):
     # train/ant/thumbs/0.png reads as class "thumbs" of split "ant": not loaded, silently.
     root, _ = image_folder
     thumbs = root / "train" / "ant" / "thumbs"
-    thumbs.mkdir()
+    (thumbs / "small").mkdir(parents=True)
     Image.fromarray(_pixels("train", 0, 9)).save(thumbs / "0.png")
+    Image.fromarray(_pixels("train", 0, 8)).save(thumbs / "small" / "0.png")  # deeper still
+    message = (r"2 images of .* lie in folders inside class folders of split 'train' "
+               r"\('.*train/ant/thumbs/0.png'")
     for path in (root, _make_tar(root, tmp_path / "images.tar")):
         for _ in range(2):  # and again from the cache
-            with pytest.warns(UserWarning, match=r"1 images of .* lie in folders inside class "
-                                                 r"folders of split 'train' \('.*train/ant/"
-                                                 r"thumbs/0.png'"):
+            with pytest.warns(UserWarning, match=message):
                 data = load_image_folder(path, "train", cache_dir=tmp_path / "cache")
             assert data.target_names == sorted(CLASSES)
+    # An archive's link to a folder there is no image: asking whether one would be
+    # loaded under it counted a train/ant/old/0.png that does not exist.
+    try:
+        os.symlink("../../test/ant", root / "train" / "ant" / "old", target_is_directory=True)
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links are not available here")
+    with pytest.warns(UserWarning, match=message):
+        load_image_folder(_make_tar(root, tmp_path / "linked.tar"), "train", cache=False)
     with warnings.catch_warnings():  # no split: every parent folder is a class
         warnings.simplefilter("error")
         assert "thumbs" in load_image_folder(root, None, cache=False).target_names
@@ -1119,9 +1131,10 @@ def test_split_source_target_images_and_sparse():
     assert X_source.shape == X_target.shape == (2, 2, 2, 3)
     np.testing.assert_array_equal(X_target, images[[1, 3]])
 
-    for X_sparse in (sp.csr_matrix(np.eye(4)), sp.coo_matrix(np.eye(4))):  # COO: no rows
+    for X_sparse, fmt in [(sp.csr_matrix(np.eye(4)), "csr"), (sp.csc_matrix(np.eye(4)), "csc"),
+                          (sp.coo_matrix(np.eye(4)), "csr")]:  # COO has no rows to index
         X_source, _, X_target, _ = split_source_target(X_sparse, y, [1])
-        assert sp.issparse(X_source)
+        assert sp.issparse(X_source) and X_source.format == fmt
         np.testing.assert_array_equal(X_source.toarray(), np.eye(4)[[1, 3]])
 
 

@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -242,7 +243,22 @@ torch.manual_seed(0)
 backbone = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.BatchNorm1d(32))
 model = SupremeClusterer(backbone=backbone, pretrain_epochs=0, checkpoint_dir=sys.argv[1])
 print(model._resumable_checkpoint("data")[0].name, joblib.hash(model._hashable_start_params()))
+lazy = SupremeClusterer(backbone=torch.nn.LazyLinear(8), checkpoint_dir=sys.argv[1])
+print(lazy._resumable_checkpoint("data")[0].name, joblib.hash(lazy._hashable_start_params()))
 """
+
+
+class Scaled(torch.nn.Module):
+    """A backbone with a setting that forward reads, besides its weights."""
+
+    def __init__(self, scale):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(64, 16)
+        self.scale = scale
+
+    def forward(self, x):
+        return self.scale * self.linear(x)
 
 
 def test_a_module_backbone_keys_checkpoint_and_memory_alike_in_every_process(tmp_path):
@@ -257,12 +273,25 @@ def test_a_module_backbone_keys_checkpoint_and_memory_alike_in_every_process(tmp
         return run.stdout.split()
 
     first = keys()
-    assert first == keys() and len(first) == 2
-    # Still the module's state: the same network with other weights, another key.
+    assert first == keys() and len(first) == 4
+    # Still the module's state: the same network with other weights, another key; and
+    # so is a setting forward reads (the same weights, another scale).
     torch.manual_seed(1)
     backbone = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.BatchNorm1d(32))
     model = SupremeClusterer(backbone=backbone, pretrain_epochs=0, checkpoint_dir=tmp_path)
     assert model._resumable_checkpoint("data")[0].name != first[0]
+    one, zero = (SupremeClusterer(backbone=Scaled(s), memory=str(tmp_path)) for s in (1.0, 0.0))
+    assert joblib.hash(one._hashable_start_params()) != joblib.hash(zero._hashable_start_params())
+
+
+def test_a_lazy_module_backbone_fits_with_checkpoints_and_memory(digits_split, tmp_path):
+    # Its parameters have no values before the first forward: keyed by their class.
+    Xs, ys, Xt, _ = digits_split
+    for option in ({"checkpoint_dir": tmp_path / "checkpoints"}, {"memory": str(tmp_path)}):
+        torch.manual_seed(0)
+        backbone = torch.nn.Sequential(torch.nn.LazyLinear(32), torch.nn.ReLU())
+        model = SupremeClusterer(**{**PARAMS, "max_epochs": 1}, backbone=backbone, **option)
+        assert model.fit(Xt, source=(Xs, ys)).n_iter_ == 1
 
 
 def test_checkpoint_dir_needs_parameters_that_pickle(digits_split, tmp_path):
@@ -499,11 +528,23 @@ def test_a_callback_with_state_a_checkpoint_cannot_hold_starts_afresh(digits_spl
         def on_epoch_end(self, net, **kwargs):
             self.epochs_ += 1
 
+    class Plain(Holder):
+        def on_train_begin(self, net, **kwargs):
+            self.epochs_ = 0
+
     Xs, ys, Xt, _ = digits_split
-    SupremeClusterer(**PARAMS, checkpoint_dir=tmp_path, callbacks=[Holder()]).fit(
-        Xt, source=(Xs, ys)
-    )
-    assert load_checkpoint(_only_checkpoint(tmp_path))["callbacks"] == {}
+    with pytest.raises(RuntimeError, match="injected failure"):
+        SupremeClusterer(
+            **PARAMS, checkpoint_dir=tmp_path,
+            callbacks=[FailAt("clustering", 3), ("holder", Holder()), ("plain", Plain())],
+        ).fit(Xt, source=(Xs, ys))
+    assert load_checkpoint(_only_checkpoint(tmp_path))["callbacks"]["plain"] == {"epochs_": 2}
+    holder, plain = Holder(), Plain()
+    SupremeClusterer(
+        **PARAMS, checkpoint_dir=tmp_path, callbacks=[("holder", holder), ("plain", plain)]
+    ).fit(Xt, source=(Xs, ys))
+    # Resumed after epoch 2 of 4: the plain count goes on, the other counts afresh.
+    assert plain.epochs_ == PARAMS["max_epochs"] and holder.epochs_ == PARAMS["max_epochs"] - 2
 
 
 class StopAtBegin(FailAt):
@@ -558,7 +599,9 @@ def test_a_sigint_handler_that_does_not_interrupt_leaves_a_stop_a_stop(digits_sp
     assert received == [signal.SIGINT] and model.n_iter_ == 2
 
 
-@pytest.mark.parametrize("damage", [b"", b"not a checkpoint", None], ids=["empty", "garbage", "cut"])
+@pytest.mark.parametrize(
+    "damage", [b"", b"not a checkpoint", None], ids=["empty", "garbage", "cut"]
+)
 def test_an_unreadable_checkpoint_is_named(digits_split, tmp_path, damage):
     Xs, ys, Xt, _ = digits_split
     params = {**PARAMS, "checkpoint_dir": tmp_path}

@@ -224,9 +224,11 @@ def estimate_n_clusters(
         Number of distinct draws of probe classes to average over, at most the
         number of distinct sets of ``n_probe_classes`` classes.
     transformer : callable, default=None
-        Maps an array of samples to feature rows, e.g. the ``transform`` of a
-        fitted model or a pretrained network's embedding; it should not have
-        been trained on the probe classes' labels. None uses the samples
+        Maps samples to feature rows, e.g. the ``transform`` of a fitted model or
+        a pretrained network's embedding; it should not have been trained on the
+        probe classes' labels. A DataFrame ``X_target`` or ``X_source`` reaches it
+        as a DataFrame (its rows subsampled), so that a
+        :class:`~sklearn.compose.ColumnTransformer` finds its columns. None uses the samples
         themselves, flattened (pixels for images), unless ``estimator`` is given.
         Clusters are compared by Euclidean distance in this space, so its scale
         matters.
