@@ -1,6 +1,7 @@
 """SupremeClusterer: the scikit-learn face of SUPREME transfer clustering."""
 
 import contextlib
+import contextvars
 import copy
 import inspect
 import os
@@ -242,7 +243,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         as an uninterrupted fit (on the CPU); once the fit has ended, it reads the
         model back. So with ``random_state=None`` (or a ``RandomState``), repeated
         fits there return the first one's model rather than new draws (with a
-        warning). A warm start
+        warning); such fits running at the same time (a search's parallel jobs)
+        share one file, which ends up holding the last to save. A warm start
         writes a file of its own, keyed also on the fit it continues, which the same
         warm start from that fit (read back in another process too) resumes.
         ``callbacks`` are not part of the hash: ones that change the training (a
@@ -846,7 +848,17 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
 
     def _frozen_names(self, network):
         """The parameters of ``network`` that ``freeze`` holds fixed while clustering."""
-        return [] if self.freeze is None else match_frozen(network, self.freeze)
+        names = [] if self.freeze is None else match_frozen(network, self.freeze)
+        head = [name for name in names if name.startswith("target_head.")]
+        if head:
+            # The target head starts the clustering phase at random (reset_target_head):
+            # frozen, the clusters would be random projections of the features.
+            raise ValueError(
+                f"freeze={self.freeze!r} matches the target head ({', '.join(head)}), which "
+                "the clustering phase initialises at random and trains: frozen, it would "
+                "stay random. Leave target_head out of the patterns."
+            )
+        return names
 
     def _net_params(self, kind, device):
         """Settings shared by the skorch nets of both phases."""
@@ -1248,6 +1260,11 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             )
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"device={self.device!r} was asked for, but MPS is not available.")
+        if device.type == "meta":  # shapes without data: nothing to train or predict
+            raise ValueError(
+                f"device={self.device!r} holds no data (torch's meta tensors have shapes "
+                "only); use 'cpu', 'cuda' or 'auto'."
+            )
         if device.type not in ("cpu", "cuda", "mps"):
             # Other backends (xpu...) have no common availability check: a tensor tells.
             try:
@@ -1400,13 +1417,22 @@ def _cudnn_autotune(device):
 def _empty_clusters_ignored():
     """Silence :func:`_warn_empty_clusters`, for fits whose callers account for empty
     clusters themselves (a search's scored held-out fits, a profile's timing fits).
-    Threads take turns in it (:data:`_GLOBAL_STATE_LOCK`): the filters are global."""
-    with _GLOBAL_STATE_LOCK, warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", r"\d+ of the n_clusters=\d+ clusters are empty in labels_",
-            ConvergenceWarning,
-        )
+
+    In this thread (context) only, through a context variable, not the warning
+    filters: those are global, and scikit-learn's Parallel saves and restores them in
+    each worker thread of the threading backend, outside any lock of ours, which left
+    an "ignore" of this warning in the caller's filters after a search.
+    """
+    token = _EMPTY_CLUSTERS_SILENCED.set(True)
+    try:
         yield
+    finally:
+        _EMPTY_CLUSTERS_SILENCED.reset(token)
+
+
+_EMPTY_CLUSTERS_SILENCED = contextvars.ContextVar(
+    "sklearn_supreme_empty_clusters_silenced", default=False
+)
 
 
 def _warn_if_read_back(resume, random_state, path):
@@ -1445,7 +1471,7 @@ def _warn_empty_clusters(labels, n_clusters):
     default 3 (user guide, "Limits").
     """
     empty = np.setdiff1d(np.arange(n_clusters), labels)
-    if empty.size:
+    if empty.size and not _EMPTY_CLUSTERS_SILENCED.get():
         warnings.warn(
             f"{empty.size} of the n_clusters={n_clusters} clusters are empty in labels_ "
             f"(no target sample is assigned to {empty.tolist()[:10]}). Raise "

@@ -243,6 +243,8 @@ def _input_statistics(data, kind, standardize, seed):
         take = min(len(arr), _STATS_SAMPLES)
         parts.append(arr[np.sort(rng.choice(len(arr), take, replace=False))])
     sample = np.concatenate(parts).astype(np.float64)
+    if standardize and len(parts) == 2:
+        _warn_if_domains_apart(*parts, sample, kind)
     if kind == "vector":
         axes, n_stats = 0, sample.shape[1]
     elif kind == "uint8_nhwc":
@@ -266,6 +268,35 @@ def _input_statistics(data, kind, standardize, seed):
     magnitude = np.abs(sample).max() if kind == "vector" else np.abs(sample).max(axis=axes)
     resolution = np.finfo(np.float32).eps * magnitude
     return mean, np.where(std > resolution, std, 1.0)
+
+
+def _warn_if_domains_apart(target, source, pooled, kind):
+    """Warn if target or source spreads over a small part of the scale of both pooled.
+
+    Source and target are standardised together (one mean and scale): when they lie
+    apart (features in other units, an offset), the pooled scale is the distance
+    between them, the perturbation's noise (relative to that scale) swamps the gaps
+    between the target's clusters, and a fit whose initial K-means was right can end
+    in one cluster, with no other sign than empty clusters.
+    """
+    axes = 0 if kind == "vector" else (0, 1, 2) if kind == "uint8_nhwc" else (0, 2, 3)
+
+    def spread(values):
+        return np.sqrt(np.mean(values.astype(np.float64).var(axis=axes)))
+
+    scale = spread(pooled)
+    for name, part in (("target", target), ("source", source)):  # all in the input's units
+        if len(part) > 1 and spread(part) < 0.1 * scale:
+            warnings.warn(
+                f"The {name} spreads over {spread(part) / scale:.1%} of the scale of source "
+                "and target together: they lie apart (other units, an offset?). Both are "
+                "standardised with that one scale, so the perturbation's noise can swamp "
+                "the target's clusters. Bring them onto one scale first (e.g. standardise "
+                "each on its own).",
+                UserWarning,
+                stacklevel=_user_stacklevel(),
+            )
+            return
 
 
 def _user_stacklevel():

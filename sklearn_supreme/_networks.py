@@ -304,12 +304,22 @@ def feature_dim_of(backbone, adapter, sample):
     """Output width of ``backbone`` on one adapted ``sample`` batch (eval mode, no grad)."""
     was_training = backbone.training
     backbone.eval()
+    adapted = None
     try:
         with torch.no_grad():
-            out = backbone(adapter(sample))
+            adapted = adapter(sample)  # images (N, C, H, W) whatever their layout given
+            out = backbone(adapted)
     except Exception as exc:  # the backbone's own error is kept as the cause
+        hint = ""
+        if isinstance(backbone, SmallCNN) and adapted is not None and min(adapted.shape[2:]) < 4:
+            # Its two 2x2 poolings need 4 pixels a side.
+            hint = (
+                "The small CNN (backbone='cnn') needs images of at least 4x4 pixels; "
+                "backbone='resnet18' takes smaller ones."
+            )
         raise ValueError(
             f"The backbone failed on input of shape {tuple(sample.shape[1:])}: {exc}"
+            + (f". {hint}" if hint else "")
         ) from exc
     finally:
         backbone.train(was_training)

@@ -330,7 +330,8 @@ class _DeviceNet(NeuralNet):
         if not all(map(_isfinite, losses)):
             raise FloatingPointError(
                 f"{self.phase} loss became non-finite at epoch {len(self.history)}. "
-                "Lower lr, or check the input for extreme values."
+                "Lower lr, or check the input for extreme values (and tau and the loss "
+                "weights, if extreme)."
             )
 
 

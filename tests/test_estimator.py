@@ -257,10 +257,38 @@ def test_fits_in_threads_reproduce_the_sequential_fits(digits_split, fast_params
         np.testing.assert_array_equal(a, b)
 
 
+def test_empty_clusters_are_silenced_in_one_thread_without_the_warning_filters():
+    # Silenced through the warning filters, under a lock of ours, a search on joblib's
+    # threading backend left the "ignore" in the caller's filters: scikit-learn's
+    # Parallel saves and restores the (global) filters in each worker thread.
+    from joblib import parallel_config
+    from sklearn.utils.parallel import Parallel, delayed
+
+    def silenced():
+        with _empty_clusters_ignored():
+            _warn_empty_clusters(np.zeros(4, dtype=int), 2)  # a warning, were it not
+
+    def filters():  # scikit-learn's Parallel puts back module patterns compiled
+        return [tuple(getattr(part, "pattern", part) for part in f) for f in warnings.filters]
+
+    # The workers touch no filters here: the test's own catch_warnings is the main
+    # thread's, around the whole search.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = filters()
+        with parallel_config(backend="threading", n_jobs=2):
+            Parallel()(delayed(silenced)() for _ in range(200))
+        assert filters() == before
+    assert not [w for w in caught if "clusters are empty" in str(w.message)]
+    # Another thread, not silenced, still warns while this one is.
+    with _empty_clusters_ignored():
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            with pytest.warns(ConvergenceWarning, match="clusters are empty"):
+                pool.submit(_warn_empty_clusters, np.zeros(4, dtype=int), 2).result()
+
+
 @pytest.mark.parametrize(
-    "context",
-    [lambda: _seeded(0, torch.device("cpu")), _empty_clusters_ignored],
-    ids=["torch generators", "warning filters"],
+    "context", [lambda: _seeded(0, torch.device("cpu"))], ids=["torch generators"]
 )
 def test_global_state_is_set_by_one_thread_at_a_time(context):
     inside, release, entered = threading.Event(), threading.Event(), threading.Event()
@@ -869,9 +897,38 @@ def test_input_statistics_of_a_large_input_come_from_a_random_sample(monkeypatch
     # 500 of 2000 rows drawn without repeats: the share of ones has a std of about
     # sqrt(0.25 / 500 * 1500 / 1999) = 0.019; 0.1 is more than 5 of them
     assert abs(mean[0] - 0.5) < 0.1 and abs(scale[0] - 0.5) < 0.1
-    # each array of a (target, source) pair is sampled on its own: 500 rows each
-    mean, _ = input_module._input_statistics((X[:1000], X[1000:]), "vector", True, seed=0)
+    # each array of a (target, source) pair is sampled on its own: 500 rows each (two
+    # constant domains, which lie apart)
+    with pytest.warns(UserWarning, match="lie apart"):
+        mean, _ = input_module._input_statistics((X[:1000], X[1000:]), "vector", True, seed=0)
     assert mean[0] == 0.5
+
+
+@pytest.mark.parametrize("kind", ["vector", "uint8_nhwc"])
+def test_domains_that_lie_apart_are_named_in_a_warning(digits_split, kind):
+    # Standardised together, a target offset by 1000 spread over 1 % of the pooled scale:
+    # the perturbation's noise swamped its clusters, and a fit whose initial K-means was
+    # perfect ended in one cluster, with no other sign than empty clusters.
+    from sklearn_supreme._input import _input_statistics
+
+    Xs, _, Xt, _ = digits_split
+    if kind == "uint8_nhwc":  # 8x8 images, the target's pixels dim (0-16 of 255)
+        Xs, Xt = (np.uint8(X.reshape(-1, 8, 8, 1) * 15) for X in (Xs, Xt))
+        Xt = np.uint8(Xt // 16)
+    else:
+        Xt = Xt + 1000.0
+    with pytest.warns(UserWarning, match=r"The target spreads over \d+\.\d% of the scale of "
+                                         r"source and target together: they lie apart"):
+        _input_statistics((Xt, Xs), kind, True, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _input_statistics((Xs, Xs), kind, True, seed=0)  # alike: nothing to say
+        _input_statistics((Xt, Xs), kind, False, seed=0)  # not standardised together
+    # The digits split itself (the demo's source and target): nothing to say.
+    Xs, _, Xt, _ = digits_split
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _input_statistics((Xt, Xs), "vector", True, seed=0)
 
 
 def test_loss_settings_reach_the_loss(digits_split, monkeypatch):
@@ -1289,6 +1346,17 @@ def test_unusable_devices_are_named(monkeypatch):
     with pytest.raises(ValueError, match="device='cuda:2' was asked for, but this machine has "
                                          "2 CUDA device"):
         SupremeClusterer(device="cuda:2")._resolve_device()
+    # Usable, but with no data: it failed at the first copy back, naming no parameter.
+    with pytest.raises(ValueError, match="device='meta' holds no data"):
+        SupremeClusterer(device="meta")._resolve_device()
+
+
+def test_images_too_small_for_the_small_cnn_are_named():
+    images = np.random.RandomState(0).randint(0, 256, (40, 3, 5, 1)).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"backbone failed on input of shape \(3, 5, 1\).*The "
+                                         r"small CNN \(backbone='cnn'\) needs images of at "
+                                         r"least 4x4 pixels; backbone='resnet18'"):
+        SupremeClusterer(2, pretrain_epochs=0, max_epochs=1).fit(images)
 
 
 def test_auto_n_clusters_checks_the_network_before_estimating(digits_split, monkeypatch, tmp_path):

@@ -77,6 +77,13 @@ def test_freeze_is_checked_before_pretraining(digits_split, fast_params, pretrai
         SupremeClusterer(**fast_params, freeze=["backbone.stem.*"]).fit(Xt, source=(Xs, ys))
     with pytest.raises(ValueError, match="matches every parameter"):
         SupremeClusterer(**fast_params, freeze="*").fit(Xt, source=(Xs, ys))
+    # The target head starts the clustering at random: frozen, the clusters were random
+    # (the source head still trained, so "every parameter" did not catch it).
+    with pytest.raises(ValueError, match=r"matches the target head \(target_head.weight, "
+                                         r"target_head.bias\).*Leave target_head out"):
+        SupremeClusterer(**fast_params, freeze=["backbone.*", "target_head.*"]).fit(
+            Xt, source=(Xs, ys)
+        )
     with pytest.raises(TypeError, match="must be strings"):
         SupremeClusterer(**fast_params, freeze=["backbone.*", 3]).fit(Xt, source=(Xs, ys))
     with pytest.raises(ValueError, match="'freeze' parameter"):
