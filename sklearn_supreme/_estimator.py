@@ -205,6 +205,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         vectors, the mean of each feature and one common scale (the root mean square
         of the feature stds, so distances keep their geometry); for images, the mean
         and std of each channel. uint8 images are always scaled to [0, 1] first.
+        Source and target are standardised together: if either spreads over less
+        than a tenth of their joint scale (an offset between them, other units),
+        ``fit`` warns, as the perturbation's noise can then swamp the target's
+        clusters.
     device : str, default="auto"
         Torch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
         On CUDA, training runs with cuDNN autotuning, and image networks in
