@@ -244,7 +244,8 @@ def _input_statistics(data, kind, standardize, seed):
         parts.append(arr[np.sort(rng.choice(len(arr), take, replace=False))])
     sample = np.concatenate(parts).astype(np.float64)
     if standardize and len(parts) == 2:
-        _warn_if_domains_apart(*parts, sample, kind)
+        # Views of the float64 sample, target rows first: no copy of either.
+        _warn_if_domains_apart(sample[:len(parts[0])], sample[len(parts[0]):], sample, kind)
     if kind == "vector":
         axes, n_stats = 0, sample.shape[1]
     elif kind == "uint8_nhwc":
@@ -282,7 +283,7 @@ def _warn_if_domains_apart(target, source, pooled, kind):
     axes = 0 if kind == "vector" else (0, 1, 2) if kind == "uint8_nhwc" else (0, 2, 3)
 
     def spread(values):
-        return np.sqrt(np.mean(values.astype(np.float64).var(axis=axes)))
+        return np.sqrt(np.mean(values.var(axis=axes)))
 
     scale = spread(pooled)
     for name, part in (("target", target), ("source", source)):  # all in the input's units
