@@ -67,7 +67,7 @@ def _blank_network(model, input_shape, in_channels):
     X, kind = _as_network_input(np.zeros((2, *input_shape), dtype=dtype), "X")
     n_clusters = model.n_clusters if isinstance(model.n_clusters, Integral) else 2
     # Two source classes, as every command has a source.
-    return model._build_network(X, kind, X, np.arange(2), 0, n_clusters)
+    return model._build_network(X, kind, X, np.arange(2), 0, n_clusters, check_domains=False)
 
 
 def check_seeds(seeds):

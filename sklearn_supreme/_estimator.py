@@ -697,7 +697,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             # and the input statistics of the data are for the fit to compute, once.
             with _seeded(seed, device):  # initialises weights: the caller's RNG untouched
                 self._frozen_names(self._build_network(
-                    X[:2], kind, None if Xs is None else Xs[:2], ys, seed, 1
+                    X[:2], kind, None if Xs is None else Xs[:2], ys, seed, 1,
+                    check_domains=False,
                 ))
             if check_memory(self.memory).location is not None:
                 self._hashable_start_params()
@@ -854,7 +855,7 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         """The parameters of ``network`` that ``freeze`` holds fixed while clustering."""
         names = [] if self.freeze is None else match_frozen(network, self.freeze)
         head = [name for name in names if name.startswith("target_head.")]
-        if head:
+        if "target_head.weight" in names:  # a frozen bias alone ("*.bias") still clusters
             # The target head starts the clustering phase at random (reset_target_head):
             # frozen, the clusters would be random projections of the features.
             raise ValueError(
@@ -872,9 +873,14 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
             precision=resolve_precision(self.precision, device),
         )
 
-    def _build_network(self, X, kind, Xs, ys, seed, n_clusters):
+    def _build_network(self, X, kind, Xs, ys, seed, n_clusters, check_domains=True):
+        """The network for this data; ``check_domains=False`` for a build that only
+        checks the settings on a few rows, too few to judge whether source and target
+        lie apart (:func:`~._input._warn_if_domains_apart`)."""
         data = X if Xs is None else (X, Xs)
-        mean, scale = _input_statistics(data, kind, self.standardize, seed)
+        mean, scale = _input_statistics(
+            data, kind, self.standardize, seed, check_domains=check_domains
+        )
         adapter = InputAdapter(mean, scale, kind)
         in_channels = {"vector": None, "uint8_nhwc": X.shape[-1], "float_nchw": X.shape[1]}[kind]
         backbone = make_backbone(self.backbone, X.shape[1:], self.backbone_params, in_channels)

@@ -9,6 +9,8 @@ and :mod:`sklearn_supreme.model_selection`.
 """
 
 import collections
+import contextlib
+import contextvars
 import inspect
 import os
 import warnings
@@ -234,8 +236,10 @@ def _as_float32(X, name):
     return out
 
 
-def _input_statistics(data, kind, standardize, seed):
-    """Per-feature (vectors) or per-channel (images) mean and std of the fitting data."""
+def _input_statistics(data, kind, standardize, seed, check_domains=True):
+    """Per-feature (vectors) or per-channel (images) mean and std of the fitting data;
+    with ``check_domains``, a warning if target and source lie apart
+    (:func:`_warn_if_domains_apart`)."""
     arrays = data if isinstance(data, tuple) else (data,)
     rng = np.random.default_rng(seed)
     parts = []
@@ -243,7 +247,7 @@ def _input_statistics(data, kind, standardize, seed):
         take = min(len(arr), _STATS_SAMPLES)
         parts.append(arr[np.sort(rng.choice(len(arr), take, replace=False))])
     sample = np.concatenate(parts).astype(np.float64)
-    if standardize and len(parts) == 2:
+    if standardize and len(parts) == 2 and check_domains and not _DOMAINS_UNCHECKED.get():
         # Views of the float64 sample, target rows first: no copy of either.
         _warn_if_domains_apart(sample[:len(parts[0])], sample[len(parts[0]):], sample, kind)
     if kind == "vector":
@@ -269,6 +273,22 @@ def _input_statistics(data, kind, standardize, seed):
     magnitude = np.abs(sample).max() if kind == "vector" else np.abs(sample).max(axis=axes)
     resolution = np.finfo(np.float32).eps * magnitude
     return mean, np.where(std > resolution, std, 1.0)
+
+
+#: Set by :func:`_domains_unchecked`.
+_DOMAINS_UNCHECKED = contextvars.ContextVar("sklearn_supreme_domains_unchecked", default=False)
+
+
+@contextlib.contextmanager
+def _domains_unchecked():
+    """No :func:`_warn_if_domains_apart` in this thread (context) meanwhile: for fits
+    whose 'target' is not the user's, such as a search's held-out source classes, where
+    the warning would name the wrong data, once per fit."""
+    token = _DOMAINS_UNCHECKED.set(True)
+    try:
+        yield
+    finally:
+        _DOMAINS_UNCHECKED.reset(token)
 
 
 def _warn_if_domains_apart(target, source, pooled, kind):

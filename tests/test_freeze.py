@@ -84,11 +84,19 @@ def test_freeze_is_checked_before_pretraining(digits_split, fast_params, pretrai
         SupremeClusterer(**fast_params, freeze=["backbone.*", "target_head.*"]).fit(
             Xt, source=(Xs, ys)
         )
+
     with pytest.raises(TypeError, match="must be strings"):
         SupremeClusterer(**fast_params, freeze=["backbone.*", 3]).fit(Xt, source=(Xs, ys))
     with pytest.raises(ValueError, match="'freeze' parameter"):
         SupremeClusterer(**fast_params, freeze=3).fit(Xt, source=(Xs, ys))
     assert pretrained_on == []
+
+
+def test_freezing_every_bias_is_allowed(digits_split, fast_params):
+    # The target head's bias among them: its weights still learn the clusters.
+    Xs, ys, Xt, _ = digits_split
+    model = SupremeClusterer(**fast_params, freeze="*.bias").fit(Xt, source=(Xs, ys))
+    assert model.n_iter_ == fast_params["max_epochs"]
 
 
 def test_documented_resnet18_patterns_leave_the_last_stage():

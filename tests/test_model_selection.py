@@ -451,6 +451,23 @@ def test_supreme_cv_end_to_end(digits_split):
     np.testing.assert_array_equal(scored.cv_results_["split0_test_score"], scores)
 
 
+def test_cv_fits_do_not_warn_that_held_out_classes_lie_apart():
+    # Source classes far apart from each other: a held-out fit's "target" (two source
+    # classes) lies apart from its source, and the warning named it "the target", once
+    # per fit: the user's target is not in these fits (the refit checks it).
+    X, y = make_blobs(n_samples=240, centers=[[0, 0], [3, 0], [1000, 0], [1003, 0]],
+                      cluster_std=0.5, random_state=0)
+    cv = [(np.flatnonzero(y < 2), np.flatnonzero(y >= 2))]  # hold out the far classes
+    template = SupremeClusterer(n_clusters=2, pretrain_epochs=1, max_epochs=1, random_state=0)
+    with pytest.warns(UserWarning, match="lie apart"):  # a plain fit of that split
+        clone(template).fit(X[y >= 2], source=(X[y < 2], y[y < 2]))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", ".*lie apart", UserWarning)
+        SupremeClustererCV(template, taus=(1.0, 0.5), cv=cv, refit=False).fit(
+            X[:10], source=(X, y)
+        )
+
+
 # joblib.Memory(None) caches nothing, as None does: the search's own cache stands in.
 @pytest.mark.parametrize("memory", [None, Memory(None)], ids=["None", "Memory(None)"])
 def test_cv_pretrains_once_per_split(digits_split, pretrained_on, memory):
