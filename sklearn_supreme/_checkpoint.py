@@ -161,9 +161,9 @@ class TrainingCheckpoint(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # Last in the net's callbacks: the others have reset their state already, and
         # a resumed phase (restore) gets back the state its checkpoint recorded.
+        pending, self.pending_states_ = getattr(self, "pending_states_", {}), {}
         for name, callback in net.callbacks_:
-            callback.__dict__.update(getattr(self, "pending_states_", {}).get(name, {}))
-        self.pending_states_ = {}
+            callback.__dict__.update(pending.get(name, {}))
 
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) % self.every == 0:

@@ -45,7 +45,8 @@ from ._inference import _adapted_target_logits, _as_tensor, _embed, _forward_bat
 from ._initial import initial_assignment
 from ._input import (
     _as_network_input, _check_named_array, _check_source_columns, _check_source_labels,
-    _check_y_is_not_the_source, _describe, _input_statistics, _integer_images_as_uint8,
+    _check_y_is_not_the_source, _describe, _flag_set, _input_statistics,
+    _integer_images_as_uint8,
     _source_pair, _user_stacklevel,
 )
 from ._networks import InputAdapter, SupremeNetwork, feature_dim_of, make_backbone
@@ -258,8 +259,8 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
         when it is plain values and tensors (so a resumed ``EarlyStopping`` needs
         the same ``patience``); a callback holding other objects
         (skorch's ``LRScheduler``, with its torch scheduler) starts afresh. A
-        module instance as ``backbone`` is hashed by its class, repr and weights,
-        the same in every process. Nothing removes the files. The
+        module instance as ``backbone`` is hashed by its class and attributes,
+        tensors by their values, the same in every process. Nothing removes the files. The
         parameters must pickle, as for ``memory``. The directory is created if
         needed; ``fit`` checks that it accepts files before it trains.
     checkpoint_every : int, default=1
@@ -854,10 +855,10 @@ class SupremeClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluste
     def _frozen_names(self, network):
         """The parameters of ``network`` that ``freeze`` holds fixed while clustering."""
         names = [] if self.freeze is None else match_frozen(network, self.freeze)
-        head = [name for name in names if name.startswith("target_head.")]
         if "target_head.weight" in names:  # a frozen bias alone ("*.bias") still clusters
             # The target head starts the clustering phase at random (reset_target_head):
             # frozen, the clusters would be random projections of the features.
+            head = [name for name in names if name.startswith("target_head.")]
             raise ValueError(
                 f"freeze={self.freeze!r} matches the target head ({', '.join(head)}), which "
                 "the clustering phase initialises at random and trains: frozen, it would "
@@ -1423,26 +1424,17 @@ def _cudnn_autotune(device):
         torch.backends.cudnn.benchmark = before
 
 
-@contextlib.contextmanager
-def _empty_clusters_ignored():
-    """Silence :func:`_warn_empty_clusters`, for fits whose callers account for empty
-    clusters themselves (a search's scored held-out fits, a profile's timing fits).
-
-    In this thread (context) only, through a context variable, not the warning
-    filters: those are global, and scikit-learn's Parallel saves and restores them in
-    each worker thread of the threading backend, outside any lock of ours, which left
-    an "ignore" of this warning in the caller's filters after a search.
-    """
-    token = _EMPTY_CLUSTERS_SILENCED.set(True)
-    try:
-        yield
-    finally:
-        _EMPTY_CLUSTERS_SILENCED.reset(token)
-
-
+#: Set by :func:`_empty_clusters_ignored`.
 _EMPTY_CLUSTERS_SILENCED = contextvars.ContextVar(
     "sklearn_supreme_empty_clusters_silenced", default=False
 )
+
+
+def _empty_clusters_ignored():
+    """Silence :func:`_warn_empty_clusters` in this thread (context) meanwhile
+    (:func:`~._input._flag_set`), for fits whose callers account for empty clusters
+    themselves (a search's scored held-out fits, a profile's timing fits)."""
+    return _flag_set(_EMPTY_CLUSTERS_SILENCED)
 
 
 def _warn_if_read_back(resume, random_state, path):

@@ -275,20 +275,29 @@ def _input_statistics(data, kind, standardize, seed, check_domains=True):
     return mean, np.where(std > resolution, std, 1.0)
 
 
+@contextlib.contextmanager
+def _flag_set(flag):
+    """``flag``, a boolean :class:`contextvars.ContextVar`, True in this thread
+    (context) meanwhile. What silences a warning for some fits: the warning filters
+    are global, and scikit-learn's Parallel saves and restores them in each worker
+    thread of the threading backend, outside any lock of ours (which left an "ignore"
+    in the caller's filters after a search)."""
+    token = flag.set(True)
+    try:
+        yield
+    finally:
+        flag.reset(token)
+
+
 #: Set by :func:`_domains_unchecked`.
 _DOMAINS_UNCHECKED = contextvars.ContextVar("sklearn_supreme_domains_unchecked", default=False)
 
 
-@contextlib.contextmanager
 def _domains_unchecked():
     """No :func:`_warn_if_domains_apart` in this thread (context) meanwhile: for fits
     whose 'target' is not the user's, such as a search's held-out source classes, where
     the warning would name the wrong data, once per fit."""
-    token = _DOMAINS_UNCHECKED.set(True)
-    try:
-        yield
-    finally:
-        _DOMAINS_UNCHECKED.reset(token)
+    return _flag_set(_DOMAINS_UNCHECKED)
 
 
 def _warn_if_domains_apart(target, source, pooled, kind):

@@ -151,10 +151,11 @@ def _locate(parts, split):
     return (parts[-3], parts[-2]) if len(parts) >= 3 else None
 
 
-def _scan_directory(root, split=None):
+def _scan_directory(root, split=None, classes=None):
     """List the image files under ``root`` as ``(parts, absolute_path, stamp)``, where
     ``stamp`` is the file's ``(size, mtime_ns, ctime_ns)``. Links that lead nowhere are
-    named in a warning: image links, and links where a class folder of ``split`` would be.
+    named in a warning: image links, and links where a class folder of the load would
+    be (:func:`_is_class_folder_of`).
 
     Symbolic links to folders are followed (``train/cat -> /disk/cats`` is a common
     layout), except those that lead back to a folder the walk is already in, which
@@ -192,7 +193,7 @@ def _scan_directory(root, split=None):
                     os.path.islink(full_path) and not os.path.exists(full_path)
                     and _is_class_folder_of(
                         _split_path(os.path.join(relative_dir, filename), _FOLDER_SEPARATORS),
-                        split,
+                        split, classes,
                     )
                 ):
                     broken.append(full_path)
@@ -224,13 +225,17 @@ def _scan_directory(root, split=None):
     return entries
 
 
-def _is_class_folder_of(parts, split):
+def _is_class_folder_of(parts, split, classes=None):
     """Whether a folder at ``parts`` (relative path components) is where the layout
-    reads a class of ``split``: ``<split>/<class>``, or any folder without a split."""
+    reads a class of ``split`` that the load asks for (``classes``, None: any):
+    ``<split>/<class>``, or any folder without a split."""
     if not parts or any(part.startswith(".") for part in parts):
         return False
     location = _locate([*parts, "0.png"], split)
-    return location is not None and location[0] == split
+    return (
+        location is not None and location[0] == split
+        and (classes is None or location[1] in classes)
+    )
 
 
 def _is_ancestor(folder, real_path):
@@ -291,13 +296,6 @@ def _link_target(member):
     return None if target.startswith("../") or target == ".." else _member_name(target)
 
 
-def _selects(keep, parts):
-    """Whether ``keep`` would load an image at ``parts`` (asked of a path that holds no
-    image: ``keep`` records nothing of it)."""
-    location = None if parts is None else keep(parts, probe=True)
-    return location is not None and bool(location[2])
-
-
 def _resolve_links(links, files):
     """Follow each link of ``links`` (name -> target name, or None) through the others
     to a member of ``files``; unresolved (outside the archive, missing, a loop): None."""
@@ -310,7 +308,7 @@ def _resolve_links(links, files):
     return resolved
 
 
-def _read_archive(path, keep, verbose, hidden=None):
+def _read_archive(path, keep, is_class_folder, verbose, hidden=None):
     """Stream a tar archive, returning ``(seen, selected, notes)``.
 
     ``seen`` holds the ``(split, class)`` of every image member and ``selected`` the
@@ -319,10 +317,10 @@ def _read_archive(path, keep, verbose, hidden=None):
     Links (hard or symbolic) to files in the archive are followed: a link's own name
     places the image, its target gives the bytes. A target that was not read with the
     first pass (another split, say) costs a second pass; links that lead out of the
-    archive or nowhere are skipped, and ``notes`` says so, for the caller to warn. A
-    name archived twice (``tar
-    --append`` of a changed file) counts once, with its last entry, as ``tar -x``
-    would leave it. The names of the image files that are hidden or lie in a hidden
+    archive or nowhere are skipped, and ``notes`` says so, for the caller to warn; so
+    do links to folders where ``is_class_folder(parts)`` says a class of the load
+    would be. A name archived twice (``tar --append`` of a changed file) counts once,
+    with its last entry, as ``tar -x`` would leave it. The names of the image files that are hidden or lie in a hidden
     folder, and so are skipped, are added to ``hidden`` if given.
     """
     # Keyed by member name, so that the last entry of a name replaces the earlier ones.
@@ -393,8 +391,8 @@ def _read_archive(path, keep, verbose, hidden=None):
     where_a_class_would_be = [
         name for name, target in links.items()
         if name not in image_links and resolved[name] is None
-        # a link where an image of the requested split would be: train/bee, not test/bee
-        and _selects(keep, _image_parts(name + "/0.png"))
+        # where a class folder of the load would be: train/bee, not test/bee
+        and is_class_folder(_split_path(name))
     ]
     folder_links = [name for name in where_a_class_would_be if links[name] in folders]
     # A link out of the archive (to /disk/cats) where a class folder would be: its class
@@ -814,7 +812,7 @@ def load_image_folder(
         raise TypeError(f"split must be a str or None, got {split!r}.")
     if os.path.isdir(path):
         is_archive = False
-        entries = _scan_directory(path, split)
+        entries = _scan_directory(path, split, classes)
         fingerprint = _directory_fingerprint(entries) if cache else None
     elif os.path.isfile(path):
         if not tarfile.is_tarfile(path):
@@ -847,22 +845,21 @@ def load_image_folder(
 
     deep = set()  # images in folders inside the split's class folders, not loaded
 
-    def keep(parts, probe=False):
+    def keep(parts):
         location = _locate(parts, split)
-        if probe:
-            pass
-        elif location is None:
-            shallow.add(tuple(parts))
-        elif split is not None and location[0] != split and split in parts[:-3]:
-            deep.add("/".join(parts))  # <split>/<class>/<folder>[/...]/<file>
         if location is None:
+            shallow.add(tuple(parts))
             return None
+        if split is not None and location[0] != split and split in parts[:-3]:
+            deep.add("/".join(parts))  # <split>/<class>/<folder>[/...]/<file>
         in_split = location[0] == split
         return (*location, in_split and (classes is None or location[1] in classes))
 
     notes = []
     if is_archive:
-        seen, selected, notes = _read_archive(path, keep, verbose, hidden)
+        seen, selected, notes = _read_archive(
+            path, keep, lambda parts: _is_class_folder_of(parts, split, classes), verbose, hidden
+        )
         for note in notes:
             warnings.warn(note, UserWarning, stacklevel=_user_stacklevel())
     else:

@@ -39,7 +39,6 @@ from sklearn.metrics import (
     make_scorer,
     normalized_mutual_info_score,
 )
-from sklearn.metrics.cluster import contingency_matrix
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 __all__ = ["cluster_accuracy", "cluster_accuracy_scorer", "clustering_report"]
@@ -221,21 +220,21 @@ def cluster_accuracy(y_true, y_pred, *, sample_weight=None):
     0.75
     """
     y_true, y_pred = _check_clusterings(y_true, y_pred)
-    # Rows are classes and columns clusters; labels are encoded by np.unique,
-    # so arbitrary hashable labels work.
-    if sample_weight is None:
-        contingency, total = contingency_matrix(y_true, y_pred), y_true.shape[0]
-    else:
-        weights = _check_weights(sample_weight, y_true.shape[0])
-        # The same table with each sample counted by its weight (contingency_matrix
-        # takes no weights): a sparse matrix sums the weights of repeated pairs.
-        _, classes = np.unique(y_true, return_inverse=True)
-        _, clusters = np.unique(y_pred, return_inverse=True)
-        contingency = sp.coo_matrix((weights, (classes, clusters))).toarray()
-        # Both sums of the table's own cells, exactly rounded: a perfect clustering
-        # scores exactly 1.0 (summed in other orders, 1.0000000000000002), and no
-        # clustering more.
-        total = math.fsum(contingency.ravel())
+    weights = (
+        np.ones(y_true.shape[0]) if sample_weight is None
+        else _check_weights(sample_weight, y_true.shape[0])
+    )
+    # Rows are classes and columns clusters, each sample counted by its weight, built
+    # as scikit-learn's contingency_matrix builds it (which takes no weights): labels
+    # encoded by np.unique, so arbitrary sortable labels work, and a sparse matrix
+    # summing the weights of repeated pairs.
+    _, classes = np.unique(y_true, return_inverse=True)
+    _, clusters = np.unique(y_pred, return_inverse=True)
+    contingency = sp.coo_matrix((weights, (classes, clusters))).toarray()
+    # Both sums of the table's own cells, exactly rounded: a perfect clustering scores
+    # exactly 1.0 (summed in other orders, 1.0000000000000002 with some weights), and
+    # no clustering more.
+    total = math.fsum(contingency.ravel())
     # The assignment solver accepts rectangular tables and then matches
     # min(n_classes, n_clusters) pairs, leaving the rest unmatched.
     rows, cols = linear_sum_assignment(contingency, maximize=True)
